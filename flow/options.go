@@ -25,3 +25,23 @@ const (
 	// BodyJSON is application/json, which Notion documents.
 	BodyJSON
 )
+
+// Preset carries what handoff knows about one provider: its endpoints and the
+// ways it departs from plain RFC 6749. PROVIDER=name selects one; explicit
+// variables override each field.
+type Preset struct {
+	AuthorizeEndpoint string
+	TokenEndpoint     string
+	// RefreshEndpoint is empty when refresh goes to TokenEndpoint.
+	RefreshEndpoint string
+	// ScopeSeparator joins SCOPE's space-separated scopes; empty means " ".
+	ScopeSeparator string
+	AuthStyle      AuthStyle
+	BodyFormat     BodyFormat
+	PKCE           bool
+	// AuthorizeParams is a query string added to the authorize URL, such as
+	// the parameters a provider needs before it issues a refresh token.
+	AuthorizeParams string
+	// Docs is the provider's documentation this preset was checked against.
+	Docs string
+}
