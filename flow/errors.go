@@ -1,0 +1,67 @@
+package flow
+
+import "fmt"
+
+// Kind classifies why a step of the flow did not succeed. The web layer maps
+// each Kind to one HTTP status, in one place.
+type Kind int
+
+const (
+	// KindInvalidRequest: a parameter is missing or is not something this
+	// server issued (a forged read key, a missing refresh token).
+	KindInvalidRequest Kind = iota + 1
+	// KindInvalidState: the state at the redirect is missing, forged,
+	// expired or already used. Nothing was sent to the provider.
+	KindInvalidState
+	// KindPending: the login has not finished yet; poll again.
+	KindPending
+	// KindGone: the login is over without tokens for this caller; stop
+	// polling. Code says why.
+	KindGone
+	// KindSlowDown: this read key is polled too often.
+	KindSlowDown
+	// KindCancelled: the provider sent the user back with an error, usually
+	// because they declined.
+	KindCancelled
+	// KindProviderRejected: the provider answered the token request with an
+	// OAuth error (4xx, or a 200 that carries one).
+	KindProviderRejected
+	// KindProviderFailed: the provider failed (5xx, unreachable, an answer
+	// that is not a token response, or too large).
+	KindProviderFailed
+	// KindProviderTimeout: the provider did not answer in time.
+	KindProviderTimeout
+	// KindElsewhere: another machine owns this login; replay the request there.
+	KindElsewhere
+	// KindOwnerGone: another machine owned this login and cannot be reached.
+	KindOwnerGone
+)
+
+// Error is what the flow reports to the web layer. Code and Description are
+// safe to show: they never contain a secret, token, code, state or read key.
+type Error struct {
+	Kind        Kind
+	Code        string // OAuth error code, e.g. invalid_grant
+	Description string
+	// Status and Body are the provider's own answer to a refused token
+	// request, when it was JSON, so /refresh can pass it on.
+	Status int
+	Body   []byte
+	// Machine is the owner of the login, for KindElsewhere.
+	Machine string
+	// Err is the underlying cause, for logs. It never holds a secret.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Description, e.Err)
+	}
+	return e.Code + ": " + e.Description
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func fail(kind Kind, code, description string) *Error {
+	return &Error{Kind: kind, Code: code, Description: description}
+}

@@ -1,0 +1,146 @@
+package flow
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+
+	"handoff/crypto"
+)
+
+// A login is known only by what its two sealed values carry: the read key,
+// which the plugin keeps and polls with, and the state, which travels through
+// the provider and back to /redirect. Both hold the login's random id and
+// expiry, so /redirect and /poll meet in the stores under the same id. The
+// associated data keeps one from being accepted as the other.
+var (
+	readKeyPurpose = []byte("handoff read key v1")
+	statePurpose   = []byte("handoff state v1")
+)
+
+const (
+	idSize       = 16
+	verifierSize = 32 // raw bytes; 43 characters once encoded (RFC 7636 §4.1)
+	maxMachineID = 64
+)
+
+type loginID [idSize]byte
+
+// logRef is a short reference to a login for logs: enough to follow one login
+// through the log, useless to poll or redeem it.
+func (id loginID) logRef() string { return hex.EncodeToString(id[:6]) }
+
+// Login is what the plugin receives from /authorize.
+type Login struct {
+	URL     string `json:"url"`
+	ReadKey string `json:"readKey"`
+}
+
+// readKey is the opened content of a read key.
+type readKey struct {
+	id      loginID
+	expires time.Time
+	machine string
+}
+
+// state is the opened content of an OAuth state.
+type state struct {
+	readKey
+	verifier string // PKCE code_verifier; empty with PKCE off
+	nonce    [crypto.NonceSize]byte
+}
+
+// Authorize starts a login. It stores nothing: everything /redirect and
+// /poll will need is sealed into the state and the read key.
+func (b *Broker) Authorize() Login {
+	var id loginID
+	rand.Read(id[:])
+	expires := b.now().Add(b.cfg.LoginTTL)
+
+	var buf [idSize + 8 + 1 + verifierSize + maxMachineID]byte
+	p := append(buf[:0], id[:]...)
+	p = binary.BigEndian.AppendUint64(p, uint64(expires.UnixNano()))
+	machine := b.cfg.MachineID
+	key := b.cfg.Sealer.Seal(append(p, machine...), readKeyPurpose)
+
+	var verifier, challenge string
+	if b.cfg.PKCE {
+		var raw [verifierSize]byte
+		rand.Read(raw[:])
+		p = append(p, verifierSize)
+		p = append(p, raw[:]...)
+		verifier = base64.RawURLEncoding.EncodeToString(raw[:])
+		sum := sha256.Sum256([]byte(verifier))
+		challenge = base64.RawURLEncoding.EncodeToString(sum[:])
+	} else {
+		p = append(p, 0)
+	}
+	st := b.cfg.Sealer.Seal(append(p, machine...), statePurpose)
+
+	n := len(b.authorizeURL) + len("state=") + len(st)
+	if challenge != "" {
+		n += len("&code_challenge=&code_challenge_method=S256") + len(challenge)
+	}
+	u := make([]byte, 0, n)
+	u = append(u, b.authorizeURL...)
+	u = append(u, "state="...)
+	u = append(u, st...)
+	if challenge != "" {
+		u = append(u, "&code_challenge="...)
+		u = append(u, challenge...)
+		u = append(u, "&code_challenge_method=S256"...)
+	}
+	b.log.Debug("login started", "login", id.logRef())
+	return Login{URL: string(u), ReadKey: key}
+}
+
+// openReadKey checks a read key without touching any store.
+func (b *Broker) openReadKey(s string) (readKey, bool) {
+	var buf [idSize + 8 + maxMachineID]byte
+	p, _, err := b.cfg.Sealer.Open(buf[:0], s, readKeyPurpose)
+	if err != nil || len(p) < idSize+8 {
+		return readKey{}, false
+	}
+	return parseReadKey(p[:idSize+8], p[idSize+8:]), true
+}
+
+// parseReadKey reads the id and expiry from head and takes machine as the
+// owner's name.
+func parseReadKey(head, machine []byte) readKey {
+	var k readKey
+	copy(k.id[:], head)
+	k.expires = time.Unix(0, int64(binary.BigEndian.Uint64(head[idSize:])))
+	if len(machine) > 0 {
+		k.machine = string(machine)
+	}
+	return k
+}
+
+// openState checks a state without touching any store.
+func (b *Broker) openState(s string) (state, bool) {
+	var buf [idSize + 8 + 1 + verifierSize + maxMachineID]byte
+	p, nonce, err := b.cfg.Sealer.Open(buf[:0], s, statePurpose)
+	if err != nil || len(p) < idSize+8+1 {
+		return state{}, false
+	}
+	n := int(p[idSize+8])
+	if n != 0 && n != verifierSize || len(p) < idSize+8+1+n {
+		return state{}, false
+	}
+	st := state{nonce: nonce}
+	st.readKey = parseReadKey(p[:idSize+8], p[idSize+8+1+n:])
+	if n > 0 {
+		st.verifier = base64.RawURLEncoding.EncodeToString(p[idSize+8+1 : idSize+8+1+n])
+	}
+	return st, true
+}
+
+// lock returns the lock that serialises check-then-set for one login.
+func (b *Broker) lock(id loginID) func() {
+	m := &b.locks[id[0]%byte(len(b.locks))]
+	m.Lock()
+	return m.Unlock
+}

@@ -1,0 +1,93 @@
+package flow
+
+import "time"
+
+// outcome is how a login ended, remembered for LOGIN_TTL so that polls after
+// the end get a final answer (410) rather than "pending" (404).
+type outcome struct {
+	kind        outcomeKind
+	code        string
+	description string
+	// tokensUntil is when tokens stored with a "ready" outcome expire.
+	tokensUntil time.Time
+}
+
+type outcomeKind uint8
+
+const (
+	outcomeReady     outcomeKind = iota + 1 // tokens stored, waiting for the poll
+	outcomeDelivered                        // the one poll took them
+	outcomeFailed                           // no tokens: code says why
+)
+
+// PollOptions carries what the web layer knows about the request beyond the
+// read key.
+type PollOptions struct {
+	// ReplayFailed is set when Fly's proxy could not reach the machine this
+	// request was replayed to (the fly-replay-failed header).
+	ReplayFailed bool
+}
+
+// Poll answers the plugin's poll: the provider's token response exactly once,
+// or an *Error saying whether to keep polling (KindPending) or stop (KindGone).
+func (b *Broker) Poll(key string, opts PollOptions) ([]byte, error) {
+	if key == "" {
+		return nil, fail(KindInvalidRequest, "invalid_request", "readKey is required")
+	}
+	rk, ok := b.openReadKey(key)
+	if !ok {
+		return nil, fail(KindInvalidRequest, "invalid_request", "readKey is not a key this server issued")
+	}
+	if err := b.route(rk, opts.ReplayFailed); err != nil {
+		return nil, err
+	}
+	if b.pollLimiter != nil && !b.pollLimiter.Allow(rk.id) {
+		return nil, fail(KindSlowDown, "slow_down", "this readKey is polled too often; wait before polling again")
+	}
+
+	// The expirable LRU has no atomic take: of all polls that see the
+	// tokens, the one whose Remove succeeds delivers them.
+	if tokens, ok := b.tokens.Peek(rk.id); ok {
+		if b.tokens.Remove(rk.id) {
+			b.outcomes.Add(rk.id, outcome{kind: outcomeDelivered})
+			b.log.Info("tokens delivered", "login", rk.id.logRef())
+			return tokens, nil
+		}
+		return nil, errAlreadyDelivered
+	}
+
+	now := b.now()
+	if now.After(rk.expires) {
+		return nil, fail(KindGone, "expired_token", "this login has expired; start a new one")
+	}
+	if o, ok := b.outcomes.Peek(rk.id); ok {
+		switch o.kind {
+		case outcomeDelivered:
+			return nil, errAlreadyDelivered
+		case outcomeReady:
+			if now.Before(o.tokensUntil) { // taken by a concurrent poll an instant ago
+				return nil, errAlreadyDelivered
+			}
+			return nil, fail(KindGone, "expired_token", "the tokens were not collected in time; start a new login")
+		default:
+			return nil, fail(KindGone, o.code, o.description)
+		}
+	}
+	return nil, fail(KindPending, "authorization_pending", "the user has not finished logging in yet")
+}
+
+var errAlreadyDelivered = fail(KindGone, "already_delivered", "the tokens for this login were already delivered")
+
+// route says where a request for login rk must be served. Without a machine
+// id every login is local.
+func (b *Broker) route(rk readKey, replayFailed bool) error {
+	if b.cfg.MachineID == "" || rk.machine == "" || rk.machine == b.cfg.MachineID {
+		return nil
+	}
+	if replayFailed {
+		return &Error{Kind: KindOwnerGone, Code: "expired_token",
+			Description: "the server holding this login restarted; start the login again"}
+	}
+	return &Error{Kind: KindElsewhere, Code: "temporarily_unavailable",
+		Description: "this login is held by another machine", Machine: rk.machine}
+}

@@ -1,0 +1,115 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"net/url"
+)
+
+// Callback is what the provider sent back to the redirect URI.
+type Callback struct {
+	State            string
+	Code             string
+	Error            string
+	ErrorDescription string
+	// ReplayFailed: see PollOptions.
+	ReplayFailed bool
+}
+
+// Redirect finishes a login. The state is checked before anything else, and
+// a state that does not open, has expired or was used before never causes a
+// request to the provider. On success the tokens wait for the poll; every
+// other end is recorded so the poll reports it. A nil error means tokens are
+// stored; an *Error's Kind says what the user should be shown.
+func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
+	if cb.State == "" {
+		return fail(KindInvalidState, "invalid_request", "the login link has no state")
+	}
+	st, ok := b.openState(cb.State)
+	if !ok {
+		return fail(KindInvalidState, "invalid_request", "the login link is invalid")
+	}
+	if b.now().After(st.expires) {
+		return fail(KindInvalidState, "expired_token", "the login link has expired")
+	}
+	if err := b.route(st.readKey, cb.ReplayFailed); err != nil {
+		return err
+	}
+	if !b.spendState(st) {
+		return fail(KindInvalidState, "invalid_request", "the login link was already used")
+	}
+	ref := st.id.logRef()
+
+	if cb.Error != "" {
+		code := cb.Error
+		if !ValidErrorCode(code) {
+			code = "access_denied"
+		}
+		desc := truncate(cb.ErrorDescription, 300)
+		if desc == "" {
+			desc = "the login was cancelled or refused at the provider"
+		}
+		b.record(st.id, outcome{kind: outcomeFailed, code: code, description: desc}, nil)
+		b.log.Info("login cancelled", "login", ref, "error", code)
+		return &Error{Kind: KindCancelled, Code: code, Description: desc}
+	}
+	if cb.Code == "" {
+		b.record(st.id, outcome{kind: outcomeFailed, code: "invalid_request",
+			description: "the provider sent no authorization code"}, nil)
+		b.log.Info("login failed", "login", ref, "error", "invalid_request", "reason", "no code")
+		return fail(KindInvalidRequest, "invalid_request", "the provider sent no authorization code")
+	}
+
+	params := url.Values{
+		"grant_type":   {"authorization_code"},
+		"code":         {cb.Code},
+		"redirect_uri": {b.cfg.RedirectURI},
+	}
+	if st.verifier != "" {
+		params.Set("code_verifier", st.verifier)
+	}
+	tokens, err := b.tokenRequest(ctx, b.cfg.TokenEndpoint, params)
+	if err != nil {
+		var ferr *Error
+		if !errors.As(err, &ferr) {
+			ferr = &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token exchange failed", Err: err}
+		}
+		b.record(st.id, outcome{kind: outcomeFailed, code: ferr.Code, description: ferr.Description}, nil)
+		b.log.Warn("login failed", "login", ref, "error", ferr.Code, "reason", ferr.Description, "status", ferr.Status, "cause", ferr.Err)
+		return ferr
+	}
+	if !b.record(st.id, outcome{kind: outcomeReady, tokensUntil: b.now().Add(b.cfg.TokenTTL)}, tokens) {
+		// Only a replay after the used-state store evicted this state can
+		// get here; the first result stands.
+		return fail(KindInvalidState, "invalid_request", "the login link was already used")
+	}
+	b.log.Info("login completed", "login", ref)
+	return nil
+}
+
+// spendState marks a state used and reports whether it was unused. The
+// states are keyed by nonce: strict decoding gives each state one nonce.
+func (b *Broker) spendState(st state) bool {
+	unlock := b.lock(st.id)
+	defer unlock()
+	if b.usedStates.Contains(st.nonce) {
+		return false
+	}
+	b.usedStates.Add(st.nonce, struct{}{})
+	return true
+}
+
+// record stores how a login ended, and its tokens, unless an outcome is
+// already recorded: nothing overwrites or removes tokens waiting for a poll.
+func (b *Broker) record(id loginID, o outcome, tokens []byte) bool {
+	unlock := b.lock(id)
+	defer unlock()
+	if b.outcomes.Contains(id) {
+		return false
+	}
+	if tokens != nil {
+		b.tokens.Add(id, tokens)
+	}
+	b.outcomes.Add(id, o)
+	return true
+}

@@ -1,0 +1,56 @@
+package flow
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/url"
+)
+
+// Refresh runs the refresh grant for the plugin. The provider's answer is
+// passed on; when it has no refresh_token (Google, Spotify and Figma keep the
+// old one valid), the one the plugin sent is added, so a plugin that stores
+// the whole answer keeps a working refresh token.
+func (b *Broker) Refresh(ctx context.Context, refreshToken string) ([]byte, error) {
+	if refreshToken == "" {
+		return nil, fail(KindInvalidRequest, "invalid_request", "refresh_token is required")
+	}
+	params := url.Values{
+		"grant_type":    {"refresh_token"},
+		"refresh_token": {refreshToken},
+	}
+	body, err := b.tokenRequest(ctx, b.cfg.RefreshEndpoint, params)
+	if err != nil {
+		var ferr *Error
+		if errors.As(err, &ferr) {
+			b.log.Info("refresh failed", "error", ferr.Code, "status", ferr.Status, "cause", ferr.Err)
+		}
+		return nil, err
+	}
+	b.log.Debug("refresh completed")
+	return withRefreshToken(body, refreshToken), nil
+}
+
+// withRefreshToken adds a refresh_token member to the JSON object body when it
+// has none, leaving the provider's bytes otherwise as they were.
+func withRefreshToken(body []byte, refreshToken string) []byte {
+	var probe struct {
+		RefreshToken json.RawMessage `json:"refresh_token"`
+	}
+	if json.Unmarshal(body, &probe) == nil && probe.RefreshToken != nil {
+		return body
+	}
+	end := bytes.LastIndexByte(body, '}')
+	if end < 0 { // not an object; parseTokenResponse never returns one
+		return body
+	}
+	member := appendJSONString([]byte(`"refresh_token":`), refreshToken)
+	out := make([]byte, 0, len(body)+len(member)+1)
+	out = append(out, body[:end]...)
+	if len(bytes.TrimSpace(body[bytes.IndexByte(body, '{')+1:end])) > 0 {
+		out = append(out, ',')
+	}
+	out = append(out, member...)
+	return append(out, body[end:]...)
+}

@@ -1,0 +1,404 @@
+// Package mockprovider is a small OAuth 2.0 authorization server for handoff's
+// demo mode, tests and benchmarks. It is strict where a real provider is
+// (client authentication, redirect URI, single-use codes that expire, PKCE
+// S256) so that a broker that sends the wrong request fails against it. It is
+// never a real identity provider: it signs nobody in and says so on its page.
+package mockprovider
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options shape the provider's behaviour.
+type Options struct {
+	ClientID     string
+	ClientSecret string
+	// RedirectURIs are the registered redirect URIs; empty allows any.
+	RedirectURIs []string
+	// Prefix is the path the handler is mounted at, e.g. "/mock".
+	Prefix string
+	// AcceptPost and AcceptBasic choose the client authentication methods
+	// accepted at the token endpoint. Neither set means both.
+	AcceptPost, AcceptBasic bool
+	// RequirePKCE refuses authorization requests without an S256 challenge.
+	RequirePKCE bool
+	// FormResponse answers token requests form-encoded, as GitHub does
+	// without Accept: application/json.
+	FormResponse bool
+	// RotateRefreshTokens issues a new refresh token on each refresh;
+	// otherwise the refresh answer omits refresh_token, as Google does.
+	RotateRefreshTokens bool
+	// AutoApprove skips the consent page and redirects at once.
+	AutoApprove bool
+	// CodeTTL bounds how long a code can be redeemed; zero means a minute.
+	CodeTTL time.Duration
+}
+
+// Provider is an http.Handler serving /authorize, /token and /userinfo under
+// Options.Prefix.
+type Provider struct {
+	opts Options
+	mux  *http.ServeMux
+
+	mu       sync.Mutex
+	codes    map[string]grant // code -> grant
+	refresh  map[string]grant // refresh token -> grant
+	access   map[string]grant // access token -> grant
+	requests atomic.Int64
+}
+
+type grant struct {
+	user          string
+	scope         string
+	redirectURI   string
+	challenge     string
+	expires       time.Time
+	authorization time.Time
+}
+
+// maxGrants bounds each of the provider's maps, so a demo left running
+// cannot be made to grow without limit.
+const maxGrants = 10000
+
+//go:embed consent.html
+var pages embed.FS
+
+var consentPage = template.Must(template.ParseFS(pages, "consent.html"))
+
+// New returns a Provider.
+func New(opts Options) *Provider {
+	if !opts.AcceptPost && !opts.AcceptBasic {
+		opts.AcceptPost, opts.AcceptBasic = true, true
+	}
+	if opts.CodeTTL <= 0 {
+		opts.CodeTTL = time.Minute
+	}
+	p := &Provider{
+		opts:    opts,
+		mux:     http.NewServeMux(),
+		codes:   map[string]grant{},
+		refresh: map[string]grant{},
+		access:  map[string]grant{},
+	}
+	p.mux.HandleFunc("GET "+opts.Prefix+"/authorize", p.authorize)
+	p.mux.HandleFunc("POST "+opts.Prefix+"/authorize", p.decide)
+	p.mux.HandleFunc("POST "+opts.Prefix+"/token", p.token)
+	p.mux.HandleFunc("GET "+opts.Prefix+"/userinfo", p.userinfo)
+	return p
+}
+
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.ServeHTTP(w, r) }
+
+// TokenRequests counts requests to the token endpoint, so tests can assert
+// that a refused state never reached the provider.
+func (p *Provider) TokenRequests() int64 { return p.requests.Load() }
+
+// authorize checks the client's request and shows the consent page (or, with
+// AutoApprove, approves at once).
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if msg := p.checkAuthorize(q); msg != "" {
+		http.Error(w, "mock provider: "+msg, http.StatusBadRequest)
+		return
+	}
+	if p.opts.AutoApprove {
+		p.approve(w, r, q, "demo-user")
+		return
+	}
+	setPageHeaders(w)
+	consentPage.Execute(w, map[string]any{
+		"Action": p.opts.Prefix + "/authorize",
+		"Fields": map[string]string{
+			"client_id":             q.Get("client_id"),
+			"redirect_uri":          q.Get("redirect_uri"),
+			"state":                 q.Get("state"),
+			"scope":                 q.Get("scope"),
+			"code_challenge":        q.Get("code_challenge"),
+			"code_challenge_method": q.Get("code_challenge_method"),
+			"response_type":         q.Get("response_type"),
+		},
+		"Scope": q.Get("scope"),
+	})
+}
+
+func setPageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+}
+
+// decide handles the consent form.
+func (p *Provider) decide(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "mock provider: bad form", http.StatusBadRequest)
+		return
+	}
+	q := r.PostForm
+	if msg := p.checkAuthorize(q); msg != "" {
+		http.Error(w, "mock provider: "+msg, http.StatusBadRequest)
+		return
+	}
+	if q.Get("decision") != "approve" {
+		back(w, r, q.Get("redirect_uri"), url.Values{
+			"error":             {"access_denied"},
+			"error_description": {"The user denied the request."},
+			"state":             {q.Get("state")},
+		})
+		return
+	}
+	user := q.Get("username")
+	if user == "" {
+		user = "demo-user"
+	}
+	p.approve(w, r, q, user)
+}
+
+func (p *Provider) checkAuthorize(q url.Values) string {
+	switch {
+	case q.Get("client_id") != p.opts.ClientID:
+		return "unknown client_id"
+	case q.Get("response_type") != "code":
+		return "response_type must be code"
+	case !p.registered(q.Get("redirect_uri")):
+		return "redirect_uri is not registered"
+	case q.Get("code_challenge") != "" && q.Get("code_challenge_method") != "S256":
+		return "only S256 code challenges are supported"
+	case p.opts.RequirePKCE && q.Get("code_challenge") == "":
+		return "PKCE is required"
+	}
+	return ""
+}
+
+func (p *Provider) registered(uri string) bool {
+	u, err := url.Parse(uri)
+	if err != nil || !u.IsAbs() {
+		return false
+	}
+	if len(p.opts.RedirectURIs) == 0 {
+		return true
+	}
+	for _, r := range p.opts.RedirectURIs {
+		if r == uri {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Provider) approve(w http.ResponseWriter, r *http.Request, q url.Values, user string) {
+	code := randomToken("code")
+	p.mu.Lock()
+	full := !p.put(p.codes, code, grant{
+		user:        user,
+		scope:       q.Get("scope"),
+		redirectURI: q.Get("redirect_uri"),
+		challenge:   q.Get("code_challenge"),
+		expires:     time.Now().Add(p.opts.CodeTTL),
+	})
+	p.mu.Unlock()
+	if full {
+		http.Error(w, "mock provider: too many pending codes", http.StatusServiceUnavailable)
+		return
+	}
+	back(w, r, q.Get("redirect_uri"), url.Values{"code": {code}, "state": {q.Get("state")}})
+}
+
+// put stores g under key, first dropping expired entries when the map is
+// full; it reports false when there is still no room. p.mu must be held.
+func (p *Provider) put(m map[string]grant, key string, g grant) bool {
+	if len(m) >= maxGrants {
+		now := time.Now()
+		for k, v := range m {
+			if now.After(v.expires) {
+				delete(m, k)
+			}
+		}
+		if len(m) >= maxGrants {
+			return false
+		}
+	}
+	m[key] = g
+	return true
+}
+
+func back(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
+	u, _ := url.Parse(redirectURI) // checked by checkAuthorize
+	q := u.Query()
+	for k, v := range params {
+		q[k] = v
+	}
+	u.RawQuery = q.Encode()
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// token implements the authorization_code and refresh_token grants.
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	p.requests.Add(1)
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		p.oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be form-encoded")
+		return
+	}
+	f := r.PostForm
+	if !p.authenticated(r, f) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="mock"`)
+		p.oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		return
+	}
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		code := f.Get("code")
+		g, ok := p.codes[code]
+		delete(p.codes, code) // single use, even when the request fails
+		switch {
+		case !ok || now.After(g.expires):
+			p.oauthError(w, http.StatusBadRequest, "invalid_grant", "the code is invalid, expired or used")
+		case f.Get("redirect_uri") != g.redirectURI:
+			p.oauthError(w, http.StatusBadRequest, "invalid_grant", "redirect_uri does not match")
+		case g.challenge != "" && !verifierMatches(f.Get("code_verifier"), g.challenge):
+			p.oauthError(w, http.StatusBadRequest, "invalid_grant", "PKCE verification failed")
+		case g.challenge == "" && f.Get("code_verifier") != "":
+			p.oauthError(w, http.StatusBadRequest, "invalid_grant", "code_verifier without code_challenge")
+		default:
+			p.issue(w, g, true)
+		}
+	case "refresh_token":
+		rt := f.Get("refresh_token")
+		g, ok := p.refresh[rt]
+		if !ok {
+			p.oauthError(w, http.StatusBadRequest, "invalid_grant", "the refresh token is invalid")
+			return
+		}
+		if p.opts.RotateRefreshTokens {
+			delete(p.refresh, rt)
+		}
+		p.issue(w, g, p.opts.RotateRefreshTokens)
+	default:
+		p.oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "unsupported grant_type")
+	}
+}
+
+func (p *Provider) authenticated(r *http.Request, f url.Values) bool {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		if !p.opts.AcceptBasic || f.Has("client_secret") {
+			return false
+		}
+		// RFC 6749 §2.3.1: both parts are form-encoded before Basic.
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+	} else {
+		if !p.opts.AcceptPost {
+			return false
+		}
+		id, secret = f.Get("client_id"), f.Get("client_secret")
+	}
+	return id == p.opts.ClientID &&
+		subtle.ConstantTimeCompare([]byte(secret), []byte(p.opts.ClientSecret)) == 1
+}
+
+func verifierMatches(verifier, challenge string) bool {
+	if len(verifier) < 43 || len(verifier) > 128 {
+		return false
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:]) == challenge
+}
+
+// issue writes a token response for g. p.mu must be held.
+func (p *Provider) issue(w http.ResponseWriter, g grant, withRefresh bool) {
+	g.expires = time.Now().Add(time.Hour)
+	access := randomToken("at")
+	fields := [][2]string{
+		{"access_token", access},
+		{"token_type", "Bearer"},
+		{"expires_in", "3600"},
+	}
+	p.put(p.access, access, g)
+	if withRefresh {
+		rt := randomToken("rt")
+		g.expires = time.Now().Add(24 * time.Hour)
+		if p.put(p.refresh, rt, g) {
+			fields = append(fields, [2]string{"refresh_token", rt})
+		}
+	}
+	if g.scope != "" {
+		fields = append(fields, [2]string{"scope", g.scope})
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if p.opts.FormResponse {
+		v := url.Values{}
+		for _, f := range fields {
+			v.Set(f[0], f[1])
+		}
+		w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+		w.Write([]byte(v.Encode()))
+		return
+	}
+	m := map[string]any{}
+	for _, f := range fields {
+		if n, err := strconv.Atoi(f[1]); err == nil && f[0] == "expires_in" {
+			m[f[0]] = n
+		} else {
+			m[f[0]] = f[1]
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(m)
+}
+
+func (p *Provider) oauthError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+// userinfo answers for a valid access token, so a client can prove the
+// token it received works.
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	const prefix = "Bearer "
+	auth := r.Header.Get("Authorization")
+	if len(auth) <= len(prefix) || auth[:len(prefix)] != prefix {
+		p.oauthError(w, http.StatusUnauthorized, "invalid_token", "missing bearer token")
+		return
+	}
+	p.mu.Lock()
+	g, ok := p.access[auth[len(prefix):]]
+	p.mu.Unlock()
+	if !ok || time.Now().After(g.expires) {
+		p.oauthError(w, http.StatusUnauthorized, "invalid_token", "unknown or expired token")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"sub": g.user, "name": g.user})
+}
+
+func randomToken(prefix string) string {
+	var b [24]byte
+	rand.Read(b[:])
+	return prefix + "_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
