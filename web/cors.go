@@ -1,0 +1,104 @@
+package web
+
+import "strings"
+
+// CORS decides the Access-Control-Allow-Origin of one app (SPEC §3). The
+// rules are the worker's, tightened: the plugin's own origin, its versioned
+// origins, loopback for development, and exact extra origins.
+type CORS struct {
+	// PluginID is the Framer plugin's id; empty admits any plugin origin
+	// under ParentDomain (with a warning at start-up).
+	PluginID     string
+	ParentDomain string
+	// Extra are exact origins, in canonical form (config.CanonicalOrigin).
+	Extra []string
+}
+
+// AllowOrigin returns the Access-Control-Allow-Origin value for a request
+// from origin, or "" to send none.
+func (c CORS) AllowOrigin(origin string) string {
+	if origin != "" {
+		if isLoopbackOrigin(origin) || c.isPluginOrigin(origin) {
+			return origin
+		}
+		for _, o := range c.Extra {
+			if o == origin {
+				return origin
+			}
+		}
+	}
+	if c.PluginID == "" {
+		return ""
+	}
+	return "https://" + c.PluginID + "." + c.ParentDomain
+}
+
+// isPluginOrigin admits https://<id>.<parent> and https://<id>-<version>.<parent>,
+// where the version is one DNS label. The worker's prefix match also let
+// https://<id>evil.<parent> through; this does not.
+func (c CORS) isPluginOrigin(origin string) bool {
+	host, ok := strings.CutPrefix(origin, "https://")
+	if !ok {
+		return false
+	}
+	label, ok := strings.CutSuffix(host, "."+c.ParentDomain)
+	if !ok || !isLabel(label) {
+		return false
+	}
+	if c.PluginID == "" {
+		return true
+	}
+	if label == c.PluginID {
+		return true
+	}
+	version, ok := strings.CutPrefix(label, c.PluginID+"-")
+	return ok && version != ""
+}
+
+// isLoopbackOrigin admits http(s)://localhost, 127.0.0.1 and [::1] with any
+// port, and nothing else (not localhost.example.com, not user@localhost).
+func isLoopbackOrigin(origin string) bool {
+	rest, ok := strings.CutPrefix(origin, "http://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(origin, "https://"); !ok {
+			return false
+		}
+	}
+	var host string
+	switch {
+	case strings.HasPrefix(rest, "localhost"):
+		host = "localhost"
+	case strings.HasPrefix(rest, "127.0.0.1"):
+		host = "127.0.0.1"
+	case strings.HasPrefix(rest, "[::1]"):
+		host = "[::1]"
+	default:
+		return false
+	}
+	port := rest[len(host):]
+	if port == "" {
+		return true
+	}
+	if port[0] != ':' || len(port) < 2 || len(port) > 6 {
+		return false
+	}
+	for i := 1; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLabel(s string) bool {
+	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

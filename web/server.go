@@ -1,0 +1,513 @@
+// Package web maps HTTP onto package flow: the routes of SPEC §1, CORS,
+// limits, request logs, error responses and the HTML pages. It holds no OAuth
+// logic of its own.
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+
+	"handoff/flow"
+	"handoff/internal/ratelimit"
+)
+
+// App is one plugin's routes.
+type App struct {
+	// Name is empty for the single app at the root; otherwise its routes
+	// are under /Name/.
+	Name         string
+	Broker       *flow.Broker
+	RedirectPath string
+	CORS         CORS
+}
+
+// Options configure the server.
+type Options struct {
+	Apps   []App
+	Logger *slog.Logger
+	// RateLimit turns on the per-client-IP limits of /authorize, /redirect
+	// and /refresh (the per-read-key poll limit lives in flow).
+	RateLimit bool
+	// MaxClients caps the memory of the per-IP limiters.
+	MaxClients int
+	// TrustFlyClientIP takes the client IP from Fly-Client-IP, which Fly's
+	// proxy sets; anywhere else a client could forge it.
+	TrustFlyClientIP bool
+	// Demo, when set, is the mock provider, served under DemoPath, and the
+	// root page becomes the demo page.
+	Demo     http.Handler
+	DemoPath string
+	// Timeouts on the listener's connections.
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+}
+
+// Limits of SPEC §5.5.
+const (
+	MaxBodyBytes   = 64 << 10
+	MaxHeaderBytes = 8 << 10
+	// IPLimit is how many requests per minute one client IP may send to
+	// each of /authorize, /redirect and /refresh.
+	IPLimit = 300
+)
+
+type server struct {
+	opts      Options
+	log       *slog.Logger
+	apps      []App
+	rootCORS  CORS // for routes outside every app
+	requestID atomic.Uint64
+	limiters  map[string]*ratelimit.Limiter[string]
+}
+
+// New returns the Fiber app serving opts.Apps. main and the tests share it.
+func New(opts Options) *fiber.App {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = 10 * time.Second
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = 10 * time.Second
+	}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = 75 * time.Second
+	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = 10000
+	}
+	s := &server{opts: opts, log: opts.Logger, apps: opts.Apps}
+	if len(opts.Apps) == 1 {
+		s.rootCORS = opts.Apps[0].CORS
+	} else if len(opts.Apps) > 1 {
+		// Outside any app's path (healthz, unknown paths), loopback only,
+		// plus nothing: no app's plugin is favoured.
+		s.rootCORS = CORS{ParentDomain: opts.Apps[0].CORS.ParentDomain, PluginID: "\x00"}
+	}
+	if opts.RateLimit {
+		s.limiters = map[string]*ratelimit.Limiter[string]{}
+		for _, route := range []string{"authorize", "redirect", "refresh"} {
+			s.limiters[route] = ratelimit.New(IPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
+		}
+	}
+
+	app := fiber.New(fiber.Config{
+		AppName:               "handoff",
+		DisableStartupMessage: true,
+		Network:               "tcp", // IPv4 and IPv6: plugins may call [::1]
+		BodyLimit:             MaxBodyBytes,
+		ReadBufferSize:        MaxHeaderBytes,
+		ReadTimeout:           opts.ReadTimeout,
+		WriteTimeout:          opts.WriteTimeout,
+		IdleTimeout:           opts.IdleTimeout,
+		ErrorHandler:          s.errorHandler,
+	})
+	app.Use(s.logRequests)
+
+	app.Get("/healthz", s.healthz)
+	app.Options("/healthz", s.preflight)
+	if opts.Demo != nil {
+		app.All(opts.DemoPath+"/*", adaptor.HTTPHandler(opts.Demo))
+	}
+	for i := range opts.Apps {
+		s.mount(app, &opts.Apps[i])
+	}
+	if len(opts.Apps) != 1 {
+		app.Get("/", s.upNoApp)
+		app.Options("/", s.preflight)
+	}
+	return app
+}
+
+func (s *server) mount(app *fiber.App, a *App) {
+	base := "/"
+	if a.Name != "" {
+		base = "/" + a.Name + "/"
+	}
+	h := &appHandlers{server: s, app: a}
+	app.Post(base+"authorize", h.cors, h.authorize)
+	app.Post(base+"poll", h.cors, h.poll)
+	app.Post(base+"refresh", h.cors, h.refresh)
+	app.Get(a.RedirectPath, h.cors, h.redirect)
+	if s.opts.Demo != nil && a.Name == "" {
+		app.Get(base, h.cors, h.demoPage)
+	} else {
+		app.Get(base, h.cors, h.up)
+	}
+	for _, p := range []string{base + "authorize", base + "poll", base + "refresh", a.RedirectPath, base} {
+		app.Options(p, h.cors, s.preflight)
+	}
+}
+
+// appHandlers serves one app's routes.
+type appHandlers struct {
+	*server
+	app *App
+}
+
+func (h *appHandlers) cors(c *fiber.Ctx) error {
+	setCORS(c, h.app.CORS)
+	return c.Next()
+}
+
+func setCORS(c *fiber.Ctx, rules CORS) {
+	c.Set(fiber.HeaderVary, fiber.HeaderOrigin)
+	if o := rules.AllowOrigin(c.Get(fiber.HeaderOrigin)); o != "" {
+		c.Set(fiber.HeaderAccessControlAllowOrigin, o)
+	}
+}
+
+// corsFor finds the CORS rules for a path outside the app routes (errors
+// raised before routing, unknown paths).
+func (s *server) corsFor(path string) CORS {
+	for _, a := range s.apps {
+		if a.Name != "" && (path == "/"+a.Name || strings.HasPrefix(path, "/"+a.Name+"/")) {
+			return a.CORS
+		}
+	}
+	return s.rootCORS
+}
+
+func (s *server) preflight(c *fiber.Ctx) error {
+	if len(c.Response().Header.Peek(fiber.HeaderVary)) == 0 {
+		setCORS(c, s.corsFor(c.Path()))
+	}
+	c.Set(fiber.HeaderAccessControlAllowMethods, "GET, POST, OPTIONS")
+	c.Set(fiber.HeaderAccessControlAllowHeaders, "Content-Type, Authorization")
+	c.Set(fiber.HeaderAccessControlMaxAge, "86400")
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (s *server) healthz(c *fiber.Ctx) error {
+	setCORS(c, s.rootCORS)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.SendString(`{"status":"ok"}`)
+}
+
+func (s *server) upNoApp(c *fiber.Ctx) error {
+	setCORS(c, s.rootCORS)
+	return c.SendString("handoff is up and running.")
+}
+
+func (h *appHandlers) up(c *fiber.Ctx) error {
+	return c.SendString("handoff is up and running.")
+}
+
+func (h *appHandlers) authorize(c *fiber.Ctx) error {
+	if !h.allow(c, "authorize") {
+		return errSlowDown
+	}
+	login := h.app.Broker.Authorize()
+	buf := make([]byte, 0, len(login.URL)+len(login.ReadKey)+32)
+	buf = append(buf, `{"url":`...)
+	buf = appendJSONString(buf, login.URL)
+	buf = append(buf, `,"readKey":`...)
+	buf = appendJSONString(buf, login.ReadKey)
+	buf = append(buf, '}')
+	return sendJSON(c, fiber.StatusOK, buf)
+}
+
+func (h *appHandlers) poll(c *fiber.Ctx) error {
+	key := bodyOrQuery(c, "readKey", "readKey")
+	tokens, err := h.app.Broker.Poll(key, flow.PollOptions{ReplayFailed: replayFailed(c)})
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderPragma, "no-cache")
+	return sendJSON(c, fiber.StatusOK, tokens)
+}
+
+func (h *appHandlers) refresh(c *fiber.Ctx) error {
+	if !h.allow(c, "refresh") {
+		return errSlowDown
+	}
+	var token string
+	if q := c.Request().URI().QueryArgs().Peek("code"); len(q) > 0 {
+		// Plugins that put the token in the query unencoded turn its '+'
+		// into a space; refresh tokens have no spaces, so undo it.
+		token = strings.ReplaceAll(string(q), " ", "+")
+	} else {
+		token = bodyOrQuery(c, "refresh_token", "refresh_token")
+	}
+	tokens, err := h.app.Broker.Refresh(context.Background(), token)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderPragma, "no-cache")
+	return sendJSON(c, fiber.StatusOK, tokens)
+}
+
+func (h *appHandlers) redirect(c *fiber.Ctx) error {
+	c.Locals(localsPage, true) // errors from here on render as pages
+	if !h.allow(c, "redirect") {
+		return errSlowDown
+	}
+	q := c.Request().URI().QueryArgs()
+	err := h.app.Broker.Redirect(context.Background(), flow.Callback{
+		State:            string(q.Peek("state")), // string() copies: the request's memory is reused
+		Code:             string(q.Peek("code")),
+		Error:            string(q.Peek("error")),
+		ErrorDescription: string(q.Peek("error_description")),
+		ReplayFailed:     replayFailed(c),
+	})
+	if err != nil {
+		return err
+	}
+	return renderPage(c, fiber.StatusOK, pageAuthenticated)
+}
+
+func (h *appHandlers) demoPage(c *fiber.Ctx) error {
+	setPageHeaders(c, demoCSP)
+	var buf bytes.Buffer
+	if err := demoTmpl.Execute(&buf, map[string]any{"Style": asCSS(style), "Script": asJS(demoScript)}); err != nil {
+		return err
+	}
+	return c.Send(buf.Bytes())
+}
+
+// allow applies the per-client-IP limit of a route.
+func (s *server) allow(c *fiber.Ctx, route string) bool {
+	l := s.limiters[route]
+	return l == nil || l.Allow(s.clientIP(c))
+}
+
+func (s *server) clientIP(c *fiber.Ctx) string {
+	if s.opts.TrustFlyClientIP {
+		if ip := c.Get("Fly-Client-IP"); ip != "" {
+			return ip // c.Get copies nothing, but the limiter copies keys it keeps
+		}
+	}
+	return c.IP()
+}
+
+func replayFailed(c *fiber.Ctx) bool {
+	return len(c.Request().Header.Peek("Fly-Replay-Failed")) > 0
+}
+
+// bodyOrQuery reads a parameter from the query, or else from a form or JSON
+// body. The query wins, as the worker's clients send it there. The result is
+// a copy, safe to keep after the handler returns.
+func bodyOrQuery(c *fiber.Ctx, queryName, bodyName string) string {
+	if v := c.Request().URI().QueryArgs().Peek(queryName); len(v) > 0 {
+		return string(v)
+	}
+	body := c.Body()
+	if len(body) == 0 {
+		return ""
+	}
+	ct := string(c.Request().Header.ContentType())
+	if strings.HasPrefix(ct, fiber.MIMEApplicationJSON) || body[0] == '{' {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(body, &m) == nil {
+			var s string
+			if json.Unmarshal(m[bodyName], &s) == nil {
+				return s
+			}
+		}
+		return ""
+	}
+	return string(c.Request().PostArgs().Peek(bodyName))
+}
+
+func sendJSON(c *fiber.Ctx, status int, body []byte) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Status(status).Send(body)
+}
+
+// appendJSONString appends s as a JSON string, escaping only what JSON
+// requires (URLs keep their '&', as the worker sends them).
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch == '"' || ch == '\\':
+			dst = append(dst, '\\', ch)
+		case ch < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[ch>>4], hex[ch&0xf])
+		default:
+			dst = append(dst, ch)
+		}
+	}
+	return append(dst, '"')
+}
+
+var errSlowDown = &flow.Error{Kind: flow.KindSlowDown, Code: "slow_down",
+	Description: "too many requests; wait a moment and try again"}
+
+const localsPage = "handoff.page"
+
+// errorHandler is the one place errors become HTTP responses: JSON for the
+// API, an HTML page for the redirect route.
+func (s *server) errorHandler(c *fiber.Ctx, err error) error {
+	if len(c.Response().Header.Peek(fiber.HeaderVary)) == 0 {
+		setCORS(c, s.corsFor(c.Path()))
+	}
+	var ferr *flow.Error
+	if errors.As(err, &ferr) {
+		if ferr.Kind == flow.KindElsewhere {
+			// Fly's proxy replays the request on the owner; the body is
+			// never seen by the client.
+			c.Set("Fly-Replay", "instance="+ferr.Machine+";timeout=2s;fallback=force_self")
+			return c.SendStatus(fiber.StatusServiceUnavailable)
+		}
+		if ferr.Kind == flow.KindSlowDown {
+			c.Set(fiber.HeaderRetryAfter, "1")
+		}
+		if isPage, _ := c.Locals(localsPage).(bool); isPage {
+			status, p := pageFor(ferr)
+			return renderPage(c, status, p)
+		}
+		if ferr.Body != nil && ferr.Kind == flow.KindProviderRejected {
+			// The provider's own error JSON, so the plugin sees what
+			// the provider said (invalid_grant: log in again).
+			return sendJSON(c, refusedStatus(ferr.Status), ferr.Body)
+		}
+		return sendError(c, apiStatus(ferr), ferr.Code, ferr.Description)
+	}
+	var fe *fiber.Error
+	if !errors.As(err, &fe) {
+		s.log.Error("request failed", "route", c.Route().Path, "err", err)
+		fe = fiber.ErrInternalServerError
+	}
+	code, desc := "server_error", "internal error"
+	switch fe.Code {
+	case fiber.StatusNotFound:
+		code, desc = "not_found", "no such route"
+	case fiber.StatusMethodNotAllowed:
+		code, desc = "method_not_allowed", "method not allowed on this route"
+	case fiber.StatusRequestEntityTooLarge:
+		code, desc = "invalid_request", "the request body is too large"
+	case fiber.StatusRequestHeaderFieldsTooLarge, fiber.StatusRequestURITooLong:
+		code, desc = "invalid_request", "the request headers or URL are too large"
+	case fiber.StatusRequestTimeout:
+		code, desc = "invalid_request", "the request took too long to arrive"
+	case fiber.StatusBadRequest:
+		code, desc = "invalid_request", "malformed request"
+	}
+	return sendError(c, fe.Code, code, desc)
+}
+
+func sendError(c *fiber.Ctx, status int, code, desc string) error {
+	buf := make([]byte, 0, 64+len(code)+len(desc))
+	buf = append(buf, `{"error":`...)
+	buf = appendJSONString(buf, code)
+	buf = append(buf, `,"error_description":`...)
+	buf = appendJSONString(buf, desc)
+	buf = append(buf, '}')
+	c.Set(fiber.HeaderPragma, "no-cache")
+	return sendJSON(c, status, buf)
+}
+
+// apiStatus maps flow's error kinds to statuses of the JSON API (SPEC §1).
+func apiStatus(e *flow.Error) int {
+	switch e.Kind {
+	case flow.KindInvalidRequest, flow.KindInvalidState:
+		return fiber.StatusBadRequest
+	case flow.KindPending:
+		return fiber.StatusNotFound // what the worker answers, and clients rely on
+	case flow.KindGone, flow.KindOwnerGone, flow.KindCancelled:
+		return fiber.StatusGone
+	case flow.KindSlowDown:
+		return fiber.StatusTooManyRequests
+	case flow.KindProviderRejected:
+		return refusedStatus(e.Status)
+	case flow.KindProviderTimeout:
+		return fiber.StatusGatewayTimeout
+	default:
+		return fiber.StatusBadGateway
+	}
+}
+
+// refusedStatus passes on the provider's 4xx; a 200 that carried an error
+// becomes 400.
+func refusedStatus(status int) int {
+	if status >= 400 && status < 500 {
+		return status
+	}
+	return fiber.StatusBadRequest
+}
+
+// pageFor maps flow's error kinds to the redirect route's pages.
+func pageFor(e *flow.Error) (int, page) {
+	switch e.Kind {
+	case flow.KindInvalidState:
+		return fiber.StatusBadRequest, pageInvalidLink
+	case flow.KindCancelled:
+		p := pageCancelled
+		p.Detail = e.Description
+		return fiber.StatusOK, p
+	case flow.KindInvalidRequest:
+		return fiber.StatusBadRequest, pageBadRequest
+	case flow.KindProviderTimeout:
+		return fiber.StatusGatewayTimeout, pageProviderTimeout
+	case flow.KindOwnerGone:
+		return fiber.StatusServiceUnavailable, pageOwnerGone
+	case flow.KindSlowDown:
+		p := pageProviderFailed
+		p.Outcome, p.Title, p.Message = "slow_down", "Too many requests", "Too many logins from this address. Wait a minute and start the login again from the plugin."
+		return fiber.StatusTooManyRequests, p
+	default:
+		return fiber.StatusBadGateway, pageProviderFailed
+	}
+}
+
+func renderPage(c *fiber.Ctx, status int, p page) error {
+	p.Style = asCSS(style)
+	var buf bytes.Buffer
+	if err := pageTmpl.Execute(&buf, p); err != nil {
+		return err
+	}
+	setPageHeaders(c, pageCSP)
+	return c.Status(status).Send(buf.Bytes())
+}
+
+func setPageHeaders(c *fiber.Ctx, csp string) {
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	c.Set(fiber.HeaderContentSecurityPolicy, csp)
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+}
+
+// logRequests writes one line per request: method, route pattern, status,
+// duration and a request id. Never the query string or the raw path: both
+// can carry codes, states, read keys or refresh tokens.
+func (s *server) logRequests(c *fiber.Ctx) error {
+	start := time.Now()
+	id := s.requestID.Add(1)
+	err := c.Next()
+	if err != nil {
+		if herr := c.App().ErrorHandler(c, err); herr != nil {
+			_ = c.SendStatus(fiber.StatusInternalServerError)
+		}
+	}
+	if s.log.Enabled(context.Background(), slog.LevelInfo) {
+		route := c.Route().Path
+		if c.Response().StatusCode() == fiber.StatusNotFound && route == "/" && c.Path() != "/" {
+			route = "(unmatched)"
+		}
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+			slog.String("method", c.Method()),
+			slog.String("route", route),
+			slog.Int("status", c.Response().StatusCode()),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("request_id", strconv.FormatUint(id, 36)),
+		)
+	}
+	return nil
+}
