@@ -163,4 +163,3 @@ func printProviders() {
 		fmt.Printf("%-10s authorize=%s token=%s refresh=%s pkce=%t\n", name, p.AuthorizeEndpoint, p.TokenEndpoint, refresh, p.PKCE)
 	}
 }
-
