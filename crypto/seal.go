@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -33,11 +34,17 @@ const (
 	// NonceSize is the size of the random nonce that starts every sealed value.
 	NonceSize = chacha20poly1305.NonceSizeX
 
+	// MaxSealedLen bounds the encoded values Open accepts, so hostile input
+	// costs little to refuse. It allows payloads of up to 727 bytes; the
+	// payloads here are under 200.
+	MaxSealedLen = 1024
+
 	version  = 1
 	overhead = 1 + NonceSize + chacha20poly1305.Overhead
-	// MaxSealedLen bounds the encoded values Open accepts, so hostile input
-	// costs nothing to refuse. Payloads here are under 200 bytes.
-	MaxSealedLen = 1024
+
+	minSealedLen    = (overhead*8 + 5) / 6 // encoded length of an empty payload
+	maxRawLen       = MaxSealedLen * 6 / 8 // decoded length of MaxSealedLen characters
+	maxPlaintextLen = maxRawLen - overhead
 )
 
 // ErrInvalid is returned for any value that does not open: malformed,
@@ -58,6 +65,15 @@ type aead = interface {
 	Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error)
 }
 
+// scratch is the working memory of one Seal or Open: the decoded value, then
+// room for its encoding (Seal) or its plaintext (Open). It comes from a pool
+// rather than the stack because the AEAD sits behind an interface, and a
+// buffer passed through an interface call escapes to the heap: on the stack
+// it would cost an allocation per call anyway.
+type scratch [maxRawLen + MaxSealedLen]byte
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
 // NewSealer returns a Sealer that seals with current and also opens values
 // sealed with any of old. Every key must be KeySize bytes.
 func NewSealer(current []byte, old ...[]byte) (*Sealer, error) {
@@ -73,41 +89,64 @@ func NewSealer(current []byte, old ...[]byte) (*Sealer, error) {
 }
 
 // Seal encrypts and authenticates plaintext for the purpose named by ad and
-// returns the encoded value. It panics only if the system's random source
-// fails, as crypto/rand does.
+// returns the encoded value.
+//
+// It panics if plaintext is longer than 727 bytes, since Open would refuse
+// the result: a silent failure at the far end of a login is worse than a
+// crash at the near end. Like crypto/rand, it also panics if the system's
+// random source fails.
 func (s *Sealer) Seal(plaintext, ad []byte) string {
-	var stack [256]byte
-	raw := stack[:0]
-	if n := overhead + len(plaintext); n > len(stack) {
-		raw = make([]byte, 0, n)
+	if len(plaintext) > maxPlaintextLen {
+		panic("crypto: payload too long to seal")
 	}
-	raw = append(raw, version)
+	b := scratchPool.Get().(*scratch)
+	raw := append(b[:0], version)
 	raw = raw[:1+NonceSize]
-	rand.Read(raw[1:]) // never returns an error; crashes the program on failure
-	raw = s.keys[0].Seal(raw, raw[1:1+NonceSize], plaintext, ad)
-	return encoding.EncodeToString(raw)
+	rand.Read(raw[1:])
+	raw = s.keys[0].Seal(raw, raw[1:], plaintext, ad)
+	enc := b[maxRawLen : maxRawLen+encoding.EncodedLen(len(raw))]
+	encoding.Encode(enc, raw)
+	sealed := string(enc)
+	scratchPool.Put(b)
+	return sealed
 }
 
 // Open decodes, authenticates and decrypts a value produced by Seal with the
 // same ad, appending the plaintext to dst. It also returns the nonce, which
 // identifies the sealed value (for example to remember that a state was used).
+// On error, it returns nil and a zero nonce.
+//
+// Open allocates nothing when dst has room for the plaintext and ad is not
+// built for each call (the AEAD interface makes ad escape to the heap, so a
+// []byte("...") conversion at the call site allocates there).
 func (s *Sealer) Open(dst []byte, sealed string, ad []byte) (plaintext []byte, nonce [NonceSize]byte, err error) {
-	if len(sealed) > MaxSealedLen || len(sealed) < encoding.EncodedLen(overhead) {
+	if len(sealed) > MaxSealedLen || len(sealed) < minSealedLen {
 		return nil, nonce, ErrInvalid
 	}
-	var stack [MaxSealedLen]byte
-	n, err := encoding.Decode(stack[:], []byte(sealed))
-	if err != nil {
+	b := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(b)
+	// The compiler converts without copying, as Decode only reads
+	// (TestAllocs holds it to that).
+	n, err := encoding.Decode(b[:maxRawLen], []byte(sealed))
+	// Even a strict decoder skips CR and LF, so a value with some added would
+	// be another encoding of the same bytes, or if made of little else, too
+	// short to hold a nonce. Only the canonical encoding has this length.
+	if err != nil || encoding.EncodedLen(n) != len(sealed) {
 		return nil, nonce, ErrInvalid
 	}
-	raw := stack[:n]
+	raw := b[:n] // at least overhead bytes, as len(sealed) >= minSealedLen
 	if raw[0] != version {
 		return nil, nonce, ErrInvalid
 	}
-	copy(nonce[:], raw[1:1+NonceSize])
+	// Decrypt into the rest of the scratch, not in place: a failed Open
+	// zeroes its output, which would spoil the value for the next key.
+	out := b[maxRawLen:maxRawLen]
 	for _, k := range s.keys {
-		if out, err := k.Open(dst, nonce[:], raw[1+NonceSize:], ad); err == nil {
-			return out, nonce, nil
+		if pt, err := k.Open(out, raw[1:1+NonceSize], raw[1+NonceSize:], ad); err == nil {
+			dst = append(dst, pt...)
+			clear(pt) // the pool keeps no plaintext
+			copy(nonce[:], raw[1:1+NonceSize])
+			return dst, nonce, nil
 		}
 	}
 	return nil, nonce, ErrInvalid
@@ -115,7 +154,9 @@ func (s *Sealer) Open(dst []byte, sealed string, ad []byte) (plaintext []byte, n
 
 // DeriveKey derives a seal key from secret with HKDF-SHA256. The label keeps
 // keys for different uses (and different apps) independent even when they
-// come from the same secret, such as a client secret.
+// come from the same secret, such as a client secret. There is no salt: the
+// secret is meant to be high-entropy already (a provider-issued client secret
+// or a random key), and a salt would be one more value for machines to share.
 func DeriveKey(secret []byte, label string) []byte {
 	key, err := hkdf.Key(sha256.New, secret, nil, label, KeySize)
 	if err != nil { // only for absurd lengths
@@ -124,20 +165,32 @@ func DeriveKey(secret []byte, label string) []byte {
 	return key
 }
 
+var errKey = errors.New("not a 32-byte key in hex (64 characters) or base64")
+
 // ParseKey reads a KeySize-byte key written as 64 hex characters, or as
-// standard or URL-safe base64, padded or not. It never echoes the input in
-// its error, since the input is a secret.
+// standard or URL-safe base64, padded or not, with surrounding space allowed.
+// Decoding is strict, so a garbled key is an error rather than another key.
+// The error is the same for every input, since the input is a secret.
 func ParseKey(s string) ([]byte, error) {
 	s = strings.TrimSpace(s)
-	if len(s) == 2*KeySize {
+	var encs []*base64.Encoding
+	switch len(s) {
+	case hex.EncodedLen(KeySize):
 		if k, err := hex.DecodeString(s); err == nil {
 			return k, nil
 		}
+		return nil, errKey
+	case base64.StdEncoding.EncodedLen(KeySize):
+		encs = []*base64.Encoding{base64.StdEncoding, base64.URLEncoding}
+	case base64.RawStdEncoding.EncodedLen(KeySize):
+		encs = []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding}
 	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if k, err := enc.DecodeString(s); err == nil && len(k) == KeySize {
+	// The length check above also keeps out the line breaks that base64
+	// decoders skip.
+	for _, enc := range encs {
+		if k, err := enc.Strict().DecodeString(s); err == nil && len(k) == KeySize {
 			return k, nil
 		}
 	}
-	return nil, fmt.Errorf("not a %d-byte key in hex (64 characters) or base64", KeySize)
+	return nil, errKey
 }
