@@ -1,0 +1,738 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// setup is one journey's world: provider, handoff, plugin site and browser.
+type setup struct {
+	prov    *oidcProvider
+	handoff *handoffServer
+	site    *pluginSite
+	browser *browser
+	plugin  *tab
+}
+
+type setupOptions struct {
+	style     string            // TOKEN_AUTH_STYLE and which client: basic, post, auto (post client)
+	env       map[string]string // extra handoff variables
+	https     *testCert
+	hostRules []string
+}
+
+func newSetup(t *testing.T, ctx context.Context, o setupOptions) *setup {
+	t.Helper()
+	hport := freePort(t)
+	scheme := "http"
+	if o.https != nil {
+		scheme = "https"
+	}
+	redirect := fmt.Sprintf("%s://localhost:%d/redirect", scheme, hport)
+	s := &setup{}
+	s.prov = startProvider(t, redirect)
+	env := handoffEnv(s.prov, hport, o.style)
+	if o.style == "auto" {
+		env["CLIENT_ID"], env["CLIENT_SECRET"] = postClientID, postClientSecret
+	}
+	env["REDIRECT_URI"] = redirect
+	var cert *x509.Certificate
+	if o.https != nil {
+		env["TLS_CERT_FILE"] = o.https.CertFile
+		env["TLS_KEY_FILE"] = o.https.KeyFile
+		cert = o.https.Cert
+	}
+	for k, v := range o.env {
+		env[k] = v
+	}
+	s.handoff = startHandoff(t, env, cert)
+	if o.https != nil {
+		s.site = startPluginSite(t, &o.https.TLS)
+		s.browser = newBrowser(t, ctx, o.hostRules, o.https.SPKI)
+	} else {
+		s.site = startPluginSite(t, nil)
+		s.browser = newBrowser(t, ctx, o.hostRules, "")
+	}
+	s.plugin = s.browser.Plugin()
+	return s
+}
+
+// openPlugin loads the plugin page (from host, 127.0.0.1 when empty).
+func (s *setup) openPlugin(t *testing.T, host string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(s.plugin.ctx, stepTimeout)
+	defer cancel()
+	u := s.site.PageURL(host, s.handoff.Base)
+	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
+		t.Fatalf("open plugin page %s: %v", u, err)
+	}
+	if err := waitJS(s.plugin, `window.plugin && window.plugin.log.length > 0`, stepTimeout); err != nil {
+		t.Fatalf("plugin page: %v", err)
+	}
+}
+
+// loginThroughConsent clicks Log in, signs in at the provider and stops on its
+// consent page. It returns the popup.
+func (s *setup) loginToConsent(t *testing.T, user string) *tab {
+	t.Helper()
+	pop, err := s.browser.clickAndCatchPopup(s.plugin, "#login")
+	if err != nil {
+		st := readPlugin(t, s.plugin)
+		t.Fatalf("log in: %v (plugin status %q, error %q)", err, st.Status, st.Error)
+	}
+	if err := providerLogin(pop, user); err != nil {
+		t.Fatalf("%v", err)
+	}
+	if err := providerConsentPage(pop); err != nil {
+		t.Fatalf("%v", err)
+	}
+	return pop
+}
+
+// redirectURL is the /redirect URL the provider sent the popup to.
+func (s *setup) redirectURL(pop *tab) string {
+	prefix := s.handoff.Base + "/redirect"
+	docs := pop.Docs()
+	for i := len(docs) - 1; i >= 0; i-- {
+		if strings.HasPrefix(docs[i].URL, prefix) {
+			return docs[i].URL
+		}
+	}
+	return ""
+}
+
+// runHappyLogin: log in, consent, success page, tokens in the plugin.
+func (s *setup) runHappyLogin(t *testing.T, user, shot string) (*tab, *pluginState) {
+	t.Helper()
+	if err := waitJS(s.plugin, `true`, stepTimeout); err != nil {
+		t.Fatal(err)
+	}
+	pop := s.loginToConsent(t, user)
+	if err := click(pop, `button[type="submit"]`); err != nil {
+		t.Fatalf("consent: %v", err)
+	}
+	if err := waitText(pop, "You're authenticated", stepTimeout); err != nil {
+		t.Fatalf("success page: %v", err)
+	}
+	if got := pop.DocStatus(s.handoff.Base + "/redirect"); got != 200 {
+		t.Errorf("success page: status %d, want 200", got)
+	}
+	if shot != "" {
+		screenshot(t, s.browser, pop, shot)
+	}
+	st, err := pluginWait(t, s.plugin, `^authenticated$`, stepTimeout)
+	if err != nil {
+		t.Fatalf("plugin: %v (log %q)", err, st.Log)
+	}
+	return pop, st
+}
+
+// checkTokens checks the token response the plugin got from /poll.
+func checkTokens(t *testing.T, st *pluginState) {
+	t.Helper()
+	for _, k := range []string{"access_token", "refresh_token", "id_token", "token_type"} {
+		if v, _ := st.Tokens[k].(string); v == "" {
+			t.Errorf("poll 200: no %s in %v", k, keys(st.Tokens))
+		}
+	}
+	if _, ok := st.Tokens["expires_in"].(float64); !ok {
+		t.Errorf("poll 200: expires_in is %T %v, want a number", st.Tokens["expires_in"], st.Tokens["expires_in"])
+	}
+	if tt, _ := st.Tokens["token_type"].(string); tt != "Bearer" {
+		t.Errorf("poll 200: token_type %q, want the provider's %q untouched", tt, "Bearer")
+	}
+	if !strings.Contains(st.TokensCacheControl, "no-store") {
+		t.Errorf("poll 200: Cache-Control %q, want no-store", st.TokensCacheControl)
+	}
+	for i, p := range st.Polls[:max(0, len(st.Polls)-1)] {
+		if p.Status != 404 || p.Error != "authorization_pending" {
+			t.Errorf("poll %d before the tokens: %d %q, want 404 authorization_pending", i, p.Status, p.Error)
+		}
+	}
+}
+
+func keys(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// checkTokenRequests checks what handoff sent to the provider's token endpoint.
+func checkTokenRequests(t *testing.T, reqs []tokenRequest, clientID, auth string, wantGrants ...string) {
+	t.Helper()
+	var got []string
+	for _, r := range reqs {
+		got = append(got, fmt.Sprintf("%s/%s/%d", r.GrantType, r.Auth, r.Status))
+	}
+	if len(reqs) != len(wantGrants) {
+		t.Errorf("token endpoint got %d requests %v, want %d (%v)", len(reqs), got, len(wantGrants), wantGrants)
+	}
+	for i, r := range reqs {
+		if i < len(wantGrants) && r.GrantType != wantGrants[i] {
+			t.Errorf("token request %d: grant_type %q, want %q", i, r.GrantType, wantGrants[i])
+		}
+		if r.Method != "POST" || r.Query {
+			t.Errorf("token request %d: %s with query=%v, want POST with no query (secret never in a URL)", i, r.Method, r.Query)
+		}
+		if !strings.HasPrefix(r.ContentType, "application/x-www-form-urlencoded") {
+			t.Errorf("token request %d: Content-Type %q, want a form body", i, r.ContentType)
+		}
+		if !strings.Contains(r.Accept, "application/json") {
+			t.Errorf("token request %d: Accept %q, want application/json", i, r.Accept)
+		}
+		if r.ClientID != clientID {
+			t.Errorf("token request %d: client %q, want %q", i, r.ClientID, clientID)
+		}
+		if auth != "" && r.Auth != auth {
+			t.Errorf("token request %d: client authentication %q, want %q", i, r.Auth, auth)
+		}
+		if r.GrantType == "authorization_code" && !r.HasCodeVerifier {
+			t.Errorf("token request %d: no code_verifier (PKCE)", i)
+		}
+		if r.Rejected != "" {
+			t.Errorf("token request %d rejected by the provider: %s", i, r.Rejected)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Journey 1: the happy path, with refresh and userinfo.
+
+func TestJourney1HappyPath(t *testing.T) {
+	defer journey(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	defer cancel()
+	s := newSetup(t, ctx, setupOptions{style: "basic"})
+	s.openPlugin(t, "")
+
+	pop, st := s.runHappyLogin(t, "alice", "success")
+	checkTokens(t, st)
+	if st.ReadKey == "" || !strings.HasPrefix(st.AuthorizeURL, s.prov.Discovery.AuthorizationEndpoint) {
+		t.Errorf("authorize: readKey %q, url %q", st.ReadKey, redactURL(st.AuthorizeURL))
+	}
+	for _, p := range []string{"client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge", "code_challenge_method", "prompt"} {
+		if queryParam(st.AuthorizeURL, p) == "" {
+			t.Errorf("authorize URL has no %s: %s", p, redactURL(st.AuthorizeURL))
+		}
+	}
+	access, _ := st.Tokens["access_token"].(string)
+	refresh, _ := st.Tokens["refresh_token"].(string)
+
+	// Delivered once: the next poll is 410, not 404 and not the tokens again.
+	again, err := evalAsync[fetchResult](s.plugin, `pollOnce(window.plugin.readKey)`)
+	if err != nil {
+		t.Fatalf("second poll: %v", err)
+	}
+	if again.Status != 410 || again.JSON["error"] != "already_delivered" {
+		t.Errorf("second poll: %d %s, want 410 already_delivered", again.Status, again.Text)
+	}
+
+	// The access token works at the provider.
+	if info, code := s.prov.Userinfo(t, access); code != 200 || info["sub"] != "alice" {
+		t.Errorf("userinfo with the access token: %d %v", code, info)
+	}
+
+	// Refresh from the plugin page (form body).
+	if err := click(s.plugin, "#refresh"); err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	if err := waitJS(s.plugin, `/^refresh(ed| failed)/.test(document.getElementById("refresh-status").textContent)`, stepTimeout); err != nil {
+		t.Fatalf("refresh: %v", err)
+	}
+	st = readPlugin(t, s.plugin)
+	if st.Refresh == nil || st.Refresh.Status != 200 {
+		t.Fatalf("refresh: %+v", st.Refresh)
+	}
+	newAccess, _ := st.Refresh.JSON["access_token"].(string)
+	newRefresh, _ := st.Refresh.JSON["refresh_token"].(string)
+	if newAccess == "" || newAccess == access {
+		t.Errorf("refresh: access_token %q, want a new one", newAccess)
+	}
+	if newRefresh == "" {
+		t.Errorf("refresh: no refresh_token in %v", keys(st.Refresh.JSON))
+	}
+	if !strings.Contains(st.Refresh.CacheControl, "no-store") {
+		t.Errorf("refresh: Cache-Control %q, want no-store", st.Refresh.CacheControl)
+	}
+	if info, code := s.prov.Userinfo(t, newAccess); code != 200 || info["sub"] != "alice" || info["name"] != "Test User alice" {
+		t.Errorf("userinfo with the refreshed access token: %d %v", code, info)
+	}
+	screenshot(t, s.browser, s.plugin, "plugin-authenticated")
+
+	// The provider saw exactly the code exchange and the refresh, as asked.
+	checkTokenRequests(t, s.prov.TokenRequests(t), basicClientID, "basic", "authorization_code", "refresh_token")
+
+	// The redirect replayed (the user reloads the success page): the used state
+	// is refused with the invalid-or-expired page, and nothing reaches the
+	// provider.
+	redirect := s.redirectURL(pop)
+	if redirect == "" {
+		t.Fatalf("no /redirect document in the popup: %v", pop.Docs())
+	}
+	before := len(s.prov.TokenRequests(t))
+	nctx, ncancel := context.WithTimeout(pop.ctx, stepTimeout)
+	err = chromedp.Do(nctx, chromedp.Navigate(redirect))
+	ncancel()
+	if err != nil {
+		t.Fatalf("replay the redirect: %v", err)
+	}
+	if err := waitText(pop, "expired", stepTimeout); err != nil {
+		t.Errorf("replayed redirect: %v", err)
+	}
+	if got := pop.DocStatus(s.handoff.Base + "/redirect"); got != 400 {
+		t.Errorf("replayed redirect: status %d, want 400", got)
+	}
+	screenshot(t, s.browser, pop, "error-invalid-link")
+	if after := len(s.prov.TokenRequests(t)); after != before {
+		t.Errorf("replayed redirect reached the provider's token endpoint (%d requests, was %d)", after, before)
+	}
+
+	// The rotated (old) refresh token is refused by the provider; the plugin
+	// gets the provider's 400 invalid_grant so it knows to log in again.
+	old, err := evalAsync[fetchResult](s.plugin, `refreshWith(window.plugin.tokens.refresh_token)`)
+	if err != nil {
+		t.Fatalf("refresh with the old token: %v", err)
+	}
+	if old.Status != 400 || old.JSON["error"] != "invalid_grant" {
+		t.Errorf("refresh with the rotated token: %d %s, want 400 invalid_grant", old.Status, old.Text)
+	}
+
+	assertNoCSPViolations(t, pop)
+	assertNotInLog(t, s.handoff, map[string]string{
+		"client secret":         basicClientSecret,
+		"access token":          access,
+		"refresh token":         refresh,
+		"refreshed access":      newAccess,
+		"refreshed refresh":     newRefresh,
+		"id token":              fmt.Sprint(st.Tokens["id_token"]),
+		"read key":              st.ReadKey,
+		"state":                 queryParam(st.AuthorizeURL, "state"),
+		"authorization code":    queryParam(redirect, "code"),
+		"PKCE challenge":        queryParam(st.AuthorizeURL, "code_challenge"),
+		"rotated refresh token": refresh,
+	})
+}
+
+// ---------------------------------------------------------------------------
+// Journey 2: the user denies consent.
+
+func TestJourney2DenyConsent(t *testing.T) {
+	defer journey(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	defer cancel()
+	s := newSetup(t, ctx, setupOptions{style: "post"})
+	s.openPlugin(t, "")
+
+	pop := s.loginToConsent(t, "bob")
+	// oidc-provider's "[ Cancel ]" link aborts the interaction: the provider
+	// redirects with error=access_denied.
+	if err := click(pop, `a[href*="/abort"]`); err != nil {
+		t.Fatalf("deny consent: %v", err)
+	}
+	if err := waitText(pop, "cancel", stepTimeout); err != nil {
+		t.Fatalf("cancelled page: %v", err)
+	}
+	if got := pop.DocStatus(s.handoff.Base + "/redirect"); got != 200 {
+		t.Errorf("cancelled page: status %d, want 200", got)
+	}
+	if r := s.redirectURL(pop); queryParam(r, "error") != "access_denied" {
+		t.Errorf("the provider's redirect %s has no error=access_denied", redactURL(r))
+	}
+	text := pop.bodyText()
+	if !strings.Contains(text, "End-User aborted interaction") {
+		t.Errorf("cancelled page does not show the provider's error_description: %q", text)
+	}
+	screenshot(t, s.browser, pop, "error-cancelled")
+
+	st, err := pluginWait(t, s.plugin, `^login (cancelled|expired|failed)|^error`, stepTimeout)
+	if err != nil {
+		t.Fatalf("plugin: %v", err)
+	}
+	if !strings.HasPrefix(st.Status, "login cancelled") {
+		t.Errorf("plugin shows %q, want login cancelled", st.Status)
+	}
+	if st.PollOutcome == nil || st.PollOutcome.Status != 410 || st.PollOutcome.Error != "access_denied" {
+		t.Errorf("poll outcome %+v, want 410 access_denied", st.PollOutcome)
+	}
+	// Stop means stop: the next poll says the same, not 404.
+	again, err := evalAsync[fetchResult](s.plugin, `pollOnce(window.plugin.readKey)`)
+	if err != nil {
+		t.Fatalf("poll again: %v", err)
+	}
+	if again.Status != 410 || again.JSON["error"] != "access_denied" {
+		t.Errorf("poll after the outcome: %d %s, want 410 access_denied", again.Status, again.Text)
+	}
+	screenshot(t, s.browser, s.plugin, "plugin-cancelled")
+	if n := len(s.prov.TokenRequests(t)); n != 0 {
+		t.Errorf("a denied login made %d token requests", n)
+	}
+	assertNoCSPViolations(t, pop)
+}
+
+// ---------------------------------------------------------------------------
+// Journey 3: the user takes longer than LOGIN_TTL.
+
+func TestJourney3LoginExpired(t *testing.T) {
+	defer journey(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	defer cancel()
+	const ttl = 3 * time.Second
+	s := newSetup(t, ctx, setupOptions{style: "basic", env: map[string]string{"LOGIN_TTL": ttl.String()}})
+	s.openPlugin(t, "")
+
+	start := time.Now()
+	pop, err := s.browser.clickAndCatchPopup(s.plugin, "#login")
+	if err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	// The plugin keeps polling; once LOGIN_TTL has passed, /poll says 410.
+	st, err := pluginWait(t, s.plugin, `^login (cancelled|expired|failed)|^error`, ttl+15*time.Second)
+	if err != nil {
+		t.Fatalf("plugin: %v", err)
+	}
+	elapsed := time.Since(start)
+	if !strings.HasPrefix(st.Status, "login expired") || st.PollOutcome == nil || st.PollOutcome.Status != 410 || st.PollOutcome.Error != "expired_token" {
+		t.Errorf("plugin: %q, outcome %+v, want login expired / 410 expired_token", st.Status, st.PollOutcome)
+	}
+	if elapsed < ttl {
+		t.Errorf("the login expired after %v, before LOGIN_TTL %v", elapsed, ttl)
+	}
+	t.Logf("poll said expired_token %v after /authorize (LOGIN_TTL %v)", elapsed.Round(10*time.Millisecond), ttl)
+	// A wide margin past LOGIN_TTL, then the user finishes at the provider.
+	time.Sleep(time.Second)
+	if err := providerLogin(pop, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if err := providerConsentPage(pop); err != nil {
+		t.Fatal(err)
+	}
+	if err := click(pop, `button[type="submit"]`); err != nil {
+		t.Fatalf("consent: %v", err)
+	}
+	if err := waitText(pop, "expired", stepTimeout); err != nil {
+		t.Fatalf("expired page: %v", err)
+	}
+	if got := pop.DocStatus(s.handoff.Base + "/redirect"); got != 400 {
+		t.Errorf("expired page: status %d, want 400", got)
+	}
+	if strings.Contains(strings.ToLower(pop.bodyText()), "you're authenticated") {
+		t.Errorf("expired page says authenticated")
+	}
+	screenshot(t, s.browser, pop, "error-expired")
+	if n := len(s.prov.TokenRequests(t)); n != 0 {
+		t.Errorf("an expired state reached the provider's token endpoint (%d requests)", n)
+	}
+	again, err := evalAsync[fetchResult](s.plugin, `pollOnce(window.plugin.readKey)`)
+	if err != nil {
+		t.Fatalf("poll again: %v", err)
+	}
+	if again.Status != 410 || again.JSON["error"] != "expired_token" {
+		t.Errorf("poll after the expired redirect: %d %s, want 410 expired_token", again.Status, again.Text)
+	}
+	assertNoCSPViolations(t, pop)
+}
+
+// ---------------------------------------------------------------------------
+// Journey 4: CORS. The same plugin page on an origin that is not allowed
+// cannot read /authorize's answer; on an allowed one it can.
+
+func TestJourney4CORSDisallowedOrigin(t *testing.T) {
+	defer journey(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	defer cancel()
+	// evil.test and good.test are loopback for this browser only. Every
+	// loopback address is allowed (SPEC §3), so the test needs host names.
+	rules := []string{"MAP evil.test 127.0.0.1", "MAP good.test 127.0.0.1"}
+	// The plugin site's port is not known before the setup, so ALLOWED_ORIGINS
+	// is filled in by a second handoff below; the first one allows no extra origin.
+	s := newSetup(t, ctx, setupOptions{style: "basic", hostRules: rules})
+	evilOrigin := "http://evil.test:" + s.site.Port()
+	goodOrigin := "http://good.test:" + s.site.Port()
+
+	// What handoff answers, seen without a browser.
+	req, _ := http.NewRequest("POST", s.handoff.Base+"/authorize", nil)
+	req.Header.Set("Origin", evilOrigin)
+	res, err := s.handoff.client.Do(req)
+	if err != nil {
+		t.Fatalf("POST /authorize: %v", err)
+	}
+	res.Body.Close()
+	acao := res.Header.Get("Access-Control-Allow-Origin")
+	if acao == evilOrigin || acao == "*" {
+		t.Errorf("handoff allows %s: Access-Control-Allow-Origin %q", evilOrigin, acao)
+	}
+	if !strings.Contains(res.Header.Get("Vary"), "Origin") {
+		t.Errorf("Vary %q, want Origin", res.Header.Get("Vary"))
+	}
+	t.Logf("POST /authorize from %s: %d, Access-Control-Allow-Origin %q", evilOrigin, res.StatusCode, acao)
+
+	// In the browser: the fetch fails, no window opens.
+	s.openPlugin(t, "evil.test")
+	if err := click(s.plugin, "#login"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := pluginWait(t, s.plugin, `^(error|waiting)`, stepTimeout)
+	if err != nil {
+		t.Fatalf("plugin: %v", err)
+	}
+	if !strings.HasPrefix(st.Status, "error") || st.ReadKey != "" || st.PopupOpened {
+		t.Errorf("from %s the plugin got %q (readKey %q, popup %v), want a failed fetch", evilOrigin, st.Status, st.ReadKey, st.PopupOpened)
+	}
+	if !strings.Contains(st.Error, "Failed to fetch") {
+		t.Errorf("plugin error %q, want the browser's TypeError: Failed to fetch", st.Error)
+	}
+	blocked := false
+	for _, m := range s.plugin.Console() {
+		if strings.Contains(m, "blocked by CORS policy") {
+			blocked = true
+			t.Logf("browser console: %s", m)
+			break
+		}
+	}
+	if !blocked {
+		t.Errorf("no 'blocked by CORS policy' message in the console: %q", s.plugin.Console())
+	}
+	screenshot(t, s.browser, s.plugin, "plugin-cors-blocked")
+	if infos, err := chromedp.Targets(s.plugin.ctx); err == nil {
+		pages := 0
+		for _, i := range infos {
+			if i.Type == "page" {
+				pages++
+			}
+		}
+		if pages != 1 {
+			t.Errorf("%d pages open, want only the plugin's", pages)
+		}
+	}
+
+	// Control: handoff with ALLOWED_ORIGINS naming good.test serves that page.
+	hport := freePort(t)
+	prov2 := startProvider(t, fmt.Sprintf("http://localhost:%d/redirect", hport))
+	env := handoffEnv(prov2, hport, "basic")
+	env["ALLOWED_ORIGINS"] = goodOrigin
+	h2 := startHandoff(t, env, nil)
+	nctx, ncancel := context.WithTimeout(s.plugin.ctx, stepTimeout)
+	err = chromedp.Do(nctx, chromedp.Navigate(s.site.PageURL("good.test", h2.Base)))
+	ncancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(s.plugin, `window.plugin && window.plugin.log.length > 0`, stepTimeout); err != nil {
+		t.Fatal(err)
+	}
+	pop, err := s.browser.clickAndCatchPopup(s.plugin, "#login")
+	if err != nil {
+		t.Fatalf("from the allowed origin %s: %v (plugin %+v)", goodOrigin, err, readPlugin(t, s.plugin).Status)
+	}
+	st = readPlugin(t, s.plugin)
+	if st.ReadKey == "" || !strings.HasPrefix(st.Status, "waiting") {
+		t.Errorf("from the allowed origin %s: status %q, readKey %q", goodOrigin, st.Status, st.ReadKey)
+	}
+	if err := waitJS(pop, `document.querySelector('input[name="login"]')`, stepTimeout); err != nil {
+		t.Errorf("the allowed origin's popup did not reach the provider: %v", err)
+	}
+	// And the evil origin still cannot read that handoff either.
+	req, _ = http.NewRequest("POST", h2.Base+"/authorize", nil)
+	req.Header.Set("Origin", evilOrigin)
+	if res, err := h2.client.Do(req); err == nil {
+		res.Body.Close()
+		if got := res.Header.Get("Access-Control-Allow-Origin"); got == evilOrigin {
+			t.Errorf("ALLOWED_ORIGINS=%s also allows %s", goodOrigin, evilOrigin)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Journey 5: demo mode.
+
+func TestJourney5DemoMode(t *testing.T) {
+	defer journey(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	defer cancel()
+	hport := freePort(t)
+	h := startHandoff(t, map[string]string{
+		"PORT":           fmt.Sprint(hport),
+		"REDIRECT_URI":   fmt.Sprintf("http://localhost:%d/redirect", hport),
+		"SHUTDOWN_GRACE": "3s",
+	}, nil, "-demo")
+	if !strings.Contains(strings.ToLower(h.Log()), "demo") {
+		t.Errorf("the log does not say demo mode is on:\n%s", h.Log())
+	}
+	b := newBrowser(t, ctx, nil, "")
+	demo := b.Plugin()
+	nctx, ncancel := context.WithTimeout(demo.ctx, stepTimeout)
+	err := chromedp.Do(nctx, chromedp.Navigate(h.Base+"/"))
+	ncancel()
+	if err != nil {
+		t.Fatalf("demo page: %v", err)
+	}
+	if got := demo.DocStatus(h.Base + "/"); got != 200 {
+		t.Errorf("demo page: status %d", got)
+	}
+	sel, err := findClickable(demo, `log\s*in|sign\s*in|start|connect|authori[sz]e`)
+	if err != nil {
+		t.Fatalf("demo page has no log-in control: %v; text %q", err, demo.bodyText())
+	}
+	loginWin, err := b.clickAndCatchPopup(demo, sel)
+	if err != nil {
+		// The demo may navigate in the same tab instead of a popup.
+		t.Logf("no popup (%v); continuing in the same tab", err)
+		loginWin = demo
+	}
+	if err := walkMockProvider(t, loginWin); err != nil {
+		t.Fatalf("demo login: %v", err)
+	}
+	screenshot(t, b, loginWin, "demo-success")
+	if loginWin != demo {
+		if err := waitText(demo, "access_token", stepTimeout); err != nil {
+			t.Fatalf("demo page never showed the tokens: %v", err)
+		}
+	}
+	screenshot(t, b, demo, "demo")
+	assertNoCSPViolations(t, demo, loginWin)
+}
+
+// findClickable returns a CSS selector for the first button or link whose text
+// matches re, after tagging it in the page.
+func findClickable(tb *tab, re string) (string, error) {
+	expr := fmt.Sprintf(`(() => {
+  const re = new RegExp(%q, "i");
+  for (const el of document.querySelectorAll("button, a, input[type=submit], input[type=button]")) {
+    const text = (el.innerText || el.value || "").trim();
+    if (re.test(text) && !el.disabled) { el.setAttribute("data-e2e-click", "1"); return true; }
+  }
+  return false;
+})()`, re)
+	if err := waitJS(tb, expr, stepTimeout); err != nil {
+		return "", err
+	}
+	return `[data-e2e-click="1"]`, nil
+}
+
+// walkMockProvider goes through the demo's built-in login and consent pages,
+// whatever they look like: it fills text and password fields and presses the
+// approving button, until handoff's success page shows.
+func walkMockProvider(t *testing.T, tb *tab) error {
+	for step := 0; step < 6; step++ {
+		if err := waitJS(tb, `document.readyState === "complete" && document.body && document.body.innerText.length > 0`, stepTimeout); err != nil {
+			return err
+		}
+		loc, text := tb.snapshotFull()
+		t.Logf("demo step %d at %s: %.120q", step, redactURL(loc), text)
+		if strings.Contains(strings.ToLower(text), "you're authenticated") {
+			return nil
+		}
+		fillExpr := `(() => {
+  for (const el of document.querySelectorAll("input")) {
+    if (el.type === "hidden" || el.value) continue;
+    if (el.type === "password") el.value = "demo-password";
+    else if (el.type === "text" || el.type === "email" || !el.type) el.value = "demo-user";
+  }
+  return true;
+})()`
+		if err := waitJS(tb, fillExpr, stepTimeout); err != nil {
+			return err
+		}
+		sel, err := findClickable(tb, `allow|approve|accept|consent|continue|authori[sz]e|log\s*in|sign\s*in|submit|yes`)
+		if err != nil {
+			return fmt.Errorf("no button to press on %s: %w", redactURL(loc), err)
+		}
+		ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+		before, _ := chromedp.Run(ctx, chromedp.Location())
+		err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)))
+		cancel()
+		if err != nil {
+			return err
+		}
+		// Wait for the next page.
+		b, _ := jsonString(before)
+		_ = waitJS(tb, `location.href !== `+b+` || !document.querySelector('[data-e2e-click="1"]')`, stepTimeout)
+	}
+	return fmt.Errorf("no success page after 6 steps")
+}
+
+func jsonString(s string) (string, error) {
+	b := strings.Builder{}
+	b.WriteString(`"`)
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteString(`\` + string(r))
+		case r < 0x20:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteString(`"`)
+	return b.String(), nil
+}
+
+// ---------------------------------------------------------------------------
+// Journey 6: local HTTPS with TLS_CERT_FILE / TLS_KEY_FILE.
+
+func TestJourney6LocalHTTPS(t *testing.T) {
+	defer journey(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	defer cancel()
+	cert := makeCert(t)
+	s := newSetup(t, ctx, setupOptions{style: "post", https: cert})
+	if !strings.HasPrefix(s.handoff.Base, "https://") {
+		t.Fatalf("handoff base %s", s.handoff.Base)
+	}
+	s.openPlugin(t, "")
+	pop, st := s.runHappyLogin(t, "dave", "success-https")
+	checkTokens(t, st)
+	if !strings.HasPrefix(s.redirectURL(pop), "https://localhost:") {
+		t.Errorf("redirect went to %s, want https", redactURL(s.redirectURL(pop)))
+	}
+	if err := click(s.plugin, "#refresh"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(s.plugin, `/^refresh(ed| failed)/.test(document.getElementById("refresh-status").textContent)`, stepTimeout); err != nil {
+		t.Fatal(err)
+	}
+	st = readPlugin(t, s.plugin)
+	if st.Refresh == nil || st.Refresh.Status != 200 || st.Refresh.JSON["access_token"] == nil {
+		t.Fatalf("refresh over https: %+v", st.Refresh)
+	}
+	if info, code := s.prov.Userinfo(t, st.Refresh.JSON["access_token"].(string)); code != 200 || info["sub"] != "dave" {
+		t.Errorf("userinfo: %d %v", code, info)
+	}
+	checkTokenRequests(t, s.prov.TokenRequests(t), postClientID, "post", "authorization_code", "refresh_token")
+	assertNoCSPViolations(t, pop)
+}
+
+// ---------------------------------------------------------------------------
+// TOKEN_AUTH_STYLE=auto against a provider that only takes client_secret_post:
+// handoff tries Basic, gets 401 invalid_client, and retries with the body.
+
+func TestAutoAuthStyle(t *testing.T) {
+	defer journey(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	defer cancel()
+	s := newSetup(t, ctx, setupOptions{style: "auto"})
+	s.openPlugin(t, "")
+	_, st := s.runHappyLogin(t, "erin", "")
+	checkTokens(t, st)
+	reqs := s.prov.TokenRequests(t)
+	var got []string
+	for _, r := range reqs {
+		got = append(got, fmt.Sprintf("%s/%s/%d", r.GrantType, r.Auth, r.Status))
+	}
+	t.Logf("token endpoint saw %v", got)
+	if len(reqs) < 2 || reqs[0].Auth != "basic" || reqs[0].Status != 401 || reqs[len(reqs)-1].Auth != "post" || reqs[len(reqs)-1].Status != 200 {
+		t.Errorf("auto: token requests %v, want basic/401 then post/200", got)
+	}
+}
