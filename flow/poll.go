@@ -68,6 +68,7 @@ func (b *Broker) Poll(key string, opts PollOptions) ([]byte, error) {
 			if now.Before(o.tokensUntil) { // taken by a concurrent poll an instant ago
 				return nil, errAlreadyDelivered
 			}
+			b.log.Info("tokens expired", "login", rk.id.logRef())
 			return nil, fail(KindGone, "expired_token", "the tokens were not collected in time; start a new login")
 		default:
 			return nil, fail(KindGone, o.code, o.description)
