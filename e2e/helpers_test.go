@@ -575,8 +575,9 @@ type tab struct {
 }
 
 type docResponse struct {
-	URL    string
-	Status int64
+	URL     string
+	Status  int64
+	Headers map[string]string // lower-case names
 }
 
 func (tb *tab) addConsole(s string) {
@@ -614,7 +615,11 @@ func (tb *tab) listener(ev any) {
 	case *network.EventResponseReceived:
 		if ev.Type == network.ResourceTypeDocument && ev.Response != nil {
 			tb.mu.Lock()
-			tb.docs = append(tb.docs, docResponse{URL: ev.Response.URL, Status: ev.Response.Status})
+			h := map[string]string{}
+			for k, v := range ev.Response.Headers {
+				h[strings.ToLower(k)] = fmt.Sprint(v)
+			}
+			tb.docs = append(tb.docs, docResponse{URL: ev.Response.URL, Status: ev.Response.Status, Headers: h})
 			tb.mu.Unlock()
 		}
 	case *cdplog.EventEntryAdded:
@@ -730,9 +735,10 @@ func newBrowser(t *testing.T, ctx context.Context, hostRules []string, spki stri
 		t.Fatalf("install CSP watch: %v", err)
 	}
 	t.Cleanup(func() {
+		writeConsoleArtifact(t, b.allTabs())
 		if t.Failed() {
 			for _, tb := range b.allTabs() {
-				t.Logf("---- console of tab %q ----\n%s", tb.name, strings.Join(tb.Console(), "\n"))
+				t.Logf("---- console of tab %q ----\n%s", tb.name, redactText(strings.Join(tb.Console(), "\n")))
 				for _, d := range tb.Docs() {
 					t.Logf("tab %q document %d %s", tb.name, d.Status, redactURL(d.URL))
 				}
@@ -791,7 +797,7 @@ func waitJS(tb *tab, expr string, timeout time.Duration) error {
 	var lastErr error
 	for {
 		ctx, cancel := context.WithTimeout(tb.ctx, 3*time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("(() => { try { return !!(" + expr + "); } catch (e) { return false; } })()"))
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("(() => { try { return !!("+expr+"); } catch (e) { return false; } })()"))
 		cancel()
 		if err == nil && ok {
 			return nil
@@ -929,8 +935,9 @@ func providerConsentPage(tb *tab) error {
 
 var artifactsDir = filepath.Join(e2eDir, "artifacts")
 
-// screenshot saves a PNG of the tab to e2e/artifacts/NAME.png, and to
-// docs/screenshots/ with E2E_UPDATE_SCREENSHOTS=1.
+// screenshot saves a PNG of the tab to e2e/artifacts/NAME.png, and, for
+// handoff's pages (names not starting with "plugin-"), to docs/screenshots/
+// with E2E_UPDATE_SCREENSHOTS=1.
 func screenshot(t *testing.T, b *browser, tb *tab, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
@@ -954,7 +961,8 @@ func screenshot(t *testing.T, b *browser, tb *tab, name string) {
 		return
 	}
 	t.Logf("screenshot %s (%d bytes)", p, len(buf))
-	if os.Getenv("E2E_UPDATE_SCREENSHOTS") == "1" {
+	// handoff's own pages become docs; the test plugin's page does not.
+	if os.Getenv("E2E_UPDATE_SCREENSHOTS") == "1" && !strings.HasPrefix(name, "plugin-") {
 		docs := filepath.Join(repoRoot, "docs", "screenshots")
 		if err := os.MkdirAll(docs, 0o755); err == nil {
 			if err := os.WriteFile(filepath.Join(docs, name+".png"), buf, 0o644); err != nil {
@@ -964,8 +972,60 @@ func screenshot(t *testing.T, b *browser, tb *tab, name string) {
 	}
 }
 
+// writeConsoleArtifact saves every tab's console and documents to
+// e2e/artifacts/TEST.console.txt (codes and tokens in URLs shortened).
+func writeConsoleArtifact(t *testing.T, tabs []*tab) {
+	var b strings.Builder
+	for _, tb := range tabs {
+		fmt.Fprintf(&b, "== tab %s\n", tb.name)
+		for _, d := range tb.Docs() {
+			fmt.Fprintf(&b, "document %d %s\n", d.Status, redactURL(d.URL))
+		}
+		for _, m := range tb.Console() {
+			fmt.Fprintf(&b, "%s\n", redactText(m))
+		}
+	}
+	if err := os.MkdirAll(artifactsDir, 0o755); err == nil {
+		name := strings.NewReplacer("/", "_", " ", "_").Replace(t.Name())
+		_ = os.WriteFile(filepath.Join(artifactsDir, name+".console.txt"), []byte(b.String()), 0o644)
+	}
+}
+
 // ---------------------------------------------------------------------------
 // Checks.
+
+// assertPageHeaders checks the headers of SPEC §5.4 on every main-frame HTML
+// document that handoff served in the tab (URL prefix base).
+func assertPageHeaders(t *testing.T, tb *tab, base string) {
+	t.Helper()
+	n := 0
+	for _, d := range tb.Docs() {
+		if !strings.HasPrefix(d.URL, base) {
+			continue
+		}
+		n++
+		h := d.Headers
+		where := fmt.Sprintf("%d %s", d.Status, redactURL(d.URL))
+		csp := h["content-security-policy"]
+		if csp == "" {
+			t.Errorf("%s: no Content-Security-Policy", where)
+		} else if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "*") {
+			t.Errorf("%s: CSP not strict: %s", where, csp)
+		}
+		for name, want := range map[string]string{
+			"referrer-policy":        "no-referrer",
+			"x-content-type-options": "nosniff",
+			"x-frame-options":        "DENY",
+		} {
+			if !strings.EqualFold(strings.TrimSpace(h[name]), want) {
+				t.Errorf("%s: %s %q, want %q", where, name, h[name], want)
+			}
+		}
+	}
+	if n == 0 {
+		t.Errorf("no handoff page (%s) seen in tab %q", base, tb.name)
+	}
+}
 
 var cspRe = regexp.MustCompile(`(?i)content security policy|CSP violation`)
 
@@ -994,6 +1054,13 @@ func assertNotInLog(t *testing.T, h *handoffServer, secrets map[string]string) {
 			t.Errorf("handoff's log contains the %s (SPEC §5.1)", name)
 		}
 	}
+}
+
+var secretParamRe = regexp.MustCompile(`((?:readKey|code|state|refresh_token|access_token|code_challenge)=)([A-Za-z0-9_.~%-]{6})[A-Za-z0-9_.~%-]*`)
+
+// redactText shortens codes, states, read keys and tokens in URLs inside text.
+func redactText(s string) string {
+	return secretParamRe.ReplaceAllString(s, "${1}${2}…")
 }
 
 // redactURL shortens query values so that logs of a failing test carry no
@@ -1027,9 +1094,14 @@ func queryParam(s, name string) string {
 
 // journey times one test and logs it in a form the report can collect.
 func journey(t *testing.T) func() {
+	handoffBinary(t) // the build is shared, and not part of a journey's time
 	start := time.Now()
 	return func() {
-		t.Logf("JOURNEY %s: %v (handoff build %v, shared)", t.Name(), time.Since(start).Round(10*time.Millisecond), buildTime.Round(10*time.Millisecond))
+		status := "ok"
+		if t.Failed() {
+			status = "FAILED"
+		}
+		t.Logf("JOURNEY %s %s in %v (shared handoff build: %v)", t.Name(), status, time.Since(start).Round(10*time.Millisecond), buildTime.Round(10*time.Millisecond))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +219,9 @@ func TestJourney1HappyPath(t *testing.T) {
 
 	pop, st := s.runHappyLogin(t, "alice", "success")
 	checkTokens(t, st)
+	if err := waitJS(s.plugin, `document.getElementById("tokens").textContent.includes(window.plugin.tokens.access_token)`, stepTimeout); err != nil {
+		t.Errorf("the plugin page does not show the tokens: %v", err)
+	}
 	if st.ReadKey == "" || !strings.HasPrefix(st.AuthorizeURL, s.prov.Discovery.AuthorizationEndpoint) {
 		t.Errorf("authorize: readKey %q, url %q", st.ReadKey, redactURL(st.AuthorizeURL))
 	}
@@ -309,6 +313,7 @@ func TestJourney1HappyPath(t *testing.T) {
 	}
 
 	assertNoCSPViolations(t, pop)
+	assertPageHeaders(t, pop, s.handoff.Base)
 	assertNotInLog(t, s.handoff, map[string]string{
 		"client secret":         basicClientSecret,
 		"access token":          access,
@@ -378,6 +383,7 @@ func TestJourney2DenyConsent(t *testing.T) {
 		t.Errorf("a denied login made %d token requests", n)
 	}
 	assertNoCSPViolations(t, pop)
+	assertPageHeaders(t, pop, s.handoff.Base)
 }
 
 // ---------------------------------------------------------------------------
@@ -441,6 +447,7 @@ func TestJourney3LoginExpired(t *testing.T) {
 		t.Errorf("poll after the expired redirect: %d %s, want 410 expired_token", again.Status, again.Text)
 	}
 	assertNoCSPViolations(t, pop)
+	assertPageHeaders(t, pop, s.handoff.Base)
 }
 
 // ---------------------------------------------------------------------------
@@ -554,13 +561,16 @@ func TestJourney4CORSDisallowedOrigin(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// Journey 5: demo mode.
+// Journey 5: demo mode. Its page at / plays the plugin; the built-in mock
+// authorization server's page opens in the popup.
 
 func TestJourney5DemoMode(t *testing.T) {
 	defer journey(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
 	defer cancel()
 	hport := freePort(t)
+	// No variable is needed in demo mode; PORT and REDIRECT_URI only move it
+	// off 8787 so that tests never collide with a developer's handoff.
 	h := startHandoff(t, map[string]string{
 		"PORT":           fmt.Sprint(hport),
 		"REDIRECT_URI":   fmt.Sprintf("http://localhost:%d/redirect", hport),
@@ -580,103 +590,110 @@ func TestJourney5DemoMode(t *testing.T) {
 	if got := demo.DocStatus(h.Base + "/"); got != 200 {
 		t.Errorf("demo page: status %d", got)
 	}
-	sel, err := findClickable(demo, `log\s*in|sign\s*in|start|connect|authori[sz]e`)
+	if err := waitJS(demo, `document.querySelector("#login") && !document.querySelector("#login").disabled`, stepTimeout); err != nil {
+		t.Fatalf("demo page has no Log in button: %v", err)
+	}
+	if !strings.Contains(strings.ToLower(demo.bodyText()), "demo") {
+		t.Errorf("the demo page does not say it is a demo: %q", demo.bodyText())
+	}
+
+	pop, err := b.clickAndCatchPopup(demo, "#login")
 	if err != nil {
-		t.Fatalf("demo page has no log-in control: %v; text %q", err, demo.bodyText())
+		t.Fatalf("demo Log in: %v", err)
 	}
-	loginWin, err := b.clickAndCatchPopup(demo, sel)
+	if err := waitJS(pop, `document.querySelector("#approve") && document.querySelector("#username")`, stepTimeout); err != nil {
+		t.Fatalf("mock provider page: %v", err)
+	}
+	if !strings.Contains(strings.ToLower(pop.bodyText()), "mock provider") {
+		t.Errorf("the mock provider's page is not clearly labelled: %q", pop.bodyText())
+	}
+	screenshot(t, b, pop, "demo-mock-provider")
+	fctx, fcancel := context.WithTimeout(pop.ctx, stepTimeout)
+	err = chromedp.Do(fctx, chromedp.Clear(chromedp.CSS("#username")), chromedp.SendKeys(chromedp.CSS("#username"), "e2e-demo"))
+	fcancel()
 	if err != nil {
-		// The demo may navigate in the same tab instead of a popup.
-		t.Logf("no popup (%v); continuing in the same tab", err)
-		loginWin = demo
+		t.Fatalf("mock provider name: %v", err)
 	}
-	if err := walkMockProvider(t, loginWin); err != nil {
-		t.Fatalf("demo login: %v", err)
+	if err := click(pop, "#approve"); err != nil {
+		t.Fatalf("mock provider Allow: %v", err)
 	}
-	screenshot(t, b, loginWin, "demo-success")
-	if loginWin != demo {
-		if err := waitText(demo, "access_token", stepTimeout); err != nil {
-			t.Fatalf("demo page never showed the tokens: %v", err)
-		}
+	if err := waitText(pop, "You're authenticated", stepTimeout); err != nil {
+		t.Fatalf("demo success page: %v", err)
+	}
+	if got := pop.DocStatus(h.Base + "/redirect"); got != 200 {
+		t.Errorf("demo success page: status %d", got)
+	}
+	screenshot(t, b, pop, "demo-success")
+
+	// The demo page polls every second and shows the tokens.
+	if err := waitJS(demo, `!document.querySelector("#tokens").hidden && document.querySelector("#tokens").textContent.includes("access_token")`, stepTimeout); err != nil {
+		t.Fatalf("demo page never showed the tokens: %v", err)
+	}
+	first, err := evalAsync[map[string]any](demo, `Promise.resolve(JSON.parse(document.querySelector("#tokens").textContent))`)
+	if err != nil {
+		t.Fatal(err)
 	}
 	screenshot(t, b, demo, "demo")
-	assertNoCSPViolations(t, demo, loginWin)
-}
 
-// findClickable returns a CSS selector for the first button or link whose text
-// matches re, after tagging it in the page.
-func findClickable(tb *tab, re string) (string, error) {
-	expr := fmt.Sprintf(`(() => {
-  const re = new RegExp(%q, "i");
-  for (const el of document.querySelectorAll("button, a, input[type=submit], input[type=button]")) {
-    const text = (el.innerText || el.value || "").trim();
-    if (re.test(text) && !el.disabled) { el.setAttribute("data-e2e-click", "1"); return true; }
-  }
-  return false;
-})()`, re)
-	if err := waitJS(tb, expr, stepTimeout); err != nil {
-		return "", err
+	// Its refresh button goes through /refresh to the mock provider.
+	if err := click(demo, "#refresh"); err != nil {
+		t.Fatalf("demo refresh: %v", err)
 	}
-	return `[data-e2e-click="1"]`, nil
-}
-
-// walkMockProvider goes through the demo's built-in login and consent pages,
-// whatever they look like: it fills text and password fields and presses the
-// approving button, until handoff's success page shows.
-func walkMockProvider(t *testing.T, tb *tab) error {
-	for step := 0; step < 6; step++ {
-		if err := waitJS(tb, `document.readyState === "complete" && document.body && document.body.innerText.length > 0`, stepTimeout); err != nil {
-			return err
-		}
-		loc, text := tb.snapshotFull()
-		t.Logf("demo step %d at %s: %.120q", step, redactURL(loc), text)
-		if strings.Contains(strings.ToLower(text), "you're authenticated") {
-			return nil
-		}
-		fillExpr := `(() => {
-  for (const el of document.querySelectorAll("input")) {
-    if (el.type === "hidden" || el.value) continue;
-    if (el.type === "password") el.value = "demo-password";
-    else if (el.type === "text" || el.type === "email" || !el.type) el.value = "demo-user";
-  }
-  return true;
-})()`
-		if err := waitJS(tb, fillExpr, stepTimeout); err != nil {
-			return err
-		}
-		sel, err := findClickable(tb, `allow|approve|accept|consent|continue|authori[sz]e|log\s*in|sign\s*in|submit|yes`)
+	if err := waitText(demo, "refreshed", stepTimeout); err != nil {
+		t.Errorf("demo refresh: %v", err)
+	} else {
+		second, err := evalAsync[map[string]any](demo, `Promise.resolve(JSON.parse(document.querySelector("#tokens").textContent))`)
 		if err != nil {
-			return fmt.Errorf("no button to press on %s: %w", redactURL(loc), err)
+			t.Fatal(err)
 		}
-		ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
-		before, _ := chromedp.Run(ctx, chromedp.Location())
-		err = chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel)))
-		cancel()
-		if err != nil {
-			return err
+		if second["access_token"] == nil || second["access_token"] == first["access_token"] {
+			t.Errorf("demo refresh: access token %v, was %v", second["access_token"], first["access_token"])
 		}
-		// Wait for the next page.
-		b, _ := jsonString(before)
-		_ = waitJS(tb, `location.href !== `+b+` || !document.querySelector('[data-e2e-click="1"]')`, stepTimeout)
 	}
-	return fmt.Errorf("no success page after 6 steps")
+	// Every page here is handoff's: the demo page, the mock provider, the
+	// success page.
+	assertNoCSPViolations(t, demo, pop)
+	assertPageHeaders(t, demo, h.Base)
+	assertPageHeaders(t, pop, h.Base)
 }
 
-func jsonString(s string) (string, error) {
-	b := strings.Builder{}
-	b.WriteString(`"`)
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteString(`\` + string(r))
-		case r < 0x20:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
+// ---------------------------------------------------------------------------
+// The CSP check has teeth: a page whose CSP forbids its inline script and
+// style shows up in the console that assertNoCSPViolations reads.
+
+func TestCSPWatchSeesViolations(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	defer cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><title>csp</title><style>body{color:red}</style><p>x</p><script>document.title="ran"</script>`)
+	}))
+	defer srv.Close()
+	b := newBrowser(t, ctx, nil, "")
+	tb := b.Plugin()
+	nctx, ncancel := context.WithTimeout(tb.ctx, stepTimeout)
+	err := chromedp.Do(nctx, chromedp.Navigate(srv.URL))
+	ncancel()
+	if err != nil {
+		t.Fatal(err)
 	}
-	b.WriteString(`"`)
-	return b.String(), nil
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := 0
+		for _, m := range tb.Console() {
+			if cspRe.MatchString(m) {
+				n++
+			}
+		}
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the CSP watch saw %d violations, want the inline style and script: %q", n, tb.Console())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // ---------------------------------------------------------------------------
@@ -712,6 +729,7 @@ func TestJourney6LocalHTTPS(t *testing.T) {
 	}
 	checkTokenRequests(t, s.prov.TokenRequests(t), postClientID, "post", "authorization_code", "refresh_token")
 	assertNoCSPViolations(t, pop)
+	assertPageHeaders(t, pop, s.handoff.Base)
 }
 
 // ---------------------------------------------------------------------------
