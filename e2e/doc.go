@@ -11,6 +11,7 @@
 //
 // Environment: HANDOFF_BIN uses a prebuilt binary instead of building the repo
 // root; CHROMIUM names the browser (default /usr/bin/chromium);
-// E2E_UPDATE_SCREENSHOTS=1 copies the screenshots from e2e/artifacts/ to
-// docs/screenshots/.
+// E2E_UPDATE_SCREENSHOTS=1 copies the screenshots of handoff's pages from
+// e2e/artifacts/ to docs/screenshots/; E2E_VERBOSE=1 prints the output of
+// handoff and of the provider also when a test passes. See e2e/README.md.
 package e2e

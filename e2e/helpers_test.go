@@ -179,7 +179,7 @@ func startChild(t *testing.T, name string, cmd *exec.Cmd, grace time.Duration) *
 	}()
 	t.Cleanup(func() {
 		c.stop(t)
-		if t.Failed() {
+		if t.Failed() || os.Getenv("E2E_VERBOSE") == "1" {
 			t.Logf("---- %s output ----\n%s---- end of %s output ----", name, c.out.String(), name)
 		}
 	})
