@@ -65,3 +65,16 @@ func (e *Error) Unwrap() error { return e.Err }
 func fail(kind Kind, code, description string) *Error {
 	return &Error{Kind: kind, Code: code, Description: description}
 }
+
+// logAttrs describes the error for a log line: code, reason, the provider's
+// status and the cause when there are any. None of them holds a secret.
+func (e *Error) logAttrs() []any {
+	attrs := []any{"error", e.Code, "reason", e.Description}
+	if e.Status != 0 {
+		attrs = append(attrs, "status", e.Status)
+	}
+	if e.Err != nil {
+		attrs = append(attrs, "cause", e.Err.Error())
+	}
+	return attrs
+}

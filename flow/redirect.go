@@ -27,15 +27,18 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 	}
 	st, ok := b.openState(cb.State)
 	if !ok {
+		b.log.Debug("redirect refused", "reason", "state does not open")
 		return fail(KindInvalidState, "invalid_request", "the login link is invalid")
 	}
 	if b.now().After(st.expires) {
+		b.log.Debug("redirect refused", "login", st.id.logRef(), "reason", "state expired")
 		return fail(KindInvalidState, "expired_token", "the login link has expired")
 	}
 	if err := b.route(st.readKey, cb.ReplayFailed); err != nil {
 		return err
 	}
 	if !b.spendState(st) {
+		b.log.Info("redirect refused", "login", st.id.logRef(), "reason", "state already used")
 		return fail(KindInvalidState, "invalid_request", "the login link was already used")
 	}
 	ref := st.id.logRef()
@@ -75,7 +78,7 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 			ferr = &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token exchange failed", Err: err}
 		}
 		b.record(st.id, outcome{kind: outcomeFailed, code: ferr.Code, description: ferr.Description}, nil)
-		b.log.Warn("login failed", "login", ref, "error", ferr.Code, "reason", ferr.Description, "status", ferr.Status, "cause", ferr.Err)
+		b.log.Warn("login failed", append([]any{"login", ref}, ferr.logAttrs()...)...)
 		return ferr
 	}
 	if !b.record(st.id, outcome{kind: outcomeReady, tokensUntil: b.now().Add(b.cfg.TokenTTL)}, tokens) {

@@ -24,7 +24,7 @@ func (b *Broker) Refresh(ctx context.Context, refreshToken string) ([]byte, erro
 	if err != nil {
 		var ferr *Error
 		if errors.As(err, &ferr) {
-			b.log.Info("refresh failed", "error", ferr.Code, "status", ferr.Status, "cause", ferr.Err)
+			b.log.Info("refresh failed", ferr.logAttrs()...)
 		}
 		return nil, err
 	}
