@@ -67,9 +67,14 @@ func fail(kind Kind, code, description string) *Error {
 }
 
 // logAttrs describes the error for a log line: code, reason, the provider's
-// status and the cause when there are any. None of them holds a secret.
+// status and the cause when there are any. A description the provider wrote
+// is left out: nothing stops a provider from quoting the code or token it
+// refused.
 func (e *Error) logAttrs() []any {
-	attrs := []any{"error", e.Code, "reason", e.Description}
+	attrs := []any{"error", e.Code}
+	if e.Body == nil && e.Kind != KindCancelled {
+		attrs = append(attrs, "reason", e.Description)
+	}
 	if e.Status != 0 {
 		attrs = append(attrs, "status", e.Status)
 	}
