@@ -12,13 +12,17 @@ type CORS struct {
 	ParentDomain string
 	// Extra are exact origins, in canonical form (config.CanonicalOrigin).
 	Extra []string
+	// LoopbackOnly admits loopback origins and Extra only, and sends no
+	// Access-Control-Allow-Origin otherwise: the rules outside every app
+	// when there are several, where no app's plugin is favoured.
+	LoopbackOnly bool
 }
 
 // AllowOrigin returns the Access-Control-Allow-Origin value for a request
 // from origin, or "" to send none.
 func (c CORS) AllowOrigin(origin string) string {
 	if origin != "" {
-		if isLoopbackOrigin(origin) || c.isPluginOrigin(origin) {
+		if isLoopbackOrigin(origin) || !c.LoopbackOnly && c.isPluginOrigin(origin) {
 			return origin
 		}
 		for _, o := range c.Extra {
@@ -27,7 +31,7 @@ func (c CORS) AllowOrigin(origin string) string {
 			}
 		}
 	}
-	if c.PluginID == "" {
+	if c.PluginID == "" || c.LoopbackOnly {
 		return ""
 	}
 	return "https://" + c.PluginID + "." + c.ParentDomain

@@ -93,7 +93,7 @@ func New(opts Options) *fiber.App {
 	} else if len(opts.Apps) > 1 {
 		// Outside any app's path (healthz, unknown paths), loopback only,
 		// plus nothing: no app's plugin is favoured.
-		s.rootCORS = CORS{ParentDomain: opts.Apps[0].CORS.ParentDomain, PluginID: "\x00"}
+		s.rootCORS = CORS{ParentDomain: opts.Apps[0].CORS.ParentDomain, LoopbackOnly: true}
 	}
 	if opts.RateLimit {
 		s.limiters = map[string]*ratelimit.Limiter[string]{}
