@@ -1,0 +1,97 @@
+package web_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"handoff/web"
+)
+
+// TestBodyLimit: a body over 64 KiB is refused with 413 and still carries
+// the CORS headers (SPEC §1, §5.5); 64 KiB exactly is read.
+func TestBodyLimit(t *testing.T) {
+	t.Parallel()
+	s := start(t, setup{})
+	for _, path := range []string{"/poll", "/refresh", "/authorize", "/nowhere"} {
+		body := bytes.Repeat([]byte("a"), web.MaxBodyBytes+1)
+		r := s.do("POST", path, bytes.NewReader(body), "Origin", testPluginOrigin, "Content-Type", "application/x-www-form-urlencoded")
+		checkError(t, r, 413, "invalid_request")
+		checkCORS(t, r, testPluginOrigin)
+	}
+
+	// At the limit: read, and answered as a request without a key.
+	body := "readKey=&pad=" + strings.Repeat("a", web.MaxBodyBytes-len("readKey=&pad="))
+	r := s.do("POST", "/poll", strings.NewReader(body), "Content-Type", "application/x-www-form-urlencoded")
+	checkError(t, r, 400, "invalid_request")
+
+	// Chunked, with no Content-Length to refuse up front.
+	req, _ := http.NewRequest("POST", s.base+"/poll", io.MultiReader(strings.NewReader("readKey="), strings.NewReader(strings.Repeat("a", 2*web.MaxBodyBytes))))
+	req.ContentLength = -1
+	req.Header.Set("Origin", testPluginOrigin)
+	resp, err := s.client.Do(req)
+	if err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		checkError(t, response{resp.StatusCode, resp.Header, b}, 413, "invalid_request")
+		checkCORS(t, response{resp.StatusCode, resp.Header, b}, testPluginOrigin)
+	} else {
+		t.Logf("chunked oversized body: %v", err) // the server closed the connection mid-body: refused too
+	}
+
+	// The server is still fine.
+	if r := s.do("GET", "/healthz", nil); r.status != 200 {
+		t.Errorf("healthz after oversized bodies: %d", r.status)
+	}
+}
+
+// TestHeaderLimit: a request line plus headers over 8 KiB is refused with
+// 431 or 414 (SPEC §5.5).
+func TestHeaderLimit(t *testing.T) {
+	t.Parallel()
+	s := start(t, setup{})
+	big := strings.Repeat("x", web.MaxHeaderBytes+1)
+	for name, raw := range map[string]string{
+		"long header": "POST /poll HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n",
+		"long URL":    "POST /poll?readKey=" + big + " HTTP/1.1\r\nHost: x\r\n\r\n",
+		"many headers": "POST /poll HTTP/1.1\r\nHost: x\r\n" +
+			strings.Repeat("X-Header: "+strings.Repeat("y", 90)+"\r\n", 100) + "\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			status, body := rawRequest(t, s.base, raw)
+			if status != 431 && status != 414 {
+				t.Fatalf("status %d, want 431 or 414: %s", status, body)
+			}
+		})
+	}
+	// Just under the limit is served.
+	r := s.do("POST", "/poll?readKey=x", nil, "X-Pad", strings.Repeat("p", web.MaxHeaderBytes-1024))
+	checkError(t, r, 400, "invalid_request")
+}
+
+// rawRequest writes raw to the server and reads the status and body.
+func rawRequest(t *testing.T, base, raw string) (int, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(conn, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, fmt.Sprintf("%s", b)
+}

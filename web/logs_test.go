@@ -1,0 +1,106 @@
+package web_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestNoSecretsInLogsOrPages runs logins that succeed and fail with the log
+// at debug level, and checks that no secret, code, token, read key or state
+// reaches the log or a page (SPEC §5.1).
+func TestNoSecretsInLogsOrPages(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	s := start(t, setup{logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	var secrets []string
+	var pages []string
+	keep := func(vs ...string) {
+		for _, v := range vs {
+			if v != "" {
+				secrets = append(secrets, v, url.QueryEscape(v))
+			}
+		}
+	}
+	keep(testClientSecret)
+
+	// A login that succeeds, then a refresh.
+	l := s.authorize()
+	loc := s.consent(l)
+	u, _ := url.Parse(loc)
+	keep(l.ReadKey, u.Query().Get("state"), u.Query().Get("code"))
+	pages = append(pages, string(s.do("GET", loc, nil).body))
+	pages = append(pages, string(s.do("GET", loc, nil).body)) // replayed
+	r := s.poll(l.ReadKey)
+	var tok map[string]any
+	if err := json.Unmarshal(r.body, &tok); err != nil {
+		t.Fatal(err)
+	}
+	at, _ := tok["access_token"].(string)
+	rt, _ := tok["refresh_token"].(string)
+	keep(at, rt)
+	s.poll(l.ReadKey)
+	r = s.do("POST", "/refresh?code="+rt, nil)
+	_ = json.Unmarshal(r.body, &tok)
+	at2, _ := tok["access_token"].(string)
+	keep(at2)
+	s.do("POST", "/refresh", strings.NewReader("refresh_token=rt_revoked-SECRET"), "Content-Type", "application/x-www-form-urlencoded")
+	keep("rt_revoked-SECRET")
+
+	// Failures: a refused code, a cancelled login, forged values.
+	l2 := s.authorize()
+	loc2 := s.consent(l2)
+	u2, _ := url.Parse(loc2)
+	q := u2.Query()
+	keep(l2.ReadKey, q.Get("state"), q.Get("code"))
+	q.Set("code", "forged-code-SECRET")
+	keep("forged-code-SECRET")
+	pages = append(pages, string(s.do("GET", "/redirect?"+q.Encode(), nil).body))
+	s.poll(l2.ReadKey)
+	l3 := s.authorize()
+	keep(l3.ReadKey, stateOf(t, l3.URL))
+	pages = append(pages, string(s.do("GET", "/redirect?error=access_denied&state="+stateOf(t, l3.URL), nil).body))
+	s.poll(l3.ReadKey)
+	pages = append(pages, string(s.do("GET", "/redirect?code=c0de-SECRET&state=st4te-SECRET", nil).body))
+	keep("c0de-SECRET", "st4te-SECRET")
+	s.poll("forged-readkey-SECRET")
+	keep("forged-readkey-SECRET")
+	s.do("GET", "/nowhere?code=path-SECRET", nil)
+	keep("path-SECRET")
+
+	out := logs.String()
+	if !strings.Contains(out, "level=INFO") || !strings.Contains(out, "request") {
+		t.Fatalf("no request log lines:\n%s", out)
+	}
+	for _, sec := range secrets {
+		if strings.Contains(out, sec) {
+			t.Errorf("the log contains %q:\n%s", sec, out)
+		}
+		for i, p := range pages {
+			if strings.Contains(p, sec) {
+				t.Errorf("page %d contains %q", i, sec)
+			}
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package web_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"handoff/web"
+)
+
+// TestRateLimitPerIP: with RATE_LIMIT on, one client IP gets 300 requests a
+// minute on each of /authorize, /redirect and /refresh, then 429 slow_down
+// with Retry-After: 1 (SPEC §4).
+func TestRateLimitPerIP(t *testing.T) {
+	t.Parallel()
+	s := start(t, setup{rateLimit: true, pollLimit: 10})
+	for _, c := range []struct {
+		method, path string
+		page         bool
+	}{
+		{"POST", "/authorize", false},
+		{"POST", "/refresh", false}, // 400 (no token) until the limit
+		{"GET", "/redirect", true},  // 400 page (no state) until the limit
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			exhaust(t, func() response { return s.do(c.method, c.path, nil) })
+			r := s.do(c.method, c.path, nil, "Origin", testPluginOrigin)
+			if got := r.header.Get("Retry-After"); got != "1" {
+				t.Errorf("Retry-After %q, want 1", got)
+			}
+			checkCORS(t, r, testPluginOrigin)
+			if c.page {
+				if r.status != 429 {
+					t.Fatalf("status %d, want 429", r.status)
+				}
+				checkPage(t, r, "Too many")
+			} else {
+				checkError(t, r, 429, "slow_down")
+			}
+		})
+	}
+	// Each route has its own budget, and /poll has no per-IP limit.
+	if r := s.do("GET", "/healthz", nil); r.status != 200 {
+		t.Errorf("healthz: %d", r.status)
+	}
+	for range 20 {
+		if r := s.do("POST", "/poll", nil); r.status != 400 {
+			t.Fatalf("poll without a key after the IP limits: %d", r.status)
+		}
+	}
+}
+
+// TestRateLimitOff: without RateLimit nothing is throttled.
+func TestRateLimitOff(t *testing.T) {
+	t.Parallel()
+	s := start(t, setup{})
+	for i := range web.IPLimit + 20 {
+		if r := s.do("POST", "/authorize", nil); r.status != 200 {
+			t.Fatalf("request %d: %d", i+1, r.status)
+		}
+	}
+}
+
+// TestRateLimitFlyClientIP: Fly-Client-IP decides the client only when the
+// server runs behind Fly's proxy; elsewhere anyone could forge it.
+func TestRateLimitFlyClientIP(t *testing.T) {
+	t.Parallel()
+	t.Run("trusted", func(t *testing.T) {
+		t.Parallel()
+		s := start(t, setup{rateLimit: true, trustFly: true})
+		exhaust(t, func() response { return s.do("POST", "/authorize", nil, "Fly-Client-IP", "203.0.113.7") })
+		checkError(t, s.do("POST", "/authorize", nil, "Fly-Client-IP", "203.0.113.7"), 429, "slow_down")
+		if r := s.do("POST", "/authorize", nil, "Fly-Client-IP", "203.0.113.8"); r.status != 200 {
+			t.Errorf("another client behind Fly's proxy: %d", r.status)
+		}
+	})
+	t.Run("ignored", func(t *testing.T) {
+		t.Parallel()
+		s := start(t, setup{rateLimit: true})
+		i := 0
+		exhaust(t, func() response {
+			i++
+			return s.do("POST", "/authorize", nil, "Fly-Client-IP", fmt.Sprintf("198.51.100.%d", i%250))
+		})
+		checkError(t, s.do("POST", "/authorize", nil, "Fly-Client-IP", "192.0.2.1"), 429, "slow_down")
+	})
+}
+
+// TestPollRateLimit: one read key polled more than 10 times in a second gets
+// 429; a key polled about once a second, and many keys from one address, never
+// do (SPEC §1).
+func TestPollRateLimit(t *testing.T) {
+	t.Parallel()
+
+	t.Run("burst on one key", func(t *testing.T) {
+		t.Parallel()
+		s := start(t, setup{rateLimit: true, pollLimit: 10})
+		// The limit is 10 in any second; a burst must fit in well under
+		// the 100 ms it takes to earn one poll back. A slow machine gets
+		// a few tries.
+		for try := 0; ; try++ {
+			key := s.authorize().ReadKey
+			begin := time.Now()
+			var last response
+			for i := range 11 {
+				last = s.do("POST", "/poll?readKey="+key, nil, "Origin", testPluginOrigin)
+				if i < 10 && last.status != 404 {
+					t.Fatalf("poll %d: %d %s", i+1, last.status, last.body)
+				}
+			}
+			if time.Since(begin) > 80*time.Millisecond && try < 5 {
+				continue
+			}
+			checkError(t, last, 429, "slow_down")
+			checkCORS(t, last, testPluginOrigin)
+			if got := last.header.Get("Retry-After"); got != "1" {
+				t.Errorf("Retry-After %q, want 1", got)
+			}
+			// Another key from the same address is not affected.
+			checkError(t, s.poll(s.authorize().ReadKey), 404, "authorization_pending")
+			// After a second's pause the key may poll again.
+			time.Sleep(1100 * time.Millisecond)
+			checkError(t, s.poll(key), 404, "authorization_pending")
+			return
+		}
+	})
+
+	t.Run("one poll a second is never throttled", func(t *testing.T) {
+		t.Parallel()
+		s := start(t, setup{rateLimit: true, pollLimit: 10})
+		key := s.authorize().ReadKey
+		for i := range 5 {
+			if i > 0 {
+				time.Sleep(time.Second)
+			}
+			// Two polls close together each time: a plugin that retries
+			// at once stays well inside the limit too.
+			for range 2 {
+				checkError(t, s.poll(key), 404, "authorization_pending")
+			}
+		}
+	})
+
+	t.Run("100 keys from one address", func(t *testing.T) {
+		t.Parallel()
+		s := start(t, setup{rateLimit: true, pollLimit: 10})
+		keys := make([]string, 100)
+		for i := range keys {
+			keys[i] = s.authorize().ReadKey
+		}
+		for round := range 3 {
+			for i, k := range keys {
+				if r := s.poll(k); r.status != 404 {
+					t.Fatalf("round %d, key %d: %d %s", round, i, r.status, r.body)
+				}
+			}
+		}
+	})
+}
+
+// exhaust sends requests until one is refused with 429, and checks that the
+// limit let through IPLimit requests, plus at most the few it earns back
+// while they are sent (300 a minute is one every 200 ms).
+func exhaust(t *testing.T, send func() response) {
+	t.Helper()
+	begin := time.Now()
+	for n := 0; n < 2*web.IPLimit; n++ {
+		r := send()
+		if r.status != 429 {
+			continue
+		}
+		earned := int(time.Since(begin) / (time.Minute / web.IPLimit))
+		if n < web.IPLimit || n > web.IPLimit+earned+1 {
+			t.Fatalf("refused after %d requests in %v, want %d (+%d earned back)", n, time.Since(begin), web.IPLimit, earned)
+		}
+		return
+	}
+	t.Fatalf("%d requests, none refused", 2*web.IPLimit)
+}
