@@ -45,15 +45,8 @@ func (b *Broker) Poll(key string, opts PollOptions) ([]byte, error) {
 		return nil, fail(KindSlowDown, "slow_down", "this readKey is polled too often; wait before polling again")
 	}
 
-	// The expirable LRU has no atomic take: of all polls that see the
-	// tokens, the one whose Remove succeeds delivers them.
-	if tokens, ok := b.tokens.Peek(rk.id); ok {
-		if b.tokens.Remove(rk.id) {
-			b.outcomes.Add(rk.id, outcome{kind: outcomeDelivered})
-			b.log.Info("tokens delivered", "login", rk.id.logRef())
-			return tokens, nil
-		}
-		return nil, errAlreadyDelivered
+	if tokens, done, err := b.take(rk.id); done {
+		return tokens, err
 	}
 
 	now := b.now()
@@ -65,6 +58,11 @@ func (b *Broker) Poll(key string, opts PollOptions) ([]byte, error) {
 		case outcomeDelivered:
 			return nil, errAlreadyDelivered
 		case outcomeReady:
+			// The redirect stores the tokens before this outcome: a poll
+			// that missed them above but sees it raced the redirect.
+			if tokens, done, err := b.take(rk.id); done {
+				return tokens, err
+			}
 			if now.Before(o.tokensUntil) { // taken by a concurrent poll an instant ago
 				return nil, errAlreadyDelivered
 			}
@@ -75,6 +73,23 @@ func (b *Broker) Poll(key string, opts PollOptions) ([]byte, error) {
 		}
 	}
 	return nil, fail(KindPending, "authorization_pending", "the user has not finished logging in yet")
+}
+
+// take delivers the tokens of login id, if there are any, to the one caller
+// whose Remove succeeds (the expirable LRU has no atomic take). done reports
+// whether the poll is answered: with the tokens, or already_delivered for
+// the callers that lost the race.
+func (b *Broker) take(id loginID) (tokens []byte, done bool, err error) {
+	tokens, ok := b.tokens.Peek(id)
+	if !ok {
+		return nil, false, nil
+	}
+	if !b.tokens.Remove(id) {
+		return nil, true, errAlreadyDelivered
+	}
+	b.outcomes.Add(id, outcome{kind: outcomeDelivered})
+	b.log.Info("tokens delivered", "login", id.logRef())
+	return tokens, true, nil
 }
 
 var errAlreadyDelivered = fail(KindGone, "already_delivered", "the tokens for this login were already delivered")
