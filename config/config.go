@@ -239,7 +239,7 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 	if q, err := url.ParseQuery(strings.TrimPrefix(params, "?")); err != nil {
 		p.add(v("AUTHORIZE_PARAMS"), "not a query string (a=b&c=d)")
 	} else {
-		for _, k := range []string{"state", "code_challenge", "code_challenge_method", "client_id", "redirect_uri"} {
+		for _, k := range []string{"state", "code_challenge", "code_challenge_method", "client_id", "redirect_uri", "response_type"} {
 			if q.Has(k) {
 				p.add(v("AUTHORIZE_PARAMS"), fmt.Sprintf("%s is set by handoff", k))
 			}
