@@ -41,14 +41,14 @@ func withRefreshToken(body []byte, refreshToken string) []byte {
 	if json.Unmarshal(body, &probe) == nil && probe.RefreshToken != nil {
 		return body
 	}
-	end := bytes.LastIndexByte(body, '}')
-	if end < 0 { // not an object; parseTokenResponse never returns one
+	start, end := bytes.IndexByte(body, '{'), bytes.LastIndexByte(body, '}')
+	if start < 0 || end < start { // not an object; parseTokenResponse never returns one
 		return body
 	}
 	member := appendJSONString([]byte(`"refresh_token":`), refreshToken)
 	out := make([]byte, 0, len(body)+len(member)+1)
 	out = append(out, body[:end]...)
-	if len(bytes.TrimSpace(body[bytes.IndexByte(body, '{')+1:end])) > 0 {
+	if len(bytes.TrimSpace(body[start+1:end])) > 0 {
 		out = append(out, ',')
 	}
 	out = append(out, member...)
