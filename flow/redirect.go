@@ -102,12 +102,15 @@ func (b *Broker) spendState(st state) bool {
 	return true
 }
 
-// record stores how a login ended, and its tokens, unless an outcome is
-// already recorded: nothing overwrites or removes tokens waiting for a poll.
+// record stores how a login ended, and its tokens, unless an outcome or
+// tokens are already recorded: nothing overwrites or removes tokens waiting
+// for a poll. Both are checked because the stores evict independently: a
+// flood of cancelled logins evicts outcomes (and used states) while the
+// tokens they do not add still wait.
 func (b *Broker) record(id loginID, o outcome, tokens []byte) bool {
 	unlock := b.lock(id)
 	defer unlock()
-	if b.outcomes.Contains(id) {
+	if b.outcomes.Contains(id) || b.tokens.Contains(id) {
 		return false
 	}
 	if tokens != nil {
