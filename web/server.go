@@ -88,9 +88,12 @@ func New(opts Options) *fiber.App {
 		opts.MaxClients = 10000
 	}
 	s := &server{opts: opts, log: opts.Logger, apps: opts.Apps}
-	if len(opts.Apps) == 1 {
+	// rootApp: the single app of SPEC §4, served at the root. With APPS
+	// (named apps, however many) the root belongs to no app.
+	rootApp := len(opts.Apps) == 1 && opts.Apps[0].Name == ""
+	if rootApp {
 		s.rootCORS = opts.Apps[0].CORS
-	} else if len(opts.Apps) > 1 {
+	} else if len(opts.Apps) > 0 {
 		// Outside any app's path (healthz, unknown paths), loopback only,
 		// plus nothing: no app's plugin is favoured.
 		s.rootCORS = CORS{ParentDomain: opts.Apps[0].CORS.ParentDomain, LoopbackOnly: true}
@@ -123,7 +126,7 @@ func New(opts Options) *fiber.App {
 	for i := range opts.Apps {
 		s.mount(app, &opts.Apps[i])
 	}
-	if len(opts.Apps) != 1 {
+	if !rootApp {
 		app.Get("/", s.upNoApp)
 		app.Options("/", s.preflight)
 	}
@@ -359,10 +362,11 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	var ferr *flow.Error
 	if errors.As(err, &ferr) {
 		if ferr.Kind == flow.KindElsewhere {
-			// Fly's proxy replays the request on the owner; the body is
-			// never seen by the client.
+			// Fly's proxy replays the request on the owner and drops
+			// this answer, which has no body (SPEC §9; SendStatus would
+			// add the status text).
 			c.Set("Fly-Replay", "instance="+ferr.Machine+";timeout=2s;fallback=force_self")
-			return c.SendStatus(fiber.StatusServiceUnavailable)
+			return c.Status(fiber.StatusServiceUnavailable).Send(nil)
 		}
 		if ferr.Kind == flow.KindSlowDown {
 			c.Set(fiber.HeaderRetryAfter, "1")
