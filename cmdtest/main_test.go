@@ -1,0 +1,575 @@
+// Package cmdtest tests the handoff binary as a user runs it: built with go
+// build, started with an environment of the test's choosing, in a working
+// directory of its own. Package main stays main.go alone.
+package cmdtest
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"handoff/flow"
+)
+
+// TestBinary builds handoff once and runs each scenario against it.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "handoff")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = ".." // the module root, where main.go is
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	h := harness{bin: bin}
+
+	t.Run("config errors", h.configErrors)
+	t.Run("bad dotenv file", h.badDotenv)
+	t.Run("providers", h.providers)
+	t.Run("demo with an empty environment", h.demo)
+	t.Run("dotenv file", h.dotenvFile)
+	t.Run("TLS files", h.tlsFiles)
+	t.Run("mkcert files", h.mkcert)
+	t.Run("SIGTERM finishes requests in flight", h.gracefulShutdown)
+}
+
+type harness struct{ bin string }
+
+// result is a finished run of the binary.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// runOnce runs the binary to its end (it must end within 20 s).
+func (h harness) runOnce(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(h.bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{}, env...) // never the test's own environment
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("still running after 20 s\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{code, stdout.String(), stderr.String()}
+}
+
+func (h harness) configErrors(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     []string
+		names   []string // every variable the message must name
+		secrets []string // values that must never be printed
+	}{
+		{
+			name:  "empty environment",
+			names: []string{"CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI", "AUTHORIZE_ENDPOINT", "TOKEN_ENDPOINT"},
+		},
+		{
+			name: "invalid values",
+			env: []string{
+				"CLIENT_SECRET=the-client-secret-VALUE",
+				"SEAL_KEY=bad-seal-key-VALUE",
+				"SEAL_KEYS_OLD=" + strings.Repeat("ab", 32) + ",old-seal-key-VALUE",
+				"REDIRECT_URI=ftp://handoff.example/redirect",
+				"AUTHORIZE_ENDPOINT=https://user:endpoint-password-VALUE@@provider.example/",
+				"PORT=99999",
+				"LOGIN_TTL=0",
+				"TOKEN_TTL=-5s",
+				"MAX_PENDING=0",
+				"PKCE=maybe",
+				"TOKEN_AUTH_STYLE=digest",
+				"RATE_LIMIT=sometimes",
+				"LOG_LEVEL=loud",
+				"AUTHORIZE_PARAMS=state=fixed",
+				"ALLOWED_ORIGINS=https://example.com/path",
+				"PLUGIN_ID=not an id",
+			},
+			names: []string{"CLIENT_ID", "TOKEN_ENDPOINT", "SEAL_KEY", "SEAL_KEYS_OLD", "REDIRECT_URI",
+				"AUTHORIZE_ENDPOINT", "PORT", "LOGIN_TTL", "TOKEN_TTL", "MAX_PENDING", "PKCE",
+				"TOKEN_AUTH_STYLE", "RATE_LIMIT", "LOG_LEVEL", "AUTHORIZE_PARAMS", "ALLOWED_ORIGINS", "PLUGIN_ID"},
+			secrets: []string{"the-client-secret-VALUE", "bad-seal-key-VALUE", "old-seal-key-VALUE",
+				"endpoint-password-VALUE", strings.Repeat("ab", 32)},
+		},
+		{
+			name: "APPS",
+			env: []string{
+				"APPS=hubspot-plugin,sheets",
+				"CLIENT_ID=unprefixed", "CLIENT_SECRET=unprefixed-secret-VALUE",
+				"HUBSPOT_PLUGIN_CLIENT_ID=x", "HUBSPOT_PLUGIN_CLIENT_SECRET=hub-secret-VALUE",
+				"HUBSPOT_PLUGIN_REDIRECT_URI=https://h.example/redirect",
+				"HUBSPOT_PLUGIN_PROVIDER=hubspot",
+				"SHEETS_SEAL_KEY=sheets-seal-VALUE",
+			},
+			names: []string{"HUBSPOT_PLUGIN_REDIRECT_URI", "SHEETS_CLIENT_ID", "SHEETS_CLIENT_SECRET",
+				"SHEETS_REDIRECT_URI", "SHEETS_AUTHORIZE_ENDPOINT", "SHEETS_TOKEN_ENDPOINT", "SHEETS_SEAL_KEY"},
+			secrets: []string{"unprefixed-secret-VALUE", "hub-secret-VALUE", "sheets-seal-VALUE"},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.runOnce(t, t.TempDir(), c.env)
+			if r.code != 2 {
+				t.Fatalf("exit status %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+			}
+			for _, name := range c.names {
+				if !regexp.MustCompile(`(?m)^\s*` + name + `:`).MatchString(r.stderr) {
+					t.Errorf("stderr does not name %s:\n%s", name, r.stderr)
+				}
+			}
+			for _, s := range c.secrets {
+				if strings.Contains(r.stderr, s) || strings.Contains(r.stdout, s) {
+					t.Errorf("the output shows %q:\n%s%s", s, r.stdout, r.stderr)
+				}
+			}
+			if strings.Contains(r.stderr+r.stdout, "VALUE") {
+				t.Errorf("the output shows a value:\n%s%s", r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+func (h harness) badDotenv(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, ".dev.vars"), "CLIENT_ID=x\nCLIENT_SECRET=\"dotenv-secret-VALUE\n")
+	r := h.runOnce(t, dir, nil)
+	if r.code != 2 {
+		t.Fatalf("exit status %d, want 2\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, ".dev.vars") || strings.Contains(r.stderr, "VALUE") {
+		t.Errorf("stderr should name the file and hide the value:\n%s", r.stderr)
+	}
+}
+
+func (h harness) providers(t *testing.T) {
+	r := h.runOnce(t, t.TempDir(), nil, "-providers")
+	if r.code != 0 {
+		t.Fatalf("exit status %d\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	names := flow.PresetNames()
+	if len(lines) != len(names) {
+		t.Fatalf("%d lines for %d presets:\n%s", len(lines), len(names), r.stdout)
+	}
+	for i, name := range names {
+		p, _ := flow.LookupPreset(name)
+		f := strings.Fields(lines[i])
+		if len(f) == 0 || f[0] != name || !strings.Contains(lines[i], p.TokenEndpoint) {
+			t.Errorf("line %d %q: want preset %s with its token endpoint", i, lines[i], name)
+		}
+	}
+}
+
+// process is a running handoff.
+type process struct {
+	cmd            *exec.Cmd
+	stdout, stderr *syncBuffer
+	done           chan error
+	base           string
+	stopped        bool
+}
+
+// start runs handoff until the test ends (on the PORT in env, or a free
+// one), waits for /healthz, and at the end checks that SIGTERM stops it with exit status 0.
+func (h harness) start(t *testing.T, dir string, env []string, client *http.Client, scheme string, args ...string) *process {
+	t.Helper()
+	port := 0
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PORT="); ok {
+			fmt.Sscan(v, &port)
+		}
+	}
+	if port == 0 {
+		port = freePort(t)
+		env = append([]string{fmt.Sprintf("PORT=%d", port)}, env...)
+	}
+	p := &process{
+		cmd:    exec.Command(h.bin, args...),
+		stdout: &syncBuffer{}, stderr: &syncBuffer{},
+		done: make(chan error, 1),
+		base: fmt.Sprintf("%s://localhost:%d", scheme, port),
+	}
+	p.cmd.Dir = dir
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.stop(t) })
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := client.Get(p.base + "/healthz")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(body) != `{"status":"ok"}` {
+				t.Fatalf("/healthz: %d %s", resp.StatusCode, body)
+			}
+			return p
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("handoff exited: %v\nstdout:\n%s\nstderr:\n%s", err, p.stdout, p.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no healthy /healthz after 15 s: %v\nstdout:\n%s\nstderr:\n%s", err, p.stdout, p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	if p.stopped {
+		return
+	}
+	p.stopped = true
+	select {
+	case err := <-p.done:
+		t.Errorf("handoff had already exited: %v\n%s%s", err, p.stdout, p.stderr)
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("after SIGTERM: %v, want exit status 0\n%s%s", err, p.stdout, p.stderr)
+		}
+	case <-time.After(20 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		t.Errorf("still running 20 s after SIGTERM")
+	}
+}
+
+func (h harness) demo(t *testing.T) {
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+	// Nothing but PORT (the test cannot count on 8787 being free).
+	empty := h.start(t, t.TempDir(), nil, client, "http", "-demo")
+	if resp, err := client.Get(empty.base + "/"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET / in demo mode: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	empty.stop(t)
+
+	// Variables given still apply; the log at debug level shows no secret.
+	const secret = "demo-run-secret-VALUE"
+	p := h.start(t, t.TempDir(), []string{"LOG_LEVEL=debug", "CLIENT_SECRET=" + secret}, client, "http", "-demo")
+
+	get := func(method, target string, body io.Reader, ct string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, target, body)
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+
+	if resp, body := get("GET", p.base+"/", nil, ""); resp.StatusCode != 200 || !strings.Contains(body, "DEMO MODE") {
+		t.Errorf("GET /: %d, want the demo page", resp.StatusCode)
+	}
+	// The whole flow through the built-in mock provider.
+	resp, body := get("POST", p.base+"/authorize", nil, "")
+	var login struct{ URL, ReadKey string }
+	if err := json.Unmarshal([]byte(body), &login); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
+	}
+	if !strings.HasPrefix(login.URL, p.base+"/mock/authorize?") {
+		t.Fatalf("login URL %s", login.URL)
+	}
+	resp, body = get("GET", login.URL, nil, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("consent page: %d %s", resp.StatusCode, body)
+	}
+	form := url.Values{"decision": {"approve"}, "username": {"ada"}}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`).FindAllStringSubmatch(body, -1) {
+		form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	resp, _ = get("POST", p.base+"/mock/authorize", strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != 302 {
+		t.Fatalf("consent: %d", resp.StatusCode)
+	}
+	code := mustURL(t, loc).Query().Get("code")
+	state := mustURL(t, loc).Query().Get("state")
+	if resp, body := get("GET", loc, nil, ""); resp.StatusCode != 200 || !strings.Contains(body, "authenticated") {
+		t.Fatalf("redirect: %d %s", resp.StatusCode, body)
+	}
+	resp, body = get("POST", p.base+"/poll?readKey="+login.ReadKey, nil, "")
+	var tokens struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := json.Unmarshal([]byte(body), &tokens); err != nil || resp.StatusCode != 200 || tokens.AccessToken == "" {
+		t.Fatalf("poll: %d %s", resp.StatusCode, body)
+	}
+	resp, body = get("POST", p.base+"/refresh?code="+tokens.RefreshToken, nil, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("refresh: %d %s", resp.StatusCode, body)
+	}
+
+	p.stop(t)
+	out := p.stdout.String() + p.stderr.String()
+	if !strings.Contains(out, "DEMO MODE") {
+		t.Errorf("the log does not say loudly that demo mode is on:\n%s", out)
+	}
+	for _, s := range []string{secret, login.ReadKey, state, code, tokens.AccessToken, tokens.RefreshToken} {
+		if s != "" && strings.Contains(out, s) {
+			t.Errorf("the debug log contains %q", s)
+		}
+	}
+	if !strings.Contains(out, "level=DEBUG") && !strings.Contains(out, "level=INFO") {
+		t.Errorf("no log lines:\n%s", out)
+	}
+}
+
+// dotenvFile: a worker user's .dev.vars in the working directory is enough.
+func (h harness) dotenvFile(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, ".dev.vars"), "CLIENT_ID=XXXXX\nCLIENT_SECRET=XXXX\n\n# comment\nPLUGIN_ID = \"\"\n"+
+		"REDIRECT_URI=https://localhost:8787/redirect\nAUTHORIZE_ENDPOINT=https://accounts.google.com/o/oauth2/v2/auth\n"+
+		"TOKEN_ENDPOINT=https://oauth2.googleapis.com/token\nSCOPE=https://www.googleapis.com/auth/userinfo.profile\n")
+	client := &http.Client{Timeout: 5 * time.Second}
+	p := h.start(t, dir, nil, client, "http")
+	resp, err := client.Post(p.base+"/authorize", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ URL string }
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if !strings.HasPrefix(login.URL, "https://accounts.google.com/o/oauth2/v2/auth?") || !strings.Contains(login.URL, "client_id=XXXXX") {
+		t.Errorf("authorize URL %q does not come from .dev.vars", login.URL)
+	}
+}
+
+func (h harness) tlsFiles(t *testing.T) {
+	dir := t.TempDir()
+	pool := writeCert(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	p := h.start(t, dir, []string{"TLS_CERT_FILE=cert.pem", "TLS_KEY_FILE=" + filepath.Join(dir, "key.pem")}, client, "https", "-demo")
+	// Plain HTTP on the same port is not served.
+	if resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(strings.Replace(p.base, "https:", "http:", 1) + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP served on the TLS port")
+		}
+	}
+}
+
+func (h harness) mkcert(t *testing.T) {
+	dir := t.TempDir()
+	pool := writeCert(t, filepath.Join(dir, "localhost.pem"), filepath.Join(dir, "localhost-key.pem"))
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	p := h.start(t, dir, nil, client, "https", "-demo")
+	// The demo's mock provider is then on https too.
+	resp, err := client.Post(p.base+"/authorize", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ URL string }
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	if !strings.HasPrefix(login.URL, p.base+"/mock/authorize?") ||
+		!strings.Contains(login.URL, url.QueryEscape(p.base+"/redirect")) {
+		t.Errorf("login URL %s: want the mock and the redirect on https", login.URL)
+	}
+	if out := p.stdout.String(); !strings.Contains(out, "mkcert") {
+		t.Errorf("the log does not say mkcert's files are used:\n%s", out)
+	}
+}
+
+// gracefulShutdown: a token exchange in flight when SIGTERM arrives still
+// completes, and handoff then exits 0 (SPEC §5.6).
+func (h harness) gracefulShutdown(t *testing.T) {
+	exchanging := make(chan struct{}, 1)
+	prov := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		exchanging <- struct{}{}
+		time.Sleep(1500 * time.Millisecond)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"at","token_type":"bearer","expires_in":3600}`)
+	}))
+	defer prov.Close()
+	port := freePort(t)
+	base := fmt.Sprintf("http://localhost:%d", port)
+	client := &http.Client{Timeout: 10 * time.Second}
+	p := h.start(t, t.TempDir(), []string{
+		"CLIENT_ID=id", "CLIENT_SECRET=secret", "REDIRECT_URI=" + base + "/redirect",
+		"AUTHORIZE_ENDPOINT=" + prov.URL + "/authorize", "TOKEN_ENDPOINT=" + prov.URL + "/token",
+		fmt.Sprintf("PORT=%d", port), "SHUTDOWN_GRACE=10s",
+	}, client, "http")
+
+	resp, err := client.Post(p.base+"/authorize", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var login struct{ URL string }
+	json.NewDecoder(resp.Body).Decode(&login)
+	resp.Body.Close()
+	state := mustURL(t, login.URL).Query().Get("state")
+
+	type answer struct {
+		status int
+		err    error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := client.Get(p.base + "/redirect?code=c&state=" + url.QueryEscape(state))
+		if err != nil {
+			answered <- answer{0, err}
+			return
+		}
+		resp.Body.Close()
+		answered <- answer{resp.StatusCode, nil}
+	}()
+	select {
+	case <-exchanging:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the exchange never reached the provider")
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	a := <-answered
+	if a.err != nil || a.status != 200 {
+		t.Errorf("the request in flight got %d, %v; want 200", a.status, a.err)
+	}
+	p.stop(t)
+}
+
+// writeCert writes a self-signed certificate for localhost, 127.0.0.1 and ::1
+// and returns a pool trusting it.
+func writeCert(t *testing.T, certFile, keyFile string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	writeFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
