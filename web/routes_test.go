@@ -619,3 +619,20 @@ func TestUnknownAndWrongMethod(t *testing.T) {
 		})
 	}
 }
+
+// TestTrailingSlash: the worker matched path prefixes, so plugins that call
+// {base}/authorize/ or {base}/poll/ worked; they still do.
+func TestTrailingSlash(t *testing.T) {
+	t.Parallel()
+	s := start(t, setup{})
+	r := s.do("POST", "/authorize/", nil)
+	if r.status != 200 {
+		t.Fatalf("POST /authorize/: %d %s", r.status, r.body)
+	}
+	var l login
+	if err := json.Unmarshal(r.body, &l); err != nil {
+		t.Fatal(err)
+	}
+	checkError(t, s.do("POST", "/poll/?readKey="+l.ReadKey, nil), 404, "authorization_pending")
+	checkError(t, s.do("POST", "/refresh/", nil), 400, "invalid_request")
+}
