@@ -1,0 +1,379 @@
+package multiapp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"handoff/internal/mockprovider"
+)
+
+// raceEnabled is set by race_test.go; the binary is then built with -race
+// too, and a data race in it fails the test that ran it.
+var raceEnabled bool
+
+// binary is the handoff executable built once for the package.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "handoff-multiapp-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "handoff")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Dir = ".." // the module root: package main is main.go
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// lockedBuffer collects a child's output while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// server is one running handoff process.
+type server struct {
+	cmd    *exec.Cmd
+	port   int
+	base   string // http://127.0.0.1:PORT
+	out    *lockedBuffer
+	exited chan struct{}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// command returns the binary with exactly env (plus PATH), run in an empty
+// directory so that no .env, .dev.vars or mkcert files are picked up.
+func command(t testing.TB, env map[string]string) *exec.Cmd {
+	cmd := exec.Command(binary)
+	cmd.Dir = t.TempDir()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + cmd.Dir}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
+}
+
+// startServer starts handoff with the environment env(port) and waits until
+// /healthz answers. The port is chosen here; a start that loses the port to
+// another process is retried with a new one.
+func startServer(t testing.TB, env func(port int) map[string]string) *server {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		port := freePort(t)
+		e := env(port)
+		e["PORT"] = fmt.Sprint(port)
+		s := &server{port: port, base: fmt.Sprintf("http://127.0.0.1:%d", port),
+			out: &lockedBuffer{}, exited: make(chan struct{})}
+		s.cmd = command(t, e)
+		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+		if err := s.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { s.cmd.Wait(); close(s.exited) }()
+		if s.waitHealthy(10 * time.Second) {
+			t.Cleanup(func() { s.stop(t) })
+			return s
+		}
+		s.cmd.Process.Kill()
+		<-s.exited
+		if attempt < 2 && strings.Contains(s.out.String(), "address already in use") {
+			continue
+		}
+		t.Fatalf("handoff did not become healthy (exit %v):\n%s", s.cmd.ProcessState, s.out)
+	}
+}
+
+func (s *server) waitHealthy(limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			return false
+		default:
+		}
+		resp, err := http.Get(s.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// stop ends the process as Fly does (SIGINT), and fails the test when a
+// -race binary reported a data race.
+func (s *server) stop(t testing.TB) {
+	select {
+	case <-s.exited:
+	default:
+		s.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-s.exited:
+		case <-time.After(20 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+	}
+	if strings.Contains(s.out.String(), "DATA RACE") {
+		t.Errorf("the handoff process reported a data race:\n%s", s.out)
+	}
+}
+
+// runToExit runs handoff with env and returns its exit status and output.
+// It is for configurations that must stop start-up.
+func runToExit(t *testing.T, env map[string]string) (int, string) {
+	t.Helper()
+	if _, ok := env["PORT"]; !ok {
+		env["PORT"] = fmt.Sprint(freePort(t))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := command(t, env)
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), out.String()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0, out.String()
+	case <-ctx.Done():
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("handoff started although the configuration is invalid:\n%s", out.String())
+		return 0, ""
+	}
+}
+
+// provider is a fake OAuth provider: internal/mockprovider, approving at
+// once, strict about client authentication, single-use codes and PKCE.
+type provider struct {
+	*mockprovider.Provider
+	URL string
+}
+
+func newProvider(t testing.TB, clientID, secret string) *provider {
+	t.Helper()
+	p := mockprovider.New(mockprovider.Options{ClientID: clientID, ClientSecret: secret, AutoApprove: true})
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	return &provider{Provider: p, URL: srv.URL}
+}
+
+// httpClient never follows redirects: the browser steps are explicit.
+var httpClient = &http.Client{
+	Timeout:       15 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("not JSON (%d): %q", r.status, r.body)
+	}
+	return m
+}
+
+// errorCode is the "error" member of a JSON error body.
+func (r response) errorCode() string {
+	var m struct{ Error string }
+	json.Unmarshal(r.body, &m)
+	return m.Error
+}
+
+var outcomeRE = regexp.MustCompile(`data-outcome="([a-z_]+)"`)
+
+// outcome is the machine-readable outcome of a handoff HTML page.
+func (r response) outcome() string {
+	if m := outcomeRE.FindSubmatch(r.body); m != nil {
+		return string(m[1])
+	}
+	return ""
+}
+
+func do(t testing.TB, method, u string, header http.Header, body string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, u, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// plugin talks to handoff as a Framer plugin written for the
+// framer/plugin-oauth worker does: it knows a base URL and appends
+// /authorize, /poll?readKey= and /refresh?code= to it, with body-less POSTs
+// (CORS simple requests) from its plugin origin. Nothing in it knows about
+// apps: with APPS, only the base URL changes.
+type plugin struct {
+	base   string
+	origin string
+}
+
+func (p plugin) header() http.Header {
+	h := http.Header{}
+	if p.origin != "" {
+		h.Set("Origin", p.origin)
+	}
+	return h
+}
+
+// authorize starts a login: the provider's URL and the read key.
+func (p plugin) authorize(t testing.TB) (authURL, readKey string) {
+	t.Helper()
+	r := do(t, "POST", p.base+"/authorize", p.header(), "")
+	if r.status != http.StatusOK {
+		t.Fatalf("authorize: %d %s", r.status, r.body)
+	}
+	var v struct{ URL, ReadKey string }
+	if err := json.Unmarshal(r.body, &v); err != nil || v.URL == "" || v.ReadKey == "" {
+		t.Fatalf("authorize: %s", r.body)
+	}
+	return v.URL, v.ReadKey
+}
+
+func (p plugin) poll(t testing.TB, readKey string) response {
+	t.Helper()
+	return do(t, "POST", p.base+"/poll?readKey="+url.QueryEscape(readKey), p.header(), "")
+}
+
+func (p plugin) refresh(t testing.TB, refreshToken string) response {
+	t.Helper()
+	return do(t, "POST", p.base+"/refresh?code="+url.QueryEscape(refreshToken), p.header(), "")
+}
+
+// consent plays the user's browser at the provider: it opens the authorize
+// URL and returns where the provider sends the browser back to (the
+// redirect URI with code and state).
+func consent(t testing.TB, authURL string) string {
+	t.Helper()
+	r := do(t, "GET", authURL, nil, "")
+	if r.status != http.StatusFound {
+		t.Fatalf("provider authorize: %d %s", r.status, r.body)
+	}
+	return r.header.Get("Location")
+}
+
+// login runs the plugin's whole journey: authorize, poll while the user
+// logs in, the provider's redirect to handoff, then the poll that gets the
+// tokens, and a last poll that must say they were already delivered.
+// wantRedirect is the redirect URI handoff must have sent to the provider.
+func login(t testing.TB, p plugin, wantRedirect string) map[string]any {
+	t.Helper()
+	authURL, readKey := p.authorize(t)
+	if r := p.poll(t, readKey); r.status != http.StatusNotFound || r.errorCode() != "authorization_pending" {
+		t.Fatalf("poll before the login: %d %s", r.status, r.body)
+	}
+	back := consent(t, authURL)
+	if !strings.HasPrefix(back, wantRedirect+"?") {
+		t.Fatalf("the provider sent the browser to %q, want %s?…", back, wantRedirect)
+	}
+	page := do(t, "GET", back, nil, "")
+	if page.status != http.StatusOK || page.outcome() != "authenticated" {
+		t.Fatalf("redirect page: %d %s", page.status, page.body)
+	}
+	r := p.poll(t, readKey)
+	if r.status != http.StatusOK {
+		t.Fatalf("poll after the login: %d %s", r.status, r.body)
+	}
+	tokens := r.json(t)
+	if again := p.poll(t, readKey); again.status != http.StatusGone || again.errorCode() != "already_delivered" {
+		t.Fatalf("second poll: %d %s", again.status, again.body)
+	}
+	return tokens
+}
+
+// query returns one parameter of a URL.
+func query(t testing.TB, u, name string) string {
+	t.Helper()
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pu.Query().Get(name)
+}

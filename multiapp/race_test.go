@@ -1,0 +1,5 @@
+//go:build race
+
+package multiapp
+
+func init() { raceEnabled = true }

@@ -1,0 +1,755 @@
+package multimachine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"handoff/internal/mockprovider"
+)
+
+// raceEnabled is set by race_test.go; the binary is then built with -race
+// too, and a data race in a machine fails the test that ran it.
+var raceEnabled bool
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "handoff-multimachine-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "handoff")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
+	build.Dir = ".." // the module root: package main is main.go
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Machine ids as Fly gives them: 14 lowercase hex digits.
+var machineIDs = []string{"148e21ea7d4e08", "3d8d9e1b2c4f68", "e784e1f7b23d18"}
+
+const (
+	clientID     = "multimachine-client"
+	clientSecret = "multimachine-secret+/=SECRETMARK"
+	pluginID     = "mmplugin"
+	pluginOrigin = "https://" + pluginID + ".plugins.framercdn.com"
+)
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// machine is one handoff process: one Fly Machine.
+type machine struct {
+	id     string
+	url    string
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	exited chan struct{}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startMachine starts handoff with env (plus PORT) in an empty directory and
+// waits for /healthz.
+func startMachine(t testing.TB, env map[string]string) *machine {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		port := freePort(t)
+		m := &machine{id: env["FLY_MACHINE_ID"], url: fmt.Sprintf("http://127.0.0.1:%d", port),
+			out: &lockedBuffer{}, exited: make(chan struct{})}
+		m.cmd = exec.Command(binary)
+		m.cmd.Dir = t.TempDir()
+		m.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + m.cmd.Dir, fmt.Sprintf("PORT=%d", port)}
+		for k, v := range env {
+			m.cmd.Env = append(m.cmd.Env, k+"="+v)
+		}
+		m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
+		if err := m.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { m.cmd.Wait(); close(m.exited) }()
+		if m.waitHealthy(10 * time.Second) {
+			t.Cleanup(func() { m.stop(t) })
+			return m
+		}
+		m.cmd.Process.Kill()
+		<-m.exited
+		if attempt < 2 && strings.Contains(m.out.String(), "address already in use") {
+			continue
+		}
+		t.Fatalf("handoff %s did not become healthy (%v):\n%s", m.id, m.cmd.ProcessState, m.out)
+	}
+}
+
+func (m *machine) waitHealthy(limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		select {
+		case <-m.exited:
+			return false
+		default:
+		}
+		if resp, err := http.Get(m.url + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// stop ends the machine as Fly does (SIGINT, then SIGKILL), and fails the
+// test if a -race binary reported a data race.
+func (m *machine) stop(t testing.TB) {
+	select {
+	case <-m.exited:
+	default:
+		m.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-m.exited:
+		case <-time.After(20 * time.Second):
+			m.cmd.Process.Kill()
+			<-m.exited
+		}
+	}
+	if strings.Contains(m.out.String(), "DATA RACE") {
+		t.Errorf("machine %s reported a data race:\n%s", m.id, m.out)
+	}
+}
+
+// flyProxy plays Fly's proxy in front of the machines: each request goes to
+// a machine picked at random among those in the pool (another one if that
+// one cannot be reached), and a fly-replay answer is honoured as Fly
+// documents it. It records every replay and every replay loop.
+type flyProxy struct {
+	mu       sync.RWMutex
+	backends map[string]*backend
+	ids      []string
+
+	client *http.Client
+
+	requests, replays, fallbacks atomic.Int64
+
+	vmu        sync.Mutex
+	violations []string
+}
+
+type backend struct {
+	id  string
+	url string
+	// routable: in the load balancer's pool for new requests.
+	routable atomic.Bool
+	// unreachable: replays to it fail without a connection (a Machine
+	// being stopped); once the process is gone, replays really dial it.
+	unreachable atomic.Bool
+	inflight    atomic.Int64
+}
+
+func newFlyProxy() *flyProxy {
+	transport := &http.Transport{
+		// The replay header asks for timeout=2s: the time to reach the
+		// target. A loopback connection to a dead port fails at once.
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	return &flyProxy{
+		backends: map[string]*backend{},
+		client: &http.Client{Transport: transport, Timeout: 30 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	}
+}
+
+func (p *flyProxy) add(m *machine) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := &backend{id: m.id, url: m.url}
+	b.routable.Store(true)
+	p.backends[m.id] = b
+	p.ids = append(p.ids, m.id)
+}
+
+func (p *flyProxy) backend(id string) *backend {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.backends[id]
+}
+
+func (p *flyProxy) violate(format string, args ...any) {
+	p.vmu.Lock()
+	defer p.vmu.Unlock()
+	p.violations = append(p.violations, fmt.Sprintf(format, args...))
+}
+
+func (p *flyProxy) Violations() []string {
+	p.vmu.Lock()
+	defer p.vmu.Unlock()
+	return append([]string(nil), p.violations...)
+}
+
+// pick returns a random routable backend not in tried.
+func (p *flyProxy) pick(tried map[string]bool) *backend {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var ok []*backend
+	for _, id := range p.ids {
+		if b := p.backends[id]; b.routable.Load() && !tried[id] {
+			ok = append(ok, b)
+		}
+	}
+	if len(ok) == 0 {
+		return nil
+	}
+	return ok[rand.IntN(len(ok))]
+}
+
+// reply is a machine's whole answer, read before the connection is let go.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+var errUnreachable = errors.New("fly proxy: machine unreachable")
+
+// send delivers the client's request to b, with extra headers.
+func (p *flyProxy) send(b *backend, r *http.Request, body []byte, extra http.Header) (*reply, error) {
+	b.inflight.Add(1)
+	defer b.inflight.Add(-1)
+	req, err := http.NewRequestWithContext(r.Context(), r.Method, b.url+r.URL.RequestURI(), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, vs := range r.Header {
+		switch http.CanonicalHeaderKey(k) {
+		case "Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Proxy-Connection":
+			continue
+		}
+		req.Header[k] = vs
+	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	req.Header.Set("Fly-Client-IP", host)
+	for k, vs := range extra {
+		req.Header[k] = vs
+	}
+	req.Host = r.Host
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &reply{status: resp.StatusCode, header: resp.Header, body: rb}, nil
+}
+
+// replayFields parses `instance=ID;timeout=2s;fallback=force_self`.
+func replayFields(h string) map[string]string {
+	f := map[string]string{}
+	for _, part := range strings.Split(h, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		f[strings.ToLower(k)] = strings.Trim(v, `"`)
+	}
+	return f
+}
+
+func (p *flyProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.requests.Add(1)
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, "fly proxy: reading the request", http.StatusBadRequest)
+		return
+	}
+	if r.Header.Get("Fly-Replay-Failed") != "" || r.Header.Get("Fly-Replay-Src") != "" {
+		// Clients never send these; the harness's own clients do not.
+		p.violate("a client request carried a fly-replay header")
+	}
+	tried := map[string]bool{}
+	for {
+		b := p.pick(tried)
+		if b == nil {
+			http.Error(w, "fly proxy: no machine can take the request", http.StatusServiceUnavailable)
+			return
+		}
+		tried[b.id] = true
+		first, err := p.send(b, r, body, nil)
+		if err != nil {
+			continue // as Fly does: another machine, if there is one
+		}
+		p.answer(w, r, body, b, first)
+		return
+	}
+}
+
+// answer honours a fly-replay in the first machine's reply, or passes the
+// reply on.
+func (p *flyProxy) answer(w http.ResponseWriter, r *http.Request, body []byte, origin *backend, first *reply) {
+	h := first.header.Get("Fly-Replay")
+	if h == "" {
+		p.write(w, first, origin.id)
+		return
+	}
+	f := replayFields(h)
+	target := f["instance"]
+	switch {
+	case target == "":
+		p.violate("%s %s: fly-replay without instance: %q", r.Method, r.URL.Path, h)
+	case target == origin.id:
+		p.violate("%s %s: machine %s asked for a replay to itself", r.Method, r.URL.Path, origin.id)
+		http.Error(w, "fly proxy: replay loop", http.StatusBadGateway)
+		return
+	}
+	if f["timeout"] != "2s" || f["fallback"] != "force_self" {
+		p.violate("%s %s: fly-replay %q lacks timeout=2s;fallback=force_self", r.Method, r.URL.Path, h)
+	}
+	if len(first.body) != 0 {
+		p.violate("%s %s: the replaying answer has a body (%d bytes)", r.Method, r.URL.Path, len(first.body))
+	}
+	p.replays.Add(1)
+
+	var second *reply
+	err := errUnreachable
+	if b := p.backend(target); b != nil && !b.unreachable.Load() {
+		src := fmt.Sprintf("instance=%s;region=ams;t=%d", origin.id, time.Now().UnixMicro())
+		second, err = p.send(b, r, body, http.Header{"Fly-Replay-Src": {src}})
+	}
+	if err == nil {
+		if second.header.Get("Fly-Replay") != "" {
+			p.violate("%s %s: the replayed request was replayed again by %s", r.Method, r.URL.Path, target)
+			http.Error(w, "fly proxy: replay loop", http.StatusBadGateway)
+			return
+		}
+		p.write(w, second, target)
+		return
+	}
+
+	// The target cannot be reached: with fallback=force_self the request
+	// goes back to the machine that asked for the replay, marked.
+	if f["fallback"] != "force_self" && f["fallback"] != "prefer_self" {
+		http.Error(w, "fly proxy: replay failed", http.StatusBadGateway)
+		return
+	}
+	p.fallbacks.Add(1)
+	third, err := p.send(origin, r, body, http.Header{
+		"Fly-Replay-Failed": {fmt.Sprintf("reason=unreachable;instance=%s", target)},
+	})
+	if err != nil {
+		http.Error(w, "fly proxy: fallback failed", http.StatusBadGateway)
+		return
+	}
+	if third.header.Get("Fly-Replay") != "" {
+		p.violate("%s %s: machine %s asked for a replay of a request carrying fly-replay-failed", r.Method, r.URL.Path, origin.id)
+		http.Error(w, "fly proxy: replay loop", http.StatusBadGateway)
+		return
+	}
+	p.write(w, third, origin.id)
+}
+
+// write passes a reply to the client, naming the machine that made it in
+// X-Test-Machine (the test's own header, so journeys know who owns a login).
+func (p *flyProxy) write(w http.ResponseWriter, rp *reply, machineID string) {
+	for k, vs := range rp.header {
+		switch k {
+		case "Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length":
+			continue
+		}
+		w.Header()[k] = vs
+	}
+	w.Header().Set("X-Test-Machine", machineID)
+	w.WriteHeader(rp.status)
+	w.Write(rp.body)
+}
+
+// cluster is one Fly app: the proxy, its machines and the provider.
+type cluster struct {
+	proxy    *flyProxy
+	url      string // the app's public URL: the proxy
+	base     string // the plugin's base URL: url, or url/{app} with APPS
+	provider *mockprovider.Provider
+	provURL  string
+	machines map[string]*machine
+}
+
+type clusterOptions struct {
+	machines  int
+	rateLimit string // RATE_LIMIT, default "on"
+	// provider, when set, replaces internal/mockprovider (the benchmark's
+	// stateless one).
+	provider http.Handler
+	// apps, when set, is APPS: each app has the same provider client and
+	// its routes under /{app}/ (cluster.forApp gives its base URL).
+	apps []string
+}
+
+func newCluster(t testing.TB, o clusterOptions) *cluster {
+	t.Helper()
+	c := &cluster{proxy: newFlyProxy(), machines: map[string]*machine{}}
+	front := httptest.NewServer(c.proxy)
+	t.Cleanup(front.Close)
+	c.url = front.URL
+	c.base = front.URL
+
+	var prov http.Handler = o.provider
+	if prov == nil {
+		redirects := []string{c.url + "/redirect"}
+		for _, a := range o.apps {
+			redirects = append(redirects, c.url+"/"+a+"/redirect")
+		}
+		c.provider = mockprovider.New(mockprovider.Options{
+			ClientID: clientID, ClientSecret: clientSecret, AutoApprove: true, RequirePKCE: true,
+			RedirectURIs: redirects,
+		})
+		prov = c.provider
+	}
+	ps := httptest.NewServer(prov)
+	t.Cleanup(ps.Close)
+	c.provURL = ps.URL
+
+	if o.rateLimit == "" {
+		o.rateLimit = "on"
+	}
+	for i := 0; i < o.machines; i++ {
+		env := map[string]string{
+			"RATE_LIMIT": o.rateLimit,
+			// What Fly sets on every Machine.
+			"FLY_APP_NAME":   "handoff-test",
+			"FLY_MACHINE_ID": machineIDs[i],
+			"FLY_REGION":     "ams",
+		}
+		apps := map[string]string{"": "/redirect"} // prefix: redirect path
+		if len(o.apps) > 0 {
+			env["APPS"] = strings.Join(o.apps, ",")
+			apps = map[string]string{}
+			for _, a := range o.apps {
+				apps[strings.ToUpper(strings.ReplaceAll(a, "-", "_"))+"_"] = "/" + a + "/redirect"
+			}
+		}
+		for prefix, redirect := range apps {
+			env[prefix+"CLIENT_ID"] = clientID
+			env[prefix+"CLIENT_SECRET"] = clientSecret
+			env[prefix+"REDIRECT_URI"] = c.url + redirect
+			env[prefix+"AUTHORIZE_ENDPOINT"] = c.provURL + "/authorize"
+			env[prefix+"TOKEN_ENDPOINT"] = c.provURL + "/token"
+			env[prefix+"PLUGIN_ID"] = pluginID
+		}
+		m := startMachine(t, env)
+		c.machines[m.id] = m
+		c.proxy.add(m)
+	}
+	t.Cleanup(func() {
+		for _, v := range c.proxy.Violations() {
+			t.Errorf("fly proxy: %s", v)
+		}
+	})
+	return c
+}
+
+// forApp returns the cluster as the plugin of app sees it: its base URL is
+// the app's path.
+func (c *cluster) forApp(app string) *cluster {
+	cc := *c
+	cc.base = c.url + "/" + app
+	return &cc
+}
+
+// crash takes a machine away as a failed host or a deploy does: Fly stops
+// routing to it, the requests it is serving finish, the process dies
+// (SIGKILL: its memory, and the tokens waiting in it, are gone), and
+// replays to it then fail to connect.
+func (c *cluster) crash(t testing.TB, id string) {
+	t.Helper()
+	b := c.proxy.backend(id)
+	b.routable.Store(false)
+	b.unreachable.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for b.inflight.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	m := c.machines[id]
+	m.cmd.Process.Kill()
+	<-m.exited
+	b.unreachable.Store(false) // now replays dial a closed port
+}
+
+// client is the test's HTTP client: no redirects followed, many connections.
+var client = &http.Client{
+	Timeout: 30 * time.Second,
+	Transport: &http.Transport{
+		MaxIdleConns:        1024,
+		MaxIdleConnsPerHost: 256,
+		IdleConnTimeout:     30 * time.Second,
+	},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+type response struct {
+	status  int
+	header  http.Header
+	body    []byte
+	machine string // X-Test-Machine: who answered, through the proxy
+}
+
+func do(method, u string, header http.Header) (response, error) {
+	req, err := http.NewRequest(method, u, nil)
+	if err != nil {
+		return response{}, err
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return response{}, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: b, machine: resp.Header.Get("X-Test-Machine")}, nil
+}
+
+func (r response) errorCode() string {
+	var m struct{ Error string }
+	json.Unmarshal(r.body, &m)
+	return m.Error
+}
+
+var outcomeRE = regexp.MustCompile(`data-outcome="([a-z_]+)"`)
+
+func (r response) outcome() string {
+	if m := outcomeRE.FindSubmatch(r.body); m != nil {
+		return string(m[1])
+	}
+	return ""
+}
+
+var pluginHeader = http.Header{"Origin": {pluginOrigin}}
+
+// login is what a plugin knows of one login, and how it went.
+type login struct {
+	owner   string // the machine that answered /authorize
+	authURL string
+	readKey string
+	back    string // where the provider sent the browser: REDIRECT_URI?code&state
+
+	redirect response // the browser's visit to handoff's redirect route
+	poll     response // the poll that ended the login (200 or 410)
+	polls    int
+	again    response // the poll after a 200
+}
+
+func (c *cluster) authorize() (*login, error) {
+	r, err := do("POST", c.base+"/authorize", pluginHeader)
+	if err != nil {
+		return nil, err
+	}
+	if r.status != http.StatusOK {
+		return nil, fmt.Errorf("authorize: %d %s", r.status, r.body)
+	}
+	var v struct{ URL, ReadKey string }
+	if err := json.Unmarshal(r.body, &v); err != nil {
+		return nil, err
+	}
+	return &login{owner: r.machine, authURL: v.URL, readKey: v.ReadKey}, nil
+}
+
+// consent plays the user at the provider (which approves at once): the
+// provider answers with the redirect back to handoff.
+func (l *login) consent() error {
+	r, err := do("GET", l.authURL, nil)
+	if err != nil {
+		return err
+	}
+	if r.status != http.StatusFound {
+		return fmt.Errorf("provider authorize: %d %s", r.status, r.body)
+	}
+	l.back = r.header.Get("Location")
+	return nil
+}
+
+// visit follows the provider's redirect to handoff, through the proxy.
+func (l *login) visit() error {
+	r, err := do("GET", l.back, nil)
+	l.redirect = r
+	return err
+}
+
+func (c *cluster) pollOnce(readKey string) (response, error) {
+	return do("POST", c.base+"/poll?readKey="+url.QueryEscape(readKey), pluginHeader)
+}
+
+// journey is the whole Framer plugin journey through the proxy: authorize;
+// the user's browser consents and comes back to the redirect route after a
+// random pause while the plugin polls every 120-180 ms; then one more poll,
+// which must say the tokens were already delivered.
+func (c *cluster) journey() (*login, error) {
+	l, err := c.authorize()
+	if err != nil {
+		return nil, err
+	}
+	browser := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Duration(rand.IntN(150)) * time.Millisecond)
+		if err := l.consent(); err != nil {
+			browser <- err
+			return
+		}
+		browser <- l.visit()
+	}()
+	err = c.pollUntilDone(l, 15*time.Second)
+	if berr := <-browser; berr != nil && err == nil {
+		err = berr
+	}
+	if err == nil && l.poll.status == http.StatusOK {
+		l.again, err = c.pollOnce(l.readKey)
+	}
+	return l, err
+}
+
+// pollUntilDone polls as Framer's plugins do until the answer is not 404;
+// network errors and 5xx answers are retried a few times, as the example
+// client does.
+func (c *cluster) pollUntilDone(l *login, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	failures := 0
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Duration(120+rand.IntN(60)) * time.Millisecond)
+		r, err := c.pollOnce(l.readKey)
+		l.polls++
+		switch {
+		case err != nil || r.status >= 500:
+			if failures++; failures > 5 {
+				return fmt.Errorf("poll: %v %d %s", err, r.status, r.body)
+			}
+		case r.status == http.StatusNotFound && r.errorCode() == "authorization_pending":
+		default:
+			l.poll = r
+			return nil
+		}
+	}
+	return errors.New("poll: still pending at the deadline")
+}
+
+// runJourneys runs n journeys, at most conc at once, and returns them in
+// the order they finished.
+func (c *cluster) runJourneys(t testing.TB, n, conc int, after func(done int)) []*login {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		all  []*login
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, conc)
+	)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			l, err := c.journey()
+			mu.Lock()
+			if err != nil {
+				errs = append(errs, err)
+			}
+			if l != nil {
+				all = append(all, l)
+			}
+			done := len(all)
+			mu.Unlock()
+			if after != nil {
+				after(done)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		t.Errorf("journey: %v", err)
+	}
+	return all
+}
+
+// checkLogs fails the test if a machine's log holds a secret, a read key or
+// a token.
+func (c *cluster) checkLogs(t testing.TB, secrets []string) {
+	t.Helper()
+	for _, m := range c.machines {
+		out := m.out.String()
+		for _, s := range append(secrets, clientSecret) {
+			if s != "" && strings.Contains(out, s) {
+				t.Errorf("machine %s logged a secret value (%.12s…)", m.id, s)
+			}
+		}
+	}
+}
+
+func counts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%d ", k, m[k])
+	}
+	return strings.TrimSpace(b.String())
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package multimachine
+
+func init() { raceEnabled = true }
