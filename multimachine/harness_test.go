@@ -436,6 +436,8 @@ type clusterOptions struct {
 	// apps, when set, is APPS: each app has the same provider client and
 	// its routes under /{app}/ (cluster.forApp gives its base URL).
 	apps []string
+	// env, when set, changes machine i's environment before it starts.
+	env func(i int, env map[string]string)
 }
 
 func newCluster(t testing.TB, o clusterOptions) *cluster {
@@ -488,6 +490,9 @@ func newCluster(t testing.TB, o clusterOptions) *cluster {
 			env[prefix+"AUTHORIZE_ENDPOINT"] = c.provURL + "/authorize"
 			env[prefix+"TOKEN_ENDPOINT"] = c.provURL + "/token"
 			env[prefix+"PLUGIN_ID"] = pluginID
+		}
+		if o.env != nil {
+			o.env(i, env)
 		}
 		m := startMachine(t, env)
 		c.machines[m.id] = m
