@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -97,6 +98,18 @@ type appEnv struct {
 	ProviderTimeout   string `split_words:"true" default:"10s"`
 }
 
+// emptyMeansDefault gives a variable that is set but empty (PORT= in a .env)
+// its default, as if it were unset; envconfig applies defaults only to unset
+// variables. spec points to a struct of string fields.
+func emptyMeansDefault(spec any) {
+	v := reflect.ValueOf(spec).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if d, ok := v.Type().Field(i).Tag.Lookup("default"); ok && strings.TrimSpace(v.Field(i).String()) == "" {
+			v.Field(i).SetString(d)
+		}
+	}
+}
+
 // Error lists every configuration problem found.
 type Error struct{ Problems []string }
 
@@ -117,6 +130,7 @@ func Load(demo bool) (*Config, error) {
 	if err := envconfig.Process("", &s); err != nil {
 		return nil, err // only string fields: not reached
 	}
+	emptyMeansDefault(&s)
 	c := &Config{Demo: demo, OnFly: s.FlyAppName != "", MachineID: s.FlyMachineID}
 	var p problems
 	c.Port = p.port("PORT", s.Port)
@@ -191,6 +205,7 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 		allProblems.add(prefix+"*", err.Error())
 		return App{}, false
 	}
+	emptyMeansDefault(&e)
 	var p problems
 	v := func(n string) string { return prefix + n }
 	app := App{Name: name, PluginID: strings.TrimSpace(e.PluginID)}

@@ -165,7 +165,7 @@ func buildAuthorizeURL(cfg Config) (string, error) {
 	}
 	for k, vs := range cfg.AuthorizeParams {
 		switch k {
-		case "state", "code_challenge", "code_challenge_method", "client_id", "redirect_uri":
+		case "state", "code_challenge", "code_challenge_method", "client_id", "redirect_uri", "response_type":
 			return "", fmt.Errorf("flow: authorize parameter %q is set by handoff", k)
 		}
 		q[k] = vs

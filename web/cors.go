@@ -56,7 +56,7 @@ func (c CORS) isPluginOrigin(origin string) bool {
 		return true
 	}
 	version, ok := strings.CutPrefix(label, c.PluginID+"-")
-	return ok && version != ""
+	return ok && version != "" && version[0] != '-'
 }
 
 // isLoopbackOrigin admits http(s)://localhost, 127.0.0.1 and [::1] with any
@@ -86,12 +86,14 @@ func isLoopbackOrigin(origin string) bool {
 	if port[0] != ':' || len(port) < 2 || len(port) > 6 {
 		return false
 	}
+	n := 0
 	for i := 1; i < len(port); i++ {
 		if port[i] < '0' || port[i] > '9' {
 			return false
 		}
+		n = n*10 + int(port[i]-'0')
 	}
-	return true
+	return n > 0 && n <= 65535
 }
 
 func isLabel(s string) bool {
