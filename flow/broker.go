@@ -119,7 +119,7 @@ func New(cfg Config) (*Broker, error) {
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.PollLimit > 0 {
-		b.pollLimiter = ratelimit.New(cfg.PollLimit, time.Second, cfg.MaxPending, func(id loginID) uint8 { return id[0] })
+		b.pollLimiter = ratelimit.NewBucket(cfg.PollLimit, time.Second, cfg.MaxPending, func(id loginID) uint8 { return id[0] })
 	}
 	return b, nil
 }

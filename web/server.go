@@ -101,7 +101,7 @@ func New(opts Options) *fiber.App {
 	if opts.RateLimit {
 		s.limiters = map[string]*ratelimit.Limiter[string]{}
 		for _, route := range []string{"authorize", "redirect", "refresh"} {
-			s.limiters[route] = ratelimit.New(IPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
+			s.limiters[route] = ratelimit.NewWindow(IPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
 		}
 	}
 

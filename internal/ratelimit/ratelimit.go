@@ -1,10 +1,15 @@
 // Package ratelimit counts requests per key in bounded memory.
 //
-// Each key gets a token bucket of Limit requests refilled over Window, kept as
-// one timestamp (the generic cell rate algorithm). A client that never sends
-// more than Limit requests in any Window is never refused, whatever their
-// spacing; a burst beyond that is. Keys live in sharded LRUs, so the memory is
-// capped and a flood of distinct keys evicts the oldest instead of growing.
+// Two policies share one structure. A Bucket gives each key a token bucket of
+// limit requests refilled over the window, kept as one timestamp (the generic
+// cell rate algorithm): a client that never sends more than limit requests in
+// any window is never refused, whatever their spacing, which is what a
+// plugin polling on a timer needs. A Window estimates the requests of the
+// last window from the current and previous fixed windows (a sliding window
+// counter): a client is refused once it has sent about limit requests in the
+// last window, however it spreads them, which is what a ceiling per client
+// IP means. Keys live in sharded LRUs, so the memory is capped and a flood of
+// distinct keys evicts the oldest instead of growing.
 package ratelimit
 
 import (
@@ -18,56 +23,100 @@ const shards = 64
 
 // Limiter decides, per key, whether one more request is allowed.
 type Limiter[K comparable] struct {
-	interval  time.Duration // time to earn one request back
-	tolerance time.Duration // how far ahead of now the bucket may be spent
-	shardOf   func(K) uint8
-	now       func() time.Time
-	shards    [shards]shard[K]
+	limit   int64
+	window  int64 // nanoseconds
+	sliding bool
+	shardOf func(K) uint8
+	now     func() time.Time
+	shards  [shards]shard[K]
 }
 
 type shard[K comparable] struct {
 	mu  sync.Mutex
-	lru *simplelru.LRU[K, int64] // key -> theoretical arrival time, unix nanos
+	lru *simplelru.LRU[K, counter]
 }
 
-// New returns a Limiter allowing limit requests per window for each key,
-// remembering at most capacity keys. shardOf spreads keys over the internal
-// locks; any well-mixed byte of the key will do.
-func New[K comparable](limit int, window time.Duration, capacity int, shardOf func(K) uint8) *Limiter[K] {
+// counter is a key's state. A Bucket uses at (the theoretical arrival time,
+// unix nanoseconds); a Window uses at as the start of the current fixed
+// window and counts its requests and the previous window's.
+type counter struct {
+	at         int64
+	curr, prev int32
+}
+
+// NewBucket returns a token-bucket Limiter: limit requests per window and
+// key, never refusing a client that stays within limit in every window.
+// It remembers at most capacity keys; shardOf spreads keys over the internal
+// locks (any well-mixed byte of the key will do).
+func NewBucket[K comparable](limit int, window time.Duration, capacity int, shardOf func(K) uint8) *Limiter[K] {
+	return newLimiter(limit, window, capacity, shardOf, false)
+}
+
+// NewWindow returns a sliding-window Limiter: about limit requests in any
+// window per key.
+func NewWindow[K comparable](limit int, window time.Duration, capacity int, shardOf func(K) uint8) *Limiter[K] {
+	return newLimiter(limit, window, capacity, shardOf, true)
+}
+
+func newLimiter[K comparable](limit int, window time.Duration, capacity int, shardOf func(K) uint8, sliding bool) *Limiter[K] {
 	if limit < 1 || window <= 0 || capacity < 1 {
 		panic("ratelimit: limit, window and capacity must be positive")
 	}
-	interval := window / time.Duration(limit)
-	l := &Limiter[K]{
-		interval:  interval,
-		tolerance: window - interval,
-		shardOf:   shardOf,
-		now:       time.Now,
-	}
+	l := &Limiter[K]{limit: int64(limit), window: int64(window), sliding: sliding, shardOf: shardOf, now: time.Now}
 	per := max(capacity/shards, 1)
 	for i := range l.shards {
-		l.shards[i].lru, _ = simplelru.NewLRU[K, int64](per, nil) // size > 0: no error
+		l.shards[i].lru, _ = simplelru.NewLRU[K, counter](per, nil) // size > 0: no error
 	}
 	return l
 }
 
 // Allow records a request for key and reports whether it is within the limit.
-// A refused request does not spend anything, so a client that backs off
-// recovers at the configured rate.
+// A refused request spends nothing, so a client that backs off recovers.
 func (l *Limiter[K]) Allow(key K) bool {
 	now := l.now().UnixNano()
 	s := &l.shards[l.shardOf(key)%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tat, ok := s.lru.Get(key)
-	if !ok || tat < now {
-		tat = now
+	c, _ := s.lru.Get(key)
+	var ok bool
+	if l.sliding {
+		c, ok = l.slide(c, now)
+	} else {
+		c, ok = l.bucket(c, now)
 	}
-	if tat-now > int64(l.tolerance) {
-		return false
+	if ok {
+		s.lru.Add(key, c)
 	}
-	s.lru.Add(key, tat+int64(l.interval))
-	return true
+	return ok
+}
+
+func (l *Limiter[K]) bucket(c counter, now int64) (counter, bool) {
+	interval := l.window / l.limit
+	tat := max(c.at, now)
+	if tat-now > l.window-interval {
+		return c, false
+	}
+	c.at = tat + interval
+	return c, true
+}
+
+func (l *Limiter[K]) slide(c counter, now int64) (counter, bool) {
+	start := now - now%l.window
+	switch {
+	case c.at == start:
+	case c.at == start-l.window:
+		c.at, c.prev, c.curr = start, c.curr, 0
+	default: // new key, or idle for more than a window
+		c.at, c.prev, c.curr = start, 0, 0
+	}
+	// The previous window counts for the part of it still inside the
+	// sliding window that ends now.
+	weight := float64(l.window-(now-start)) / float64(l.window)
+	if float64(c.prev)*weight+float64(c.curr) >= float64(l.limit) {
+		return c, false
+	}
+	c.curr++
+	return c, true
 }
 
 // StringShard spreads string keys, such as client IPs, with FNV-1a.
