@@ -160,6 +160,9 @@ func printProviders() {
 		if refresh == "" {
 			refresh = "-"
 		}
-		fmt.Printf("%-10s authorize=%s token=%s refresh=%s pkce=%t\n", name, p.AuthorizeEndpoint, p.TokenEndpoint, refresh, p.PKCE)
+		auth := map[flow.AuthStyle]string{flow.AuthPost: "post", flow.AuthBasic: "basic", flow.AuthAuto: "auto"}[p.AuthStyle]
+		body := map[flow.BodyFormat]string{flow.BodyForm: "form", flow.BodyJSON: "json"}[p.BodyFormat]
+		fmt.Printf("%-10s authorize=%s token=%s refresh=%s auth=%s body=%s pkce=%t params=%s\n",
+			name, p.AuthorizeEndpoint, p.TokenEndpoint, refresh, auth, body, p.PKCE, p.AuthorizeParams)
 	}
 }

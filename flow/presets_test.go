@@ -194,9 +194,28 @@ func TestPresetsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkPresetTable(t, "docs/providers.md", string(b), true)
+}
+
+// The README carries the same table between <!-- presets --> markers.
+func TestPresetsInREADME(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	start, end := strings.Index(s, "<!-- presets"), strings.Index(s, "<!-- /presets -->")
+	if start < 0 || end < start {
+		t.Fatal("README.md has no <!-- presets --> ... <!-- /presets --> section")
+	}
+	checkPresetTable(t, "README.md", s[start:end], false)
+}
+
+func checkPresetTable(t *testing.T, file, b string, withDocs bool) {
+	t.Helper()
 	rows := map[string][]string{} // main table: name -> cells
 	docs := map[string]string{}   // documentation table: name -> URL
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(b, "\n") {
 		if !strings.HasPrefix(line, "|") || strings.HasPrefix(line, "|---") {
 			continue
 		}
@@ -207,7 +226,7 @@ func TestPresetsDocumented(t *testing.T) {
 		name := cells[0]
 		if _, ok := presets[name]; !ok {
 			if name != "name" {
-				t.Errorf("docs/providers.md lists %q, which is not a preset", name)
+				t.Errorf("%s lists %q, which is not a preset", file, name)
 			}
 			continue
 		}
@@ -217,7 +236,7 @@ func TestPresetsDocumented(t *testing.T) {
 		case 2:
 			docs[name] = cells[1]
 		default:
-			t.Errorf("docs/providers.md row for %q has %d cells", name, len(cells))
+			t.Errorf("%s row for %q has %d cells", file, name, len(cells))
 		}
 	}
 	auth := map[AuthStyle]string{AuthPost: "post", AuthBasic: "basic", AuthAuto: "auto"}
@@ -225,7 +244,7 @@ func TestPresetsDocumented(t *testing.T) {
 	for name, p := range presets {
 		c, ok := rows[name]
 		if !ok {
-			t.Errorf("docs/providers.md has no row for %q", name)
+			t.Errorf("%s has no row for %q", file, name)
 			continue
 		}
 		refresh := "token"
@@ -239,9 +258,9 @@ func TestPresetsDocumented(t *testing.T) {
 		got := []string{c[1], c[2], c[3], c[4], c[5], strings.Fields(c[6] + " x")[0], c[7]}
 		want := []string{p.AuthorizeEndpoint, p.TokenEndpoint, refresh, auth[p.AuthStyle], body[p.BodyFormat], pkce, p.AuthorizeParams}
 		if !slices.Equal(got, want) {
-			t.Errorf("docs/providers.md row for %q:\n got %q\nwant %q", name, got, want)
+			t.Errorf("%s row for %q:\n got %q\nwant %q", file, name, got, want)
 		}
-		if docs[name] != p.Docs {
+		if withDocs && docs[name] != p.Docs {
 			t.Errorf("docs/providers.md gives %q as %q's documentation, the preset %q", docs[name], name, p.Docs)
 		}
 	}
