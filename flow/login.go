@@ -1,11 +1,14 @@
 package flow
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"log/slog"
+	"strings"
 	"time"
 
 	"handoff/crypto"
@@ -66,35 +69,41 @@ func (b *Broker) Authorize() Login {
 	machine := b.cfg.MachineID
 	key := b.cfg.Sealer.Seal(append(p, machine...), readKeyPurpose)
 
-	var verifier, challenge string
+	// The PKCE verifier and challenge are encoded on the stack: only the
+	// two sealed values and the URL are allocated.
+	var challenge [43]byte // base64url of a SHA-256 sum
 	if b.cfg.PKCE {
 		var raw [verifierSize]byte
 		rand.Read(raw[:])
 		p = append(p, verifierSize)
 		p = append(p, raw[:]...)
-		verifier = base64.RawURLEncoding.EncodeToString(raw[:])
-		sum := sha256.Sum256([]byte(verifier))
-		challenge = base64.RawURLEncoding.EncodeToString(sum[:])
+		var verifier [43]byte // base64url of verifierSize bytes
+		base64.RawURLEncoding.Encode(verifier[:], raw[:])
+		sum := sha256.Sum256(verifier[:])
+		base64.RawURLEncoding.Encode(challenge[:], sum[:])
 	} else {
 		p = append(p, 0)
 	}
 	st := b.cfg.Sealer.Seal(append(p, machine...), statePurpose)
 
 	n := len(b.authorizeURL) + len("state=") + len(st)
-	if challenge != "" {
+	if b.cfg.PKCE {
 		n += len("&code_challenge=&code_challenge_method=S256") + len(challenge)
 	}
-	u := make([]byte, 0, n)
-	u = append(u, b.authorizeURL...)
-	u = append(u, "state="...)
-	u = append(u, st...)
-	if challenge != "" {
-		u = append(u, "&code_challenge="...)
-		u = append(u, challenge...)
-		u = append(u, "&code_challenge_method=S256"...)
+	var u strings.Builder
+	u.Grow(n)
+	u.WriteString(b.authorizeURL)
+	u.WriteString("state=")
+	u.WriteString(st)
+	if b.cfg.PKCE {
+		u.WriteString("&code_challenge=")
+		u.Write(challenge[:])
+		u.WriteString("&code_challenge_method=S256")
 	}
-	b.log.Debug("login started", "login", id.logRef())
-	return Login{URL: string(u), ReadKey: key}
+	if b.log.Enabled(context.Background(), slog.LevelDebug) {
+		b.log.Debug("login started", "login", id.logRef())
+	}
+	return Login{URL: u.String(), ReadKey: key}
 }
 
 // openReadKey checks a read key without touching any store.
