@@ -213,8 +213,8 @@ func (h *appHandlers) authorize(c *fiber.Ctx) error {
 		return errSlowDown
 	}
 	login := h.app.Broker.Authorize()
-	buf := make([]byte, 0, len(login.URL)+len(login.ReadKey)+32)
-	buf = append(buf, `{"url":`...)
+	var arr [1024]byte // on the stack: sendJSON copies it into the response
+	buf := append(arr[:0], `{"url":`...)
 	buf = appendJSONString(buf, login.URL)
 	buf = append(buf, `,"readKey":`...)
 	buf = appendJSONString(buf, login.ReadKey)
@@ -324,10 +324,13 @@ func bodyOrQuery(c *fiber.Ctx, queryName, bodyName string) string {
 	return string(c.Request().PostArgs().Peek(bodyName))
 }
 
+// sendJSON copies body into the response's own (pooled) buffer, so callers
+// may build it on the stack.
 func sendJSON(c *fiber.Ctx, status int, body []byte) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Status(status).Send(body)
+	c.Status(status).Response().SetBody(body)
+	return nil
 }
 
 // appendJSONString appends s as a JSON string, escaping only what JSON
@@ -335,16 +338,21 @@ func sendJSON(c *fiber.Ctx, status int, body []byte) error {
 func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
+	start := 0 // s[start:i] needs no escaping: appended in one go
 	for i := 0; i < len(s); i++ {
-		switch ch := s[i]; {
-		case ch == '"' || ch == '\\':
-			dst = append(dst, '\\', ch)
-		case ch < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[ch>>4], hex[ch&0xf])
-		default:
-			dst = append(dst, ch)
+		ch := s[i]
+		if ch >= 0x20 && ch != '"' && ch != '\\' {
+			continue
 		}
+		dst = append(dst, s[start:i]...)
+		if ch < 0x20 {
+			dst = append(dst, '\\', 'u', '0', '0', hex[ch>>4], hex[ch&0xf])
+		} else {
+			dst = append(dst, '\\', ch)
+		}
+		start = i + 1
 	}
+	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
 
@@ -359,8 +367,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	if len(c.Response().Header.Peek(fiber.HeaderVary)) == 0 {
 		setCORS(c, s.corsFor(c.Path()))
 	}
-	var ferr *flow.Error
-	if errors.As(err, &ferr) {
+	if ferr, ok := asFlowError(err); ok {
 		if ferr.Kind == flow.KindElsewhere {
 			// Fly's proxy replays the request on the owner and drops
 			// this answer, which has no body (SPEC §9; SendStatus would
@@ -382,8 +389,8 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		}
 		return sendError(c, apiStatus(ferr), ferr.Code, ferr.Description)
 	}
-	var fe *fiber.Error
-	if !errors.As(err, &fe) {
+	fe, ok := asFiberError(err)
+	if !ok {
 		s.log.Error("request failed", "route", c.Route().Path, "err", err)
 		fe = fiber.ErrInternalServerError
 	}
@@ -405,9 +412,31 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	return sendError(c, fe.Code, code, desc)
 }
 
+// asFlowError is errors.As for *flow.Error, without its allocation when err
+// is one itself (every error flow returns).
+func asFlowError(err error) (*flow.Error, bool) {
+	if e, ok := err.(*flow.Error); ok {
+		return e, true
+	}
+	var e *flow.Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// asFiberError is errors.As for *fiber.Error, likewise (404 and 405 from
+// the router).
+func asFiberError(err error) (*fiber.Error, bool) {
+	if e, ok := err.(*fiber.Error); ok {
+		return e, true
+	}
+	var e *fiber.Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
 func sendError(c *fiber.Ctx, status int, code, desc string) error {
-	buf := make([]byte, 0, 64+len(code)+len(desc))
-	buf = append(buf, `{"error":`...)
+	var arr [256]byte // on the stack: sendJSON copies it
+	buf := append(arr[:0], `{"error":`...)
 	buf = appendJSONString(buf, code)
 	buf = append(buf, `,"error_description":`...)
 	buf = appendJSONString(buf, desc)
