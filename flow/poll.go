@@ -32,11 +32,11 @@ type PollOptions struct {
 // or an *Error saying whether to keep polling (KindPending) or stop (KindGone).
 func (b *Broker) Poll(key string, opts PollOptions) ([]byte, error) {
 	if key == "" {
-		return nil, fail(KindInvalidRequest, "invalid_request", "readKey is required")
+		return nil, errNoReadKey
 	}
 	rk, ok := b.openReadKey(key)
 	if !ok {
-		return nil, fail(KindInvalidRequest, "invalid_request", "readKey is not a key this server issued")
+		return nil, errForeignReadKey
 	}
 	if err := b.route(rk, opts.ReplayFailed); err != nil {
 		return nil, err
@@ -72,8 +72,17 @@ func (b *Broker) Poll(key string, opts PollOptions) ([]byte, error) {
 			return nil, fail(KindGone, o.code, o.description)
 		}
 	}
-	return nil, fail(KindPending, "authorization_pending", "the user has not finished logging in yet")
+	return nil, errPending
 }
+
+// The answers to the polls that come by the thousand (a login in progress,
+// a liveness check without a key, a forged key) are allocated once: like
+// every *Error, they are never modified.
+var (
+	errNoReadKey      = fail(KindInvalidRequest, "invalid_request", "readKey is required")
+	errForeignReadKey = fail(KindInvalidRequest, "invalid_request", "readKey is not a key this server issued")
+	errPending        = fail(KindPending, "authorization_pending", "the user has not finished logging in yet")
+)
 
 // take delivers the tokens of login id, if there are any, to the one caller
 // whose Remove succeeds (the expirable LRU has no atomic take). done reports
