@@ -52,12 +52,15 @@ func run(demo bool) int {
 	if cfg.Demo {
 		log.Warn("DEMO MODE: the built-in mock provider signs anyone in; never use -demo for real logins",
 			"mock", config.DemoMockPath)
-		app := cfg.Apps[0]
+		var redirects []string
+		for _, a := range cfg.Apps {
+			redirects = append(redirects, a.Flow.RedirectURI)
+		}
 		opts.Demo = mockprovider.New(mockprovider.Options{
-			ClientID:     app.Flow.ClientID,
-			ClientSecret: app.Flow.ClientSecret,
+			ClientID:     cfg.Apps[0].Flow.ClientID,
+			ClientSecret: cfg.Apps[0].Flow.ClientSecret,
 			Prefix:       config.DemoMockPath,
-			RedirectURIs: []string{app.Flow.RedirectURI},
+			RedirectURIs: redirects,
 		})
 		opts.DemoPath = config.DemoMockPath
 	}

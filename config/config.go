@@ -210,7 +210,7 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 	v := func(n string) string { return prefix + n }
 	app := App{Name: name, PluginID: strings.TrimSpace(e.PluginID)}
 	if c.Demo {
-		demoDefaults(c, &e)
+		demoDefaults(c, name, &e)
 	}
 
 	var preset flow.Preset
@@ -339,7 +339,7 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 
 // demoDefaults points an unconfigured app at the built-in mock provider
 // served on the same port. Variables that are set still apply.
-func demoDefaults(c *Config, e *appEnv) {
+func demoDefaults(c *Config, app string, e *appEnv) {
 	scheme := "http"
 	if c.TLSCertFile != "" {
 		scheme = "https"
@@ -358,6 +358,9 @@ func demoDefaults(c *Config, e *appEnv) {
 	}
 	if e.RedirectURI == "" {
 		e.RedirectURI = base + "/redirect"
+		if app != "" {
+			e.RedirectURI = base + "/" + app + "/redirect"
+		}
 	}
 	if e.AuthorizeEndpoint == "" && e.Provider == "" {
 		e.AuthorizeEndpoint = base + DemoMockPath + "/authorize"

@@ -143,7 +143,7 @@ func (s *server) mount(app *fiber.App, a *App) {
 	app.Post(base+"poll", h.cors, h.poll)
 	app.Post(base+"refresh", h.cors, h.refresh)
 	app.Get(a.RedirectPath, h.cors, h.redirect)
-	if s.opts.Demo != nil && a.Name == "" {
+	if s.opts.Demo != nil {
 		app.Get(base, h.cors, h.demoPage)
 	} else {
 		app.Get(base, h.cors, h.up)
@@ -289,7 +289,10 @@ func (s *server) allow(c *fiber.Ctx, route string) bool {
 func (s *server) clientIP(c *fiber.Ctx) string {
 	if s.opts.TrustFlyClientIP {
 		if ip := c.Get("Fly-Client-IP"); ip != "" {
-			return ip // c.Get copies nothing, but the limiter copies keys it keeps
+			// c.Get returns a view of fasthttp's request buffer, which
+			// the next request reuses; the limiter keeps keys in a map,
+			// so it must get its own copy.
+			return strings.Clone(ip)
 		}
 	}
 	return c.IP()
