@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -501,14 +502,33 @@ func pageFor(e *flow.Error) (int, page) {
 	}
 }
 
+// renderedPages holds the HTML of pages without a Detail, which depend only
+// on constants (the keys are the page values of pages.go and pageFor), so
+// each is rendered once: executing the template was an eighth of the
+// server's time in a whole login.
+var renderedPages sync.Map // page -> []byte
+
 func renderPage(c *fiber.Ctx, status int, p page) error {
 	p.Style = asCSS(style)
-	var buf bytes.Buffer
-	if err := pageTmpl.Execute(&buf, p); err != nil {
-		return err
+	var body []byte
+	if p.Detail == "" {
+		if b, ok := renderedPages.Load(p); ok {
+			body = b.([]byte)
+		}
+	}
+	if body == nil {
+		var buf bytes.Buffer
+		if err := pageTmpl.Execute(&buf, p); err != nil {
+			return err
+		}
+		body = buf.Bytes()
+		if p.Detail == "" {
+			renderedPages.Store(p, body)
+		}
 	}
 	setPageHeaders(c, pageCSP)
-	return c.Status(status).Send(buf.Bytes())
+	c.Status(status).Response().SetBody(body) // a copy: the cached bytes stay as they are
+	return nil
 }
 
 func setPageHeaders(c *fiber.Ctx, csp string) {
