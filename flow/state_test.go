@@ -193,28 +193,43 @@ func TestReplayedState(t *testing.T) {
 	}
 }
 
-// Even when the used-state store has forgotten a state (evicted under
-// MAX_PENDING pressure), a replay cannot replace tokens waiting for a poll.
-func TestReplayAfterUsedStateEvicted(t *testing.T) {
+// Even when the used-state store (and the outcome store) have forgotten a
+// state, evicted under MAX_PENDING pressure, a replay cannot replace or
+// remove tokens waiting for a poll.
+func TestReplayAfterEviction(t *testing.T) {
 	t.Parallel()
-	var f *fakeProvider
-	f = newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-		if f.hits.Load() == 1 {
-			reply(200, "application/json", `{"access_token":"first"}`)(w, r, s)
-			return
+	for _, outcomesToo := range []bool{false, true} {
+		var f *fakeProvider
+		f = newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
+			if f.hits.Load() == 1 {
+				reply(200, "application/json", `{"access_token":"first"}`)(w, r, s)
+				return
+			}
+			reply(200, "application/json", `{"access_token":"second"}`)(w, r, s)
+		})
+		b := newBroker(t, f.config(Config{}))
+		l, q, err := login(t, b)
+		if err != nil {
+			t.Fatal(err)
 		}
-		reply(200, "application/json", `{"access_token":"second"}`)(w, r, s)
-	})
-	b := newBroker(t, f.config(Config{}))
-	l, q, err := login(t, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.usedStates.Purge()
-	ferr(t, b.Redirect(context.Background(), Callback{State: q.Get("state"), Code: q.Get("code")}), KindInvalidState, "")
-	ferr(t, b.Redirect(context.Background(), Callback{State: q.Get("state"), Error: "access_denied"}), KindInvalidState, "")
-	if got := mustPoll(t, b, l.ReadKey); string(got) != `{"access_token":"first"}` {
-		t.Errorf("Poll = %s, want the first tokens", got)
+		for _, cb := range []Callback{
+			{Code: q.Get("code")},
+			{Code: "attacker's code"},
+			{Error: "access_denied"},
+			{},
+		} {
+			b.usedStates.Purge()
+			if outcomesToo {
+				b.outcomes.Purge()
+			}
+			cb.State = q.Get("state")
+			if err := b.Redirect(context.Background(), cb); err == nil {
+				t.Errorf("replay %+v accepted", cb)
+			}
+		}
+		if got := mustPoll(t, b, l.ReadKey); string(got) != `{"access_token":"first"}` {
+			t.Errorf("outcomes evicted too: %v: Poll = %s, want the first tokens", outcomesToo, got)
+		}
 	}
 }
 
