@@ -31,22 +31,36 @@ func (b *Broker) tokenRequest(ctx context.Context, endpoint string, params url.V
 	if style == AuthAuto && b.basicRefused.Load() {
 		style = AuthPost
 	}
-	if style == AuthAuto {
-		body, err := b.postToken(ctx, endpoint, params, AuthBasic)
-		var perr *Error
-		if !errors.As(err, &perr) || !refusedClient(perr) {
-			return body, err
-		}
-		b.basicRefused.Store(true)
-		style = AuthPost
+	if style != AuthAuto {
+		return b.postToken(ctx, endpoint, params, style)
 	}
-	return b.postToken(ctx, endpoint, params, style)
+	body, err := b.postToken(ctx, endpoint, params, AuthBasic)
+	if !refusedClient(err) {
+		return body, err
+	}
+	body, err = b.postToken(ctx, endpoint, params, AuthPost)
+	if !refusedClient(err) {
+		// The body worked where Basic did not: go there directly from
+		// now on. A transient refusal of both changes nothing.
+		b.basicRefused.Store(true)
+	}
+	return body, err
 }
 
-// refusedClient reports whether the provider turned down the client's
-// credentials, the sign that it wants them another way.
-func refusedClient(e *Error) bool {
-	return e.Kind == KindProviderRejected && (e.Status == http.StatusUnauthorized || e.Code == "invalid_client")
+// refusedClient reports whether the provider turned down how the client
+// authenticated, the sign that it wants its credentials another way: a 401,
+// or an OAuth error about the client or the request's shape (some servers,
+// such as mockoidc, answer invalid_request to credentials they do not take).
+func refusedClient(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != KindProviderRejected {
+		return false
+	}
+	switch e.Code {
+	case "invalid_client", "invalid_request", "unauthorized_client":
+		return true
+	}
+	return e.Status == http.StatusUnauthorized
 }
 
 func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Values, style AuthStyle) ([]byte, error) {
@@ -120,16 +134,34 @@ func redactURLError(err error) error {
 }
 
 // tokenFields are the members of a token response handoff looks at; the
-// response itself is passed on untouched.
+// response itself is passed on untouched. Members are matched by their exact
+// names, and one of an unexpected type does not hide the others.
 type tokenFields struct {
-	Error            json.RawMessage `json:"error"`
-	ErrorDescription json.RawMessage `json:"error_description"`
-	OK               *bool           `json:"ok"` // Slack
-	AccessToken      json.RawMessage `json:"access_token"`
-	RefreshToken     json.RawMessage `json:"refresh_token"`
-	AuthedUser       *struct {       // Slack's user token
-		AccessToken json.RawMessage `json:"access_token"`
-	} `json:"authed_user"`
+	Error            json.RawMessage
+	ErrorDescription json.RawMessage
+	NotOK            bool // Slack's "ok": false
+	AccessToken      json.RawMessage
+	UserAccessToken  json.RawMessage // Slack's authed_user.access_token
+}
+
+func readTokenFields(body []byte) tokenFields {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return tokenFields{}
+	}
+	f := tokenFields{
+		Error:            m["error"],
+		ErrorDescription: m["error_description"],
+		NotOK:            string(bytes.TrimSpace(m["ok"])) == "false",
+		AccessToken:      m["access_token"],
+	}
+	if u, ok := m["authed_user"]; ok {
+		var user map[string]json.RawMessage
+		if json.Unmarshal(u, &user) == nil {
+			f.UserAccessToken = user["access_token"]
+		}
+	}
+	return f
 }
 
 // parseTokenResponse turns a provider's answer into a JSON object, or an
@@ -137,25 +169,29 @@ type tokenFields struct {
 func parseTokenResponse(status int, contentType string, raw []byte) ([]byte, error) {
 	body, ok := asJSONObject(contentType, raw)
 	if !ok {
-		if status >= 400 && status < 500 {
+		if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
 			return nil, &Error{Kind: KindProviderRejected, Code: codeForStatus(status), Status: status,
 				Description: fmt.Sprintf("the provider refused the request (HTTP %d)", status)}
 		}
-		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Status: status,
+		code := "server_error"
+		if status == http.StatusTooManyRequests {
+			code = "temporarily_unavailable"
+		}
+		return nil, &Error{Kind: KindProviderFailed, Code: code, Status: status,
 			Description: fmt.Sprintf("the provider's answer is not a token response (HTTP %d)", status)}
 	}
-	var f tokenFields
-	if err := json.Unmarshal(body, &f); err != nil {
-		// Valid JSON whose members have unexpected types (an "ok" string).
-		f = tokenFields{}
-	}
+	f := readTokenFields(body)
 	code, hasError := errorCode(f.Error)
-	if f.OK != nil && !*f.OK && !hasError {
+	if f.NotOK && !hasError {
 		code, hasError = "server_error", true
 	}
 	switch {
-	case status >= 500 || status < 200 || status >= 300 && status < 400:
-		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Status: status,
+	case status >= 500 || status < 200 || status >= 300 && status < 400 || status == http.StatusTooManyRequests:
+		code := "server_error"
+		if status == http.StatusTooManyRequests {
+			code = "temporarily_unavailable" // the provider throttles handoff: not the user's fault
+		}
+		return nil, &Error{Kind: KindProviderFailed, Code: code, Status: status,
 			Description: fmt.Sprintf("the provider failed (HTTP %d)", status)}
 	case status >= 400:
 		if !hasError {
@@ -166,7 +202,7 @@ func parseTokenResponse(status int, contentType string, raw []byte) ([]byte, err
 	case hasError:
 		return nil, &Error{Kind: KindProviderRejected, Code: code, Status: status, Body: body,
 			Description: describe(f.ErrorDescription, "the provider refused the request")}
-	case present(f.AccessToken) || f.AuthedUser != nil && present(f.AuthedUser.AccessToken):
+	case present(f.AccessToken) || present(f.UserAccessToken):
 		return body, nil
 	default:
 		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Status: status,

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -208,6 +209,8 @@ func TestAuthAutoFallback(t *testing.T) {
 	}{
 		{"400 invalid_client", reply(400, "application/json", `{"error":"invalid_client"}`), 0, "", 2},
 		{"401 text", reply(401, "text/plain", "who are you"), 0, "", 2},
+		{"400 invalid_request (mockoidc's answer to Basic)", reply(400, "application/json", `{"error":"invalid_request"}`), 0, "", 2},
+		{"400 unauthorized_client", reply(400, "application/json", `{"error":"unauthorized_client"}`), 0, "", 2},
 		{"400 invalid_grant", reply(400, "application/json", `{"error":"invalid_grant"}`), KindProviderRejected, "invalid_grant", 1},
 		{"500", reply(500, "text/plain", "oops"), KindProviderFailed, "server_error", 1},
 	}
@@ -646,5 +649,76 @@ func TestProviderCountsConcurrentLogins(t *testing.T) {
 	}
 	if okCount.Load() != n || p.TokenRequests() != n {
 		t.Errorf("%d delivered, %d token requests, want %d", okCount.Load(), p.TokenRequests(), n)
+	}
+}
+
+// A refusal of both styles is not remembered: the next login tries Basic
+// again, so one bad moment at the provider does not fix the style for good.
+func TestAuthAutoNotRememberedWhenBothRefused(t *testing.T) {
+	t.Parallel()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
+		if refuse.Load() {
+			reply(401, "application/json", `{"error":"invalid_client"}`)(w, r, s)
+			return
+		}
+		reply(200, "application/json", `{"access_token":"a"}`)(w, r, s)
+	})
+	b := newBroker(t, f.config(Config{AuthStyle: AuthAuto}))
+	_, _, err := login(t, b)
+	ferr(t, err, KindProviderRejected, "invalid_client")
+	refuse.Store(false)
+	if _, _, err := login(t, b); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.requests(); !r[len(r)-1].HasBasic {
+		t.Error("after both styles were refused once, the next login skipped Basic")
+	}
+}
+
+// Members are read by their exact names, and one of an unexpected type
+// does not hide the others.
+func TestTokenFieldsRobust(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, body string
+		ok         bool
+		code       string
+	}{
+		{"ok as a string", `{"ok":"true","access_token":"a"}`, true, ""},
+		{"authed_user as a string", `{"authed_user":"U1","access_token":"a"}`, true, ""},
+		{"error_description as a number", `{"error":"invalid_grant","error_description":5}`, false, "invalid_grant"},
+		{"Access_Token is not access_token", `{"Access_Token":"a"}`, false, "server_error"},
+		{"Error is not error", `{"Error":"x","access_token":"a"}`, true, ""},
+		{"ok false without error", `{"ok":false,"access_token":"a"}`, false, "server_error"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			body, err := parseTokenResponse(200, "application/json", []byte(c.body))
+			if c.ok {
+				if err != nil || string(body) != c.body {
+					t.Fatalf("got %q, %v; want the body unchanged", body, err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Code != c.code {
+				t.Fatalf("got %v, want code %s", err, c.code)
+			}
+		})
+	}
+}
+
+// A provider that throttles handoff (429) has failed for now; the user did
+// nothing wrong, so the code is temporarily_unavailable, not invalid_grant.
+func TestProviderThrottled(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{"", `{"error":"rate_limited"}`} {
+		_, err := parseTokenResponse(429, "application/json", []byte(body))
+		var e *Error
+		if !errors.As(err, &e) || e.Kind != KindProviderFailed || e.Code != "temporarily_unavailable" {
+			t.Fatalf("429 %q: got %v, want KindProviderFailed temporarily_unavailable", body, err)
+		}
 	}
 }

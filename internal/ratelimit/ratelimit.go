@@ -28,6 +28,7 @@ type Limiter[K comparable] struct {
 	sliding bool
 	shardOf func(K) uint8
 	now     func() time.Time
+	used    uint8 // shards in use: capacity may be below the number of shards
 	shards  [shards]shard[K]
 }
 
@@ -62,10 +63,12 @@ func newLimiter[K comparable](limit int, window time.Duration, capacity int, sha
 	if limit < 1 || window <= 0 || capacity < 1 {
 		panic("ratelimit: limit, window and capacity must be positive")
 	}
-	l := &Limiter[K]{limit: int64(limit), window: int64(window), sliding: sliding, shardOf: shardOf, now: time.Now}
-	per := max(capacity/shards, 1)
-	for i := range l.shards {
-		l.shards[i].lru, _ = simplelru.NewLRU[K, counter](per, nil) // size > 0: no error
+	// Fewer shards than keys would let the per-shard minimum of one key
+	// exceed the capacity.
+	used := min(shards, capacity)
+	l := &Limiter[K]{limit: int64(limit), window: int64(window), sliding: sliding, shardOf: shardOf, now: time.Now, used: uint8(used)}
+	for i := 0; i < used; i++ {
+		l.shards[i].lru, _ = simplelru.NewLRU[K, counter](capacity/used, nil) // size > 0: no error
 	}
 	return l
 }
@@ -74,7 +77,7 @@ func newLimiter[K comparable](limit int, window time.Duration, capacity int, sha
 // A refused request spends nothing, so a client that backs off recovers.
 func (l *Limiter[K]) Allow(key K) bool {
 	now := l.now().UnixNano()
-	s := &l.shards[l.shardOf(key)%shards]
+	s := &l.shards[l.shardOf(key)%l.used]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, _ := s.lru.Get(key)

@@ -140,17 +140,19 @@ func TestWindowSpreadRequestsRefused(t *testing.T) {
 }
 
 func TestMemoryCapped(t *testing.T) {
-	for _, sliding := range []bool{false, true} {
-		l, _ := newTest(sliding, 10, time.Second, 640)
-		for i := 0; i < 100_000; i++ {
-			l.Allow(fmt.Sprint("key-", i))
-		}
-		total := 0
-		for i := range l.shards {
-			total += l.shards[i].lru.Len()
-		}
-		if total > 640 {
-			t.Fatalf("sliding=%v: %d keys remembered, cap 640", sliding, total)
+	for _, capacity := range []int{1, 5, 63, 64, 640, 1000} {
+		for _, sliding := range []bool{false, true} {
+			l, _ := newTest(sliding, 10, time.Second, capacity)
+			for i := 0; i < 20_000; i++ {
+				l.Allow(fmt.Sprint("key-", i))
+			}
+			total := 0
+			for i := 0; i < int(l.used); i++ {
+				total += l.shards[i].lru.Len()
+			}
+			if total > capacity || total < capacity/2 {
+				t.Fatalf("capacity %d, sliding=%v: %d keys remembered", capacity, sliding, total)
+			}
 		}
 	}
 }
