@@ -101,7 +101,7 @@ func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Valu
 		return nil, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxProviderBody+1))
+	raw, err := readBody(resp)
 	if err != nil {
 		return nil, transportError(ctx, err)
 	}
@@ -110,6 +110,22 @@ func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Valu
 			Description: "the provider's answer is too large"}
 	}
 	return parseTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+}
+
+// readBody reads at most maxProviderBody+1 bytes of the answer. When the
+// provider says how long it is, the buffer is allocated once at that size:
+// the body may wait in the token store for its poll, where io.ReadAll's
+// buffer (512 bytes at least, doubling) would keep up to twice its size.
+func readBody(resp *http.Response) ([]byte, error) {
+	r := io.LimitReader(resp.Body, maxProviderBody+1)
+	if n := resp.ContentLength; n >= 0 && n <= maxProviderBody {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(r)
 }
 
 // transportError classifies a failure to get an answer at all.
