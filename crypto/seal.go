@@ -103,7 +103,12 @@ func (s *Sealer) Seal(plaintext, ad []byte) string {
 	raw := append(b[:0], version)
 	raw = raw[:1+NonceSize]
 	rand.Read(raw[1:])
-	raw = s.keys[0].Seal(raw, raw[1:], plaintext, ad)
+	// Sealed in place, after a copy into the scratch: passed to the AEAD
+	// interface, the caller's plaintext would escape to the heap, an
+	// allocation per call on the caller's side. The ciphertext overwrites
+	// the copy, so the pool keeps no plaintext.
+	pt := append(raw[len(raw):], plaintext...)
+	raw = s.keys[0].Seal(raw, raw[1:], pt, ad)
 	enc := b[maxRawLen : maxRawLen+encoding.EncodedLen(len(raw))]
 	encoding.Encode(enc, raw)
 	sealed := string(enc)
