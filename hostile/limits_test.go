@@ -78,22 +78,24 @@ func TestOversizedHeadersAndURLsAreRefused(t *testing.T) {
 	secrets := &secretSet{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, nil)
-	r := h.client.get(t, h.URL+"/healthz", "X-Padding", strings.Repeat("a", 9<<10))
-	if r.status != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("a 9 KiB header: got %v, want 431", r)
-	}
-	req, _ := http.NewRequest(http.MethodGet, h.URL+"/healthz", nil)
-	for i := range 400 {
-		req.Header.Set("X-Many-"+strconv.Itoa(i), "aaaaaaaaaaaaaaaaaaaa")
-	}
-	if r := h.client.do(t, req); r.status != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("400 headers: got %v, want 431", r)
-	}
-	for _, path := range []string{"/redirect?state=", "/poll?readKey=", "/nope/"} {
-		r := h.client.post(t, h.URL+path+strings.Repeat("A", 9<<10), "", "")
+	addr := strings.TrimPrefix(h.URL, "http://")
+	// Raw requests: the server answers and hangs up before a 9 KiB request
+	// is read in full, which Go's client may report as a reset instead.
+	tooLarge := func(what string, r resp) {
+		t.Helper()
 		if r.status != http.StatusRequestHeaderFieldsTooLarge && r.status != http.StatusRequestURITooLong {
-			t.Errorf("a 9 KiB URL %s…: got %v, want 431 or 414", path, r)
+			t.Errorf("%s: got %d %.200s, want 431 or 414", what, r.status, r.body)
 		}
+		h.client.checkBody(r)
+	}
+	tooLarge("a 9 KiB header", rawExchange(t, addr, "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: "+strings.Repeat("a", 9<<10)+"\r\n\r\n", ""))
+	var many strings.Builder
+	for i := range 400 {
+		many.WriteString("X-Many-" + strconv.Itoa(i) + ": aaaaaaaaaaaaaaaaaaaa\r\n")
+	}
+	tooLarge("400 headers", rawExchange(t, addr, "GET /healthz HTTP/1.1\r\nHost: x\r\n"+many.String()+"\r\n", ""))
+	for _, path := range []string{"/redirect?state=", "/poll?readKey=", "/nope/"} {
+		tooLarge("a 9 KiB URL "+path, rawExchange(t, addr, "POST "+path+strings.Repeat("A", 9<<10)+" HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", ""))
 	}
 	if r := h.client.get(t, h.URL+"/healthz"); r.status != http.StatusOK {
 		t.Errorf("/healthz after: %v", r)

@@ -96,7 +96,9 @@ func TestStateForgedTamperedTruncatedOversizedNeverReachProvider(t *testing.T) {
 	// the page; one past the 8 KiB header limit is refused before routing.
 	try("7 KB state", strings.Repeat("A", 7<<10))
 	before := p.tokenRequests.Load()
-	r := h.client.get(t, h.redirectURL(url.Values{"state": {strings.Repeat("A", 10<<10)}, "code": {code}}))
+	r := rawExchange(t, strings.TrimPrefix(h.URL, "http://"), "GET /redirect?"+url.Values{"state": {strings.Repeat("A", 10<<10)}, "code": {code}}.Encode()+
+		" HTTP/1.1\r\nHost: x\r\n\r\n", "")
+	h.client.checkBody(r)
 	if r.status != http.StatusRequestHeaderFieldsTooLarge && r.status != http.StatusRequestURITooLong {
 		t.Errorf("10 KB state: got %v, want 431 or 414", r)
 	}
