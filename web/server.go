@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -288,15 +289,32 @@ func (s *server) allow(c *fiber.Ctx, route string) bool {
 }
 
 func (s *server) clientIP(c *fiber.Ctx) string {
+	ip := ""
 	if s.opts.TrustFlyClientIP {
-		if ip := c.Get("Fly-Client-IP"); ip != "" {
-			// c.Get returns a view of fasthttp's request buffer, which
-			// the next request reuses; the limiter keeps keys in a map,
-			// so it must get its own copy.
-			return strings.Clone(ip)
-		}
+		ip = c.Get("Fly-Client-IP")
 	}
-	return c.IP()
+	if ip == "" {
+		ip = c.IP()
+	}
+	return limitKey(ip)
+}
+
+// limitKey is the per-client key of an IP address: the address itself for
+// IPv4, its /64 for IPv6, since one client usually holds a whole /64 and
+// could otherwise take a fresh budget from each of its addresses. The result
+// never shares memory with the request (c.Get and c.IP return views of
+// fasthttp's reused buffers; the limiter keeps its keys).
+func limitKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return strings.Clone(ip)
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		prefix, _ := addr.Prefix(64) // 64 bits always fit an IPv6 address
+		return prefix.String()
+	}
+	return addr.String()
 }
 
 func replayFailed(c *fiber.Ctx) bool {
