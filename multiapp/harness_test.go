@@ -1,175 +1,37 @@
 package multiapp
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 )
 
-// raceEnabled is set by race_test.go; the binary is then built with -race
-// too, and a data race in it fails the test that ran it.
-var raceEnabled bool
-
-// binary is the handoff executable built once for the package.
-var binary string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "handoff-multiapp-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "handoff")
-	args := []string{"build", "-o", binary}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, ".")...)
-	build.Dir = ".." // the module root: package main is main.go
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	testkit.RemoveBinaries()
 	os.Exit(code)
 }
 
-// lockedBuffer collects a child's output while it runs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// server is one running handoff process.
-type server struct {
-	cmd    *exec.Cmd
-	port   int
-	base   string // http://127.0.0.1:PORT
-	out    *lockedBuffer
-	exited chan struct{}
-}
-
-func freePort(t testing.TB) int {
+// startServer starts handoff with the environment env(port), built with
+// -race when the tests are, and waits until /healthz answers. At the end of
+// the test it is stopped as Fly does (SIGINT), and a data race it reported
+// fails the test.
+func startServer(t testing.TB, env func(port int) map[string]string) *testkit.Proc {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// command returns the binary with exactly env (plus PATH), run in an empty
-// directory so that no .env, .dev.vars or mkcert files are picked up.
-func command(t testing.TB, env map[string]string) *exec.Cmd {
-	cmd := exec.Command(binary)
-	cmd.Dir = t.TempDir()
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + cmd.Dir}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	return cmd
-}
-
-// startServer starts handoff with the environment env(port) and waits until
-// /healthz answers. The port is chosen here; a start that loses the port to
-// another process is retried with a new one.
-func startServer(t testing.TB, env func(port int) map[string]string) *server {
-	t.Helper()
-	for attempt := 0; ; attempt++ {
-		port := freePort(t)
-		e := env(port)
-		e["PORT"] = fmt.Sprint(port)
-		s := &server{port: port, base: fmt.Sprintf("http://127.0.0.1:%d", port),
-			out: &lockedBuffer{}, exited: make(chan struct{})}
-		s.cmd = command(t, e)
-		s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-		if err := s.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { s.cmd.Wait(); close(s.exited) }()
-		if s.waitHealthy(10 * time.Second) {
-			t.Cleanup(func() { s.stop(t) })
-			return s
-		}
-		s.cmd.Process.Kill()
-		<-s.exited
-		if attempt < 2 && strings.Contains(s.out.String(), "address already in use") {
-			continue
-		}
-		t.Fatalf("handoff did not become healthy (exit %v):\n%s", s.cmd.ProcessState, s.out)
-	}
-}
-
-func (s *server) waitHealthy(limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.exited:
-			return false
-		default:
-		}
-		resp, err := http.Get(s.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
-
-// stop ends the process as Fly does (SIGINT), and fails the test when a
-// -race binary reported a data race.
-func (s *server) stop(t testing.TB) {
-	select {
-	case <-s.exited:
-	default:
-		s.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-s.exited:
-		case <-time.After(20 * time.Second):
-			s.cmd.Process.Kill()
-			<-s.exited
-		}
-	}
-	if strings.Contains(s.out.String(), "DATA RACE") {
-		t.Errorf("the handoff process reported a data race:\n%s", s.out)
-	}
+	return testkit.Start(t, testkit.Options{Env: env, Race: true})
 }
 
 // runToExit runs handoff with env and returns its exit status and output.
@@ -177,34 +39,19 @@ func (s *server) stop(t testing.TB) {
 func runToExit(t *testing.T, env map[string]string) (int, string) {
 	t.Helper()
 	if _, ok := env["PORT"]; !ok {
-		env["PORT"] = fmt.Sprint(freePort(t))
+		env["PORT"] = fmt.Sprint(testkit.FreePort(t))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := command(t, env)
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	out, err := testkit.RunToExit(testkit.Command(t, testkit.RaceBinary(t), env), 10*time.Second)
+	var ee *exec.ExitError
+	switch {
+	case errors.Is(err, testkit.ErrStillRunning):
+		t.Fatalf("handoff started although the configuration is invalid:\n%s", out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out
+	case err != nil:
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode(), out.String()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0, out.String()
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("handoff started although the configuration is invalid:\n%s", out.String())
-		return 0, ""
-	}
+	return 0, out
 }
 
 // provider is a fake OAuth provider: internal/mockprovider, approving at

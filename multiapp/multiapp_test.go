@@ -66,7 +66,7 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 	}
 	for _, a := range apps {
 		t.Run(a.name, func(t *testing.T) {
-			p := plugin{base: srv.base + "/" + a.name}
+			p := plugin{base: srv.URL + "/" + a.name}
 			ownBefore, otherBefore := a.own.TokenRequests(), a.other.TokenRequests()
 
 			authURL, _ := p.authorize(t)
@@ -74,7 +74,7 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 				t.Errorf("authorize URL %q does not go to the app's own provider %s", authURL, a.own.URL)
 			}
 			for k, want := range map[string]string{
-				"client_id": a.clientID, "redirect_uri": srv.base + a.redirect, "scope": a.scope,
+				"client_id": a.clientID, "redirect_uri": srv.URL + a.redirect, "scope": a.scope,
 			} {
 				if got := query(t, authURL, k); got != want {
 					t.Errorf("authorize URL %s = %q, want %q", k, got, want)
@@ -89,7 +89,7 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 				t.Errorf("code_challenge present = %v, want %v (the app's PKCE)", got, a.pkce)
 			}
 
-			tokens := login(t, p, srv.base+a.redirect)
+			tokens := login(t, p, srv.URL+a.redirect)
 			access, _ := tokens["access_token"].(string)
 			refresh, _ := tokens["refresh_token"].(string)
 			if access == "" || refresh == "" || tokens["expires_in"] != float64(3600) {
@@ -116,7 +116,7 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 			if a.name == otherApp {
 				otherApp = "hubspot-plugin"
 			}
-			if r := (plugin{base: srv.base + "/" + otherApp}).refresh(t, refresh); r.status != http.StatusBadRequest || r.errorCode() != "invalid_grant" {
+			if r := (plugin{base: srv.URL + "/" + otherApp}).refresh(t, refresh); r.status != http.StatusBadRequest || r.errorCode() != "invalid_grant" {
 				t.Errorf("refresh at the other app: %d %s", r.status, r.body)
 			}
 			if got := a.own.TokenRequests() - ownBefore; got != 2 {
@@ -148,12 +148,12 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 			{"GET", "/hubspot-plugin/poll", 405, "method_not_allowed"},
 			{"POST", "/hubspot-plugin/poll", 400, "invalid_request"}, // Airtable's liveness check
 		} {
-			r := do(t, c.method, srv.base+c.path, nil, "")
+			r := do(t, c.method, srv.URL+c.path, nil, "")
 			if r.status != c.status || !strings.Contains(string(r.body), c.contains) {
 				t.Errorf("%s %s: %d %s, want %d …%s…", c.method, c.path, r.status, r.body, c.status, c.contains)
 			}
 		}
-		r := do(t, "GET", srv.base+"/", nil, "")
+		r := do(t, "GET", srv.URL+"/", nil, "")
 		if r.status != 200 || !strings.Contains(string(r.body), "up and running") {
 			t.Errorf("GET /: %d %s", r.status, r.body)
 		}
@@ -166,7 +166,7 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 
 	// Secrets never reach the log.
 	for _, secret := range []string{hubspotSecret, sheetsSecret} {
-		if strings.Contains(srv.out.String(), secret) {
+		if strings.Contains(srv.Out.String(), secret) {
 			t.Errorf("the log contains a client secret")
 		}
 	}
@@ -187,17 +187,17 @@ func TestOneNamedApp(t *testing.T) {
 			"HUBSPOT_PLUGIN_PLUGIN_ID":          hubspotPlugin,
 		}
 	})
-	r := do(t, "GET", srv.base+"/", http.Header{"Origin": {"https://" + hubspotPlugin + "." + parent}}, "")
+	r := do(t, "GET", srv.URL+"/", http.Header{"Origin": {"https://" + hubspotPlugin + "." + parent}}, "")
 	if r.status != 200 || !strings.Contains(string(r.body), "up and running") {
 		t.Errorf("GET /: %d %s", r.status, r.body)
 	}
 	if strings.Contains(fmt.Sprint(r.header)+string(r.body), "hubspot") {
 		t.Errorf("GET / names the app: %v %s", r.header, r.body)
 	}
-	if r := do(t, "POST", srv.base+"/authorize", nil, ""); r.status != 404 {
+	if r := do(t, "POST", srv.URL+"/authorize", nil, ""); r.status != 404 {
 		t.Errorf("POST /authorize at the root: %d, want 404", r.status)
 	}
-	login(t, plugin{base: srv.base + "/hubspot-plugin"}, srv.base+"/hubspot-plugin/redirect")
+	login(t, plugin{base: srv.URL + "/hubspot-plugin"}, srv.URL+"/hubspot-plugin/redirect")
 }
 
 // TestCrossAppReplayRefused: a state or read key of one app is refused by
@@ -224,7 +224,7 @@ func TestCrossAppReplayRefused(t *testing.T) {
 				env["APP_B_REDIRECT_URI"] = fmt.Sprintf("http://127.0.0.1:%d/app-b/redirect", port)
 				return env
 			})
-			apps := map[string]plugin{"app-a": {base: srv.base + "/app-a"}, "app-b": {base: srv.base + "/app-b"}}
+			apps := map[string]plugin{"app-a": {base: srv.URL + "/app-a"}, "app-b": {base: srv.URL + "/app-b"}}
 			for _, pair := range [][2]string{{"app-a", "app-b"}, {"app-b", "app-a"}} {
 				own, other := pair[0], pair[1]
 				authURL, readKey := apps[own].authorize(t)
@@ -303,7 +303,7 @@ func TestPerAppCORS(t *testing.T) {
 		{"POST", "/nope", hubOrigin, ""},
 		{"OPTIONS", "/healthz", hubOrigin, ""},
 	} {
-		r := do(t, c.method, srv.base+c.path, http.Header{"Origin": {c.origin}}, "")
+		r := do(t, c.method, srv.URL+c.path, http.Header{"Origin": {c.origin}}, "")
 		if got := r.header.Get("Access-Control-Allow-Origin"); got != c.want {
 			t.Errorf("%s %s from %s: Access-Control-Allow-Origin %q, want %q", c.method, c.path, c.origin, got, c.want)
 		}
@@ -337,8 +337,8 @@ func TestFramerClientUnchanged(t *testing.T) {
 	origin := "https://" + hubspotPlugin + "." + parent
 
 	for _, c := range []struct{ name, base, redirect string }{
-		{"single app at the root", single.base, single.base + "/redirect"},
-		{"APPS, base URL with the app path", multi.base + "/hubspot-plugin", multi.base + "/hubspot-plugin/callback"},
+		{"single app at the root", single.URL, single.URL + "/redirect"},
+		{"APPS, base URL with the app path", multi.URL + "/hubspot-plugin", multi.URL + "/hubspot-plugin/callback"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := plugin{base: c.base, origin: origin}

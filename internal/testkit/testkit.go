@@ -1,0 +1,47 @@
+// Package testkit is the harness that several test packages share for
+// running the real handoff binary: building it, picking its port, starting
+// it and waiting for it, and reading what it printed. It holds only what
+// those copies had in common; each package keeps its own checks.
+//
+// It is for _test.go files alone: production code must not import it
+// (TestOnlyTestsImportIt holds that).
+package testkit
+
+import (
+	"bytes"
+	"net"
+	"sync"
+	"testing"
+)
+
+// Buffer is a bytes.Buffer that one goroutine (a child process's output
+// copier, a logger on server goroutines) may write while the test reads it.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// FreePort returns a loopback port that nobody listened on a moment ago.
+// Another process may still take it before the caller binds it; Start
+// retries for that reason.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

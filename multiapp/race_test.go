@@ -1,5 +1,0 @@
-//go:build race
-
-package multiapp
-
-func init() { raceEnabled = true }
