@@ -52,7 +52,7 @@ func BenchmarkFlows(b *testing.B) {
 			base := c.url
 			if bc.direct {
 				for _, m := range c.machines {
-					base = m.url
+					base = m.URL
 				}
 			}
 			flow := func() error {

@@ -12,46 +12,21 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 )
 
-// raceEnabled is set by race_test.go; the binary is then built with -race
-// too, and a data race in a machine fails the test that ran it.
-var raceEnabled bool
-
-var binary string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "handoff-multimachine-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "handoff")
-	args := []string{"build", "-o", binary}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, ".")...)
-	build.Dir = ".." // the module root: package main is main.go
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	testkit.RemoveBinaries()
 	os.Exit(code)
 }
 
@@ -65,110 +40,20 @@ const (
 	pluginOrigin = "https://" + pluginID + ".plugins.framercdn.com"
 )
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // machine is one handoff process: one Fly Machine.
 type machine struct {
-	id     string
-	url    string
-	cmd    *exec.Cmd
-	out    *lockedBuffer
-	exited chan struct{}
+	*testkit.Proc
+	id string
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startMachine starts handoff with env (plus PORT) in an empty directory and
-// waits for /healthz.
+// startMachine starts handoff with env (plus PORT), built with -race when
+// the tests are, and waits for /healthz. At the end of the test it is
+// stopped as Fly does (SIGINT), and a data race it reported fails the test.
 func startMachine(t testing.TB, env map[string]string) *machine {
 	t.Helper()
-	for attempt := 0; ; attempt++ {
-		port := freePort(t)
-		m := &machine{id: env["FLY_MACHINE_ID"], url: fmt.Sprintf("http://127.0.0.1:%d", port),
-			out: &lockedBuffer{}, exited: make(chan struct{})}
-		m.cmd = exec.Command(binary)
-		m.cmd.Dir = t.TempDir()
-		m.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + m.cmd.Dir, fmt.Sprintf("PORT=%d", port)}
-		for k, v := range env {
-			m.cmd.Env = append(m.cmd.Env, k+"="+v)
-		}
-		m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
-		if err := m.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { m.cmd.Wait(); close(m.exited) }()
-		if m.waitHealthy(10 * time.Second) {
-			t.Cleanup(func() { m.stop(t) })
-			return m
-		}
-		m.cmd.Process.Kill()
-		<-m.exited
-		if attempt < 2 && strings.Contains(m.out.String(), "address already in use") {
-			continue
-		}
-		t.Fatalf("handoff %s did not become healthy (%v):\n%s", m.id, m.cmd.ProcessState, m.out)
-	}
-}
-
-func (m *machine) waitHealthy(limit time.Duration) bool {
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		select {
-		case <-m.exited:
-			return false
-		default:
-		}
-		if resp, err := http.Get(m.url + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
-
-// stop ends the machine as Fly does (SIGINT, then SIGKILL), and fails the
-// test if a -race binary reported a data race.
-func (m *machine) stop(t testing.TB) {
-	select {
-	case <-m.exited:
-	default:
-		m.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-m.exited:
-		case <-time.After(20 * time.Second):
-			m.cmd.Process.Kill()
-			<-m.exited
-		}
-	}
-	if strings.Contains(m.out.String(), "DATA RACE") {
-		t.Errorf("machine %s reported a data race:\n%s", m.id, m.out)
-	}
+	id := env["FLY_MACHINE_ID"]
+	p := testkit.Start(t, testkit.Options{Env: func(int) map[string]string { return env }, Race: true, Name: "machine " + id})
+	return &machine{Proc: p, id: id}
 }
 
 // flyProxy plays Fly's proxy in front of the machines: each request goes to
@@ -218,7 +103,7 @@ func newFlyProxy() *flyProxy {
 func (p *flyProxy) add(m *machine) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	b := &backend{id: m.id, url: m.url}
+	b := &backend{id: m.id, url: m.URL}
 	b.routable.Store(true)
 	p.backends[m.id] = b
 	p.ids = append(p.ids, m.id)
@@ -527,9 +412,7 @@ func (c *cluster) crash(t testing.TB, id string) {
 	for b.inflight.Load() > 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	m := c.machines[id]
-	m.cmd.Process.Kill()
-	<-m.exited
+	c.machines[id].Kill()
 	b.unreachable.Store(false) // now replays dial a closed port
 }
 
@@ -737,7 +620,7 @@ func (c *cluster) runJourneys(t testing.TB, n, conc int, after func(done int)) [
 func (c *cluster) checkLogs(t testing.TB, secrets []string) {
 	t.Helper()
 	for _, m := range c.machines {
-		out := m.out.String()
+		out := m.Out.String()
 		for _, s := range append(secrets, clientSecret) {
 			if s != "" && strings.Contains(out, s) {
 				t.Errorf("machine %s logged a secret value (%.12s…)", m.id, s)

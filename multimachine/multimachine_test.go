@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 // checkCompleted fails unless l is a login that completed: the redirect page
@@ -302,10 +304,10 @@ func TestReplayAnswers(t *testing.T) {
 	c := newCluster(t, clusterOptions{machines: 2})
 	owner, other := c.machines[machineIDs[0]], c.machines[machineIDs[1]]
 	wantReplay := "instance=" + owner.id + ";timeout=2s;fallback=force_self"
-	direct := func(m *machine, proxyURL string) string { return strings.Replace(proxyURL, c.url, m.url, 1) }
+	direct := func(m *machine, proxyURL string) string { return strings.Replace(proxyURL, c.url, m.URL, 1) }
 
 	startAt := func(m *machine) *login {
-		r, err := do("POST", m.url+"/authorize", pluginHeader)
+		r, err := do("POST", m.URL+"/authorize", pluginHeader)
 		if err != nil || r.status != 200 {
 			t.Fatalf("authorize at %s: %v %d", m.id, err, r.status)
 		}
@@ -323,7 +325,7 @@ func TestReplayAnswers(t *testing.T) {
 			h = http.Header{}
 		}
 		h.Set("Origin", pluginOrigin)
-		r, err := do("POST", m.url+"/poll?readKey="+key, h)
+		r, err := do("POST", m.URL+"/poll?readKey="+key, h)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -400,12 +402,12 @@ func TestReplayAnswers(t *testing.T) {
 		}
 		json.Unmarshal(r.body, &tokens)
 		for _, m := range []*machine{owner, other} {
-			rr, err := do("POST", m.url+"/refresh?code="+tokens.RefreshToken, pluginHeader)
+			rr, err := do("POST", m.URL+"/refresh?code="+tokens.RefreshToken, pluginHeader)
 			if err != nil || rr.status != http.StatusOK || rr.header.Get("Fly-Replay") != "" {
 				t.Errorf("refresh at %s: %v %d %s", m.id, err, rr.status, rr.body)
 			}
 			for _, route := range []struct{ method, path string }{{"POST", "/authorize"}, {"GET", "/healthz"}, {"GET", "/"}} {
-				rr, err := do(route.method, m.url+route.path, pluginHeader)
+				rr, err := do(route.method, m.URL+route.path, pluginHeader)
 				if err != nil || rr.status != http.StatusOK || rr.header.Get("Fly-Replay") != "" {
 					t.Errorf("%s %s at %s: %v %d", route.method, route.path, m.id, err, rr.status)
 				}
@@ -457,34 +459,16 @@ func TestReplayAnswers(t *testing.T) {
 // anything but a machine id stops start-up.
 func TestMachineIDChecked(t *testing.T) {
 	for _, id := range []string{"148E21EA7D4E08", "x;instance=evil", "a b", strings.Repeat("a", 80)} {
-		cmd := exec.Command(binary)
+		cmd := exec.Command(testkit.RaceBinary(t))
 		cmd.Dir = t.TempDir()
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CLIENT_ID=x", "CLIENT_SECRET=y",
 			"REDIRECT_URI=https://h.example.com/redirect", "AUTHORIZE_ENDPOINT=https://p.example.com/a",
 			"TOKEN_ENDPOINT=https://p.example.com/t", "PORT=1", "FLY_MACHINE_ID=" + id}
-		out, err := runWithTimeout(cmd, 10*time.Second)
+		out, err := testkit.RunToExit(cmd, 10*time.Second)
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "FLY_MACHINE_ID: not a machine id") {
 			t.Errorf("FLY_MACHINE_ID=%q: %v\n%s", id, err, out)
 		}
-	}
-}
-
-func runWithTimeout(cmd *exec.Cmd, limit time.Duration) (string, error) {
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return out.String(), err
-	case <-time.After(limit):
-		cmd.Process.Kill()
-		<-done
-		return out.String(), errors.New("still running")
 	}
 }
 
@@ -540,13 +524,13 @@ func TestSealKeyRotation(t *testing.T) {
 			}
 		}})
 		oldM, newM := c.machines[machineIDs[0]], c.machines[machineIDs[1]]
-		r, err := do("POST", newM.url+"/authorize", pluginHeader)
+		r, err := do("POST", newM.URL+"/authorize", pluginHeader)
 		if err != nil || r.status != 200 {
 			t.Fatal(err, r.status)
 		}
 		var v struct{ ReadKey string }
 		json.Unmarshal(r.body, &v)
-		r, err = do("POST", oldM.url+"/poll?readKey="+v.ReadKey, pluginHeader)
+		r, err = do("POST", oldM.URL+"/poll?readKey="+v.ReadKey, pluginHeader)
 		if err != nil || r.status != http.StatusBadRequest {
 			t.Errorf("new machine's read key at the old machine: %v %d %s, want 400", err, r.status, r.body)
 		}

@@ -1,5 +1,0 @@
-//go:build race
-
-package multimachine
-
-func init() { raceEnabled = true }
