@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"handoff/internal/testkit"
 )
 
 func TestProviderFaultsAreSurvived(t *testing.T) {
@@ -46,7 +48,7 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { stolen.Add(1) }))
 	t.Cleanup(elsewhere.Close)
 
-	closedPort := strconv.Itoa(freePort(t))
+	closedPort := strconv.Itoa(testkit.FreePort(t))
 
 	answer := func(status int, contentType, body string) faultFunc {
 		return func(w http.ResponseWriter, r *http.Request) bool {

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 func or(a, b string) string {
@@ -66,7 +68,7 @@ func TestFloodKeepsMemoryBounded(t *testing.T) {
 
 	secrets := &secretSet{}
 	p := newFakeProvider(t, secrets)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	env := map[string]string{
 		"CLIENT_ID":          p.clientID,
@@ -86,7 +88,7 @@ func TestFloodKeepsMemoryBounded(t *testing.T) {
 		}
 	}
 	proc := startBinary(t, port, env)
-	pid := proc.cmd.Process.Pid
+	pid := proc.Cmd.Process.Pid
 	idle := rssKB(t, pid)
 	t.Logf("idle: RSS %d KB", idle)
 
@@ -198,7 +200,7 @@ wait:
 	if code := proc.stop(t, syscall.SIGTERM, 30*time.Second); code != 0 {
 		t.Errorf("exit status %d", code)
 	}
-	if out := proc.output.String(); strings.TrimSpace(out) != "" {
+	if out := proc.Out.String(); strings.TrimSpace(out) != "" {
 		t.Logf("log at LOG_LEVEL=error:\n%s", out)
 	}
 }

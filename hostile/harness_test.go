@@ -1,7 +1,6 @@
 package hostile
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 
 	"handoff/config"
 	"handoff/flow"
+	"handoff/internal/testkit"
 	"handoff/web"
 )
 
@@ -66,30 +66,12 @@ func (s *secretSet) leaks(text string) []string {
 	return found
 }
 
-// syncBuffer is a log sink shared by goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // handoff is one server, wired from the environment exactly as main.go wires
 // it, serving on a loopback port in this process.
 type handoff struct {
 	URL      string
 	brokers  []*flow.Broker
-	logs     *syncBuffer
+	logs     *testkit.Buffer
 	secrets  *secretSet
 	client   *client
 	provider *fakeProvider
@@ -125,7 +107,7 @@ func startHandoff(t *testing.T, p *fakeProvider, env map[string]string, opts ...
 		ln.Close()
 		t.Fatalf("config: %v", err)
 	}
-	h := &handoff{URL: base, logs: &syncBuffer{}, secrets: p.secrets, provider: p}
+	h := &handoff{URL: base, logs: &testkit.Buffer{}, secrets: p.secrets, provider: p}
 	for _, k := range []string{"SEAL_KEY", "SEAL_KEYS_OLD"} {
 		h.secrets.add(vars[k])
 	}

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 // attach returns a client-side handoff for a server running elsewhere.
@@ -34,7 +36,7 @@ var requestLine = regexp.MustCompile(`^time=\S+ level=INFO msg=request method=([
 func TestNoSecretInLogsOrPages(t *testing.T) {
 	secrets := &secretSet{}
 	p := newFakeProvider(t, secrets)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	endpointKey := random(24) // a credential in TOKEN_ENDPOINT's query, as some setups have
 	sealKey, oldKey := hexKey(), hexKey()
@@ -206,7 +208,7 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 	if code := proc.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
 		t.Errorf("exit status %d after SIGTERM", code)
 	}
-	out := proc.output.String()
+	out := proc.Out.String()
 
 	if leaked := secrets.leaks(out); len(leaked) > 0 {
 		for _, s := range leaked {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 func TestSignalMidExchangeFinishesItAndExits0(t *testing.T) {
@@ -35,7 +37,7 @@ func signalMidExchange(t *testing.T, sig syscall.Signal) {
 		return false // then answer normally, with tokens
 	})
 	const grace = 10 * time.Second
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	proc := startBinary(t, port, map[string]string{
 		"CLIENT_ID":          p.clientID,
@@ -67,7 +69,7 @@ func signalMidExchange(t *testing.T, sig syscall.Signal) {
 		t.Fatal("the token request never reached the provider")
 	}
 	held := time.Now()
-	if err := proc.cmd.Process.Signal(sig); err != nil {
+	if err := proc.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	signalled := time.Now()
@@ -104,7 +106,7 @@ func signalMidExchange(t *testing.T, sig syscall.Signal) {
 	if code := proc.wait(t, grace+10*time.Second-time.Since(signalled)); code != 0 {
 		t.Errorf("exit status %d, want 0", code)
 	}
-	out := proc.output.String()
+	out := proc.Out.String()
 	if !strings.Contains(out, "shutting down") || strings.Contains(out, "grace ran out") {
 		t.Errorf("the shutdown did not finish cleanly:\n%s", out)
 	}
