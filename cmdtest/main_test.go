@@ -27,26 +27,26 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"handoff/flow"
+	"handoff/internal/testkit"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testkit.RemoveBinaries()
+	os.Exit(code)
+}
 
 // TestBinary builds handoff once and runs each scenario against it.
 func TestBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "handoff")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = ".." // the module root, where main.go is
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	h := harness{bin: bin}
+	h := harness{bin: testkit.Binary(t)}
 
 	t.Run("config errors", h.configErrors)
 	t.Run("bad dotenv file", h.badDotenv)
@@ -206,7 +206,7 @@ func (h harness) providers(t *testing.T) {
 // process is a running handoff.
 type process struct {
 	cmd            *exec.Cmd
-	stdout, stderr *syncBuffer
+	stdout, stderr *testkit.Buffer
 	done           chan error
 	base           string
 	stopped        bool
@@ -223,12 +223,12 @@ func (h harness) start(t *testing.T, dir string, env []string, client *http.Clie
 		}
 	}
 	if port == 0 {
-		port = freePort(t)
+		port = testkit.FreePort(t)
 		env = append([]string{fmt.Sprintf("PORT=%d", port)}, env...)
 	}
 	p := &process{
 		cmd:    exec.Command(h.bin, args...),
-		stdout: &syncBuffer{}, stderr: &syncBuffer{},
+		stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{},
 		done: make(chan error, 1),
 		base: fmt.Sprintf("%s://localhost:%d", scheme, port),
 	}
@@ -447,7 +447,7 @@ func (h harness) gracefulShutdown(t *testing.T) {
 		io.WriteString(w, `{"access_token":"at","token_type":"bearer","expires_in":3600}`)
 	}))
 	defer prov.Close()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	base := fmt.Sprintf("http://localhost:%d", port)
 	client := &http.Client{Timeout: 10 * time.Second}
 	p := h.start(t, t.TempDir(), []string{
@@ -538,16 +538,6 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func mustURL(t *testing.T, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
@@ -555,21 +545,4 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
