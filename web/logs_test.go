@@ -1,38 +1,21 @@
 package web_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
+
+	"handoff/internal/testkit"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestNoSecretsInLogsOrPages runs logins that succeed and fail with the log
 // at debug level, and checks that no secret, code, token, read key or state
 // reaches the log or a page (SPEC §5.1).
 func TestNoSecretsInLogsOrPages(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testkit.Buffer
 	s := start(t, setup{logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	var secrets []string
 	var pages []string
