@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -43,6 +42,8 @@ import (
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"handoff/internal/testkit"
 )
 
 //go:embed testdata/plugin.html
@@ -53,7 +54,6 @@ const (
 	startTimeout   = 20 * time.Second // a child process until it is ready
 	journeyTimeout = 90 * time.Second // one test: browser, pages, polls
 	stepTimeout    = 20 * time.Second // one wait for a page or a DOM state
-	buildTimeout   = 120 * time.Second
 )
 
 // Client credentials registered in e2e/provider/server.js (its defaults). The
@@ -72,18 +72,15 @@ var (
 	}()
 	e2eDir = filepath.Join(repoRoot, "e2e")
 
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-	buildTime time.Duration
-	binDir    string
+	// buildTime is how long the first caller waited for testkit.Binary:
+	// the shared build, which each journey's line reports apart.
+	buildTimeOnce sync.Once
+	buildTime     time.Duration
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testkit.RemoveBinaries()
 	os.Exit(code)
 }
 
@@ -94,67 +91,17 @@ func handoffBinary(t *testing.T) string {
 	if p := os.Getenv("HANDOFF_BIN"); p != "" {
 		return p
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "handoff-e2e-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binDir = dir
-		bin := filepath.Join(dir, "handoff")
-		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-		defer cancel()
-		start := time.Now()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-		cmd.Dir = repoRoot
-		out, err := cmd.CombinedOutput()
-		buildTime = time.Since(start)
-		if err != nil {
-			buildErr = fmt.Errorf("go build -o %s . (in %s): %v\n%s", bin, repoRoot, err, out)
-			return
-		}
-		builtBin = bin
-	})
-	if buildErr != nil {
-		t.Fatalf("cannot build handoff: %v", buildErr)
-	}
-	return builtBin
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer collects the output of a child process.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	start := time.Now()
+	bin := testkit.Binary(t)
+	buildTimeOnce.Do(func() { buildTime = time.Since(start) })
+	return bin
 }
 
 // child is a process that the test started and stops in its cleanup.
 type child struct {
 	name   string
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testkit.Buffer
 	done   chan struct{}
 	err    error // set when done is closed
 	grace  time.Duration
@@ -163,7 +110,7 @@ type child struct {
 
 func startChild(t *testing.T, name string, cmd *exec.Cmd, grace time.Duration) *child {
 	t.Helper()
-	c := &child{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{}), grace: grace}
+	c := &child{name: name, cmd: cmd, out: &testkit.Buffer{}, done: make(chan struct{}), grace: grace}
 	if cmd.Stdout == nil {
 		cmd.Stdout = c.out
 	}
@@ -269,7 +216,7 @@ func startProvider(t *testing.T, redirectURIs ...string) *oidcProvider {
 	if err != nil {
 		t.Fatalf("node is needed to run the oidc-provider test server: %v", err)
 	}
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cmd := exec.Command(node, "server.js", strconv.Itoa(port))
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "REDIRECT_URIS="+strings.Join(redirectURIs, ","), "NODE_ENV=development")
@@ -397,12 +344,8 @@ func startHandoff(t *testing.T, env map[string]string, tlsCert *x509.Certificate
 	if err != nil {
 		t.Fatalf("handoff env needs PORT: %v", err)
 	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = t.TempDir()
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + cmd.Dir, "TMPDIR=" + os.TempDir()}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	cmd := testkit.Command(t, bin, env, args...)
+	cmd.Env = append(cmd.Env, "TMPDIR="+os.TempDir())
 	scheme := "http"
 	if tlsCert != nil {
 		scheme = "https"

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"handoff/internal/testkit"
 )
 
 // setup is one journey's world: provider, handoff, plugin site and browser.
@@ -33,7 +35,7 @@ type setupOptions struct {
 
 func newSetup(t *testing.T, ctx context.Context, o setupOptions) *setup {
 	t.Helper()
-	hport := freePort(t)
+	hport := testkit.FreePort(t)
 	scheme := "http"
 	if o.https != nil {
 		scheme = "https"
@@ -524,7 +526,7 @@ func TestJourney4CORSDisallowedOrigin(t *testing.T) {
 	}
 
 	// Control: handoff with ALLOWED_ORIGINS naming good.test serves that page.
-	hport := freePort(t)
+	hport := testkit.FreePort(t)
 	prov2 := startProvider(t, fmt.Sprintf("http://localhost:%d/redirect", hport))
 	env := handoffEnv(prov2, hport, "basic")
 	env["ALLOWED_ORIGINS"] = goodOrigin
@@ -568,7 +570,7 @@ func TestJourney5DemoMode(t *testing.T) {
 	defer journey(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
 	defer cancel()
-	hport := freePort(t)
+	hport := testkit.FreePort(t)
 	// No variable is needed in demo mode; PORT and REDIRECT_URI only move it
 	// off 8787 so that tests never collide with a developer's handoff.
 	h := startHandoff(t, map[string]string{
