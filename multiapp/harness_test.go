@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -90,22 +89,8 @@ func (r response) json(t testing.TB) map[string]any {
 	return m
 }
 
-// errorCode is the "error" member of a JSON error body.
-func (r response) errorCode() string {
-	var m struct{ Error string }
-	json.Unmarshal(r.body, &m)
-	return m.Error
-}
-
-var outcomeRE = regexp.MustCompile(`data-outcome="([a-z_]+)"`)
-
-// outcome is the machine-readable outcome of a handoff HTML page.
-func (r response) outcome() string {
-	if m := outcomeRE.FindSubmatch(r.body); m != nil {
-		return string(m[1])
-	}
-	return ""
-}
+func (r response) errorCode() string { return testkit.ErrorCode(r.body) }
+func (r response) outcome() string   { return testkit.Outcome(r.body) }
 
 func do(t testing.TB, method, u string, header http.Header, body string) response {
 	t.Helper()

@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -454,20 +453,8 @@ func do(method, u string, header http.Header) (response, error) {
 	return response{status: resp.StatusCode, header: resp.Header, body: b, machine: resp.Header.Get("X-Test-Machine")}, nil
 }
 
-func (r response) errorCode() string {
-	var m struct{ Error string }
-	json.Unmarshal(r.body, &m)
-	return m.Error
-}
-
-var outcomeRE = regexp.MustCompile(`data-outcome="([a-z_]+)"`)
-
-func (r response) outcome() string {
-	if m := outcomeRE.FindSubmatch(r.body); m != nil {
-		return string(m[1])
-	}
-	return ""
-}
+func (r response) errorCode() string { return testkit.ErrorCode(r.body) }
+func (r response) outcome() string   { return testkit.Outcome(r.body) }
 
 var pluginHeader = http.Header{"Origin": {pluginOrigin}}
 
