@@ -160,7 +160,8 @@ func (p *Proc) waitHealthy(limit time.Duration) error {
 	}
 }
 
-// Signal sends sig to the process.
+// Signal is for tests that stop the process themselves, to see how it
+// ends.
 func (p *Proc) Signal(sig os.Signal) error { return p.Cmd.Process.Signal(sig) }
 
 // Wait reports whether the process exited within limit.

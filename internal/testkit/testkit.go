@@ -1,7 +1,8 @@
 // Package testkit is the harness that several test packages share for
 // running the real handoff binary: building it, picking its port, starting
-// it and waiting for it, and reading what it printed. It holds only what
-// those copies had in common; each package keeps its own checks.
+// it and waiting for it, and reading what it printed and answered. Each of
+// those packages once had its own copy; testkit holds only what the copies
+// had in common, and each package keeps its own checks.
 //
 // It is for _test.go files alone: production code must not import it
 // (TestOnlyTestsImportIt holds that).
