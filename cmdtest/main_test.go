@@ -35,11 +35,7 @@ import (
 	"handoff/internal/testkit"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testkit.RemoveBinaries()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testkit.Run(m)) }
 
 // TestBinary builds handoff once and runs each scenario against it.
 func TestBinary(t *testing.T) {

@@ -78,11 +78,7 @@ var (
 	buildTime     time.Duration
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testkit.RemoveBinaries()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testkit.Run(m)) }
 
 // handoffBinary builds handoff from the repository root once per run (or uses
 // HANDOFF_BIN).

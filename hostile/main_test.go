@@ -41,8 +41,7 @@ func findLeaks(within time.Duration, opts ...goleak.Option) error {
 }
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	testkit.RemoveBinaries()
+	code := testkit.Run(m)
 	if code == 0 {
 		if err := findLeaks(15 * time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, "hostile: goroutines leaked by the tests:", err)

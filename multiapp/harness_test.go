@@ -18,11 +18,7 @@ import (
 	"handoff/internal/testkit"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testkit.RemoveBinaries()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testkit.Run(m)) }
 
 // startServer starts handoff with the environment env(port), built with
 // -race when the tests are, and waits until /healthz answers. At the end of

@@ -23,11 +23,7 @@ import (
 	"handoff/internal/testkit"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testkit.RemoveBinaries()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(testkit.Run(m)) }
 
 // Machine ids as Fly gives them: 14 lowercase hex digits.
 var machineIDs = []string{"148e21ea7d4e08", "3d8d9e1b2c4f68", "e784e1f7b23d18"}

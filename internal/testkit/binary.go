@@ -81,12 +81,15 @@ func (b *build) get(t testing.TB, race bool) string {
 	return b.path
 }
 
-// RemoveBinaries deletes what Binary and RaceBinary built. The binary
-// outlives every test that uses it, so only TestMain, after m.Run, can.
-func RemoveBinaries() {
+// Run is m.Run for a TestMain, followed by the removal of what Binary and
+// RaceBinary built: every test of the process shares the binary, so only
+// TestMain sees the end of its use.
+func Run(m *testing.M) int {
+	code := m.Run()
 	for i := range builds {
 		if builds[i].dir != "" {
 			os.RemoveAll(builds[i].dir)
 		}
 	}
+	return code
 }
