@@ -113,16 +113,22 @@ func (b *Broker) openReadKey(s string) (readKey, bool) {
 	if err != nil || len(p) < idSize+8 {
 		return readKey{}, false
 	}
-	return parseReadKey(p[:idSize+8], p[idSize+8:]), true
+	return parseReadKey(p[:idSize+8], p[idSize+8:], b.cfg.MachineID), true
 }
 
 // parseReadKey reads the id and expiry from head and takes machine as the
-// owner's name.
-func parseReadKey(head, machine []byte) readKey {
+// owner's name. A login of this machine (own) shares own's string, so that
+// checking a key allocates nothing with FLY_MACHINE_ID set either; only
+// another machine's name is copied.
+func parseReadKey(head, machine []byte, own string) readKey {
 	var k readKey
 	copy(k.id[:], head)
 	k.expires = time.Unix(0, int64(binary.BigEndian.Uint64(head[idSize:])))
-	if len(machine) > 0 {
+	switch {
+	case len(machine) == 0:
+	case string(machine) == own: // compared without a copy
+		k.machine = own
+	default:
 		k.machine = string(machine)
 	}
 	return k
@@ -140,9 +146,11 @@ func (b *Broker) openState(s string) (state, bool) {
 		return state{}, false
 	}
 	st := state{nonce: nonce}
-	st.readKey = parseReadKey(p[:idSize+8], p[idSize+8+1+n:])
+	st.readKey = parseReadKey(p[:idSize+8], p[idSize+8+1+n:], b.cfg.MachineID)
 	if n > 0 {
-		st.verifier = base64.RawURLEncoding.EncodeToString(p[idSize+8+1 : idSize+8+1+n])
+		var v [43]byte // base64url of verifierSize bytes; one copy, as a string
+		base64.RawURLEncoding.Encode(v[:], p[idSize+8+1:idSize+8+1+n])
+		st.verifier = string(v[:])
 	}
 	return st, true
 }
