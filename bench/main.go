@@ -77,6 +77,9 @@ type floodResult struct {
 	FirstError string  `json:"first_error,omitempty"`
 	PeakRSS    int64   `json:"peak_rss_bytes"`
 	RSSAfter   int64   `json:"rss_after_bytes"`
+	ServerCPU  float64 `json:"server_cpu_cores"`
+	HarnessCPU float64 `json:"harness_cpu_cores"`
+	OtherCPU   float64 `json:"other_cpu_cores"`
 }
 
 type resources struct {
@@ -302,7 +305,8 @@ func run(o options) (*report, error) {
 		time.Sleep(min(2*time.Second, o.duration))
 		after, _ := rss(srv.cmd.Process.Pid)
 		rep.Resources.Flood = &floodResult{Requests: sent, Seconds: s.Seconds, PerSec: float64(sent) / s.Seconds,
-			Errors: s.Errors, FirstError: s.FirstError, PeakRSS: s.PeakRSS, RSSAfter: after}
+			Errors: s.Errors, FirstError: s.FirstError, PeakRSS: s.PeakRSS, RSSAfter: after,
+			ServerCPU: s.ServerCPU, HarnessCPU: s.HarnessCPU, OtherCPU: s.OtherCPU}
 		srv.stop()
 		prov.close()
 	}
@@ -568,7 +572,8 @@ func printReport(out io.Writer, r *report) {
 		fmt.Fprintf(out, "idle RSS:             %s MB\n", mb(res.IdleRSS))
 	}
 	if f := res.Flood; f != nil {
-		fmt.Fprintf(out, "flood:                %d bogus requests in %.1f s (%.0f/s), %d errors\n", f.Requests, f.Seconds, f.PerSec, f.Errors)
+		fmt.Fprintf(out, "flood:                %d bogus requests in %.1f s (%.0f/s), %d errors; CPU cores: server %.2f, harness %.2f, other %.2f\n",
+			f.Requests, f.Seconds, f.PerSec, f.Errors, f.ServerCPU, f.HarnessCPU, f.OtherCPU)
 		fmt.Fprintf(out, "RSS during flood:     peak %s MB; after: %s MB\n", mb(f.PeakRSS), mb(f.RSSAfter))
 		if f.FirstError != "" {
 			fmt.Fprintf(out, "first flood error:    %s\n", f.FirstError)
