@@ -19,6 +19,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/valyala/fasthttp"
 
 	"handoff/flow"
 	"handoff/internal/ratelimit"
@@ -132,7 +133,36 @@ func New(opts Options) *fiber.App {
 		app.Get("/", s.upNoApp)
 		app.Options("/", s.preflight)
 	}
+	srv := app.Server()
+	srv.Handler = s.refuseUnknownMethods(srv.Handler)
 	return app
+}
+
+// refuseUnknownMethods answers a method Fiber does not know (FOO, PROPFIND)
+// as any wrong method: 405 with the JSON error and the CORS headers. Fiber
+// itself would answer a bare 400 before any handler or the error handler
+// ran.
+func (s *server) refuseUnknownMethods(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+	known := map[string]bool{}
+	for _, m := range fiber.DefaultMethods {
+		known[m] = true
+	}
+	return func(ctx *fasthttp.RequestCtx) {
+		if known[string(ctx.Method())] { // no allocation: map lookup by converted bytes
+			next(ctx)
+			return
+		}
+		h := &ctx.Response.Header
+		h.Set(fiber.HeaderVary, fiber.HeaderOrigin)
+		if o := s.corsFor(string(ctx.Path())).AllowOrigin(string(ctx.Request.Header.Peek(fiber.HeaderOrigin))); o != "" {
+			h.Set(fiber.HeaderAccessControlAllowOrigin, o)
+		}
+		h.Set(fiber.HeaderCacheControl, "no-store")
+		h.Set(fiber.HeaderAllow, "GET, POST, OPTIONS")
+		ctx.SetStatusCode(fiber.StatusMethodNotAllowed)
+		ctx.SetContentType(fiber.MIMEApplicationJSON)
+		ctx.SetBodyString(`{"error":"method_not_allowed","error_description":"method not allowed on this route"}`)
+	}
 }
 
 func (s *server) mount(app *fiber.App, a *App) {

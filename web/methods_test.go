@@ -1,0 +1,37 @@
+package web_test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"handoff/web"
+)
+
+// A method Fiber does not know gets the same answer as any wrong method: 405
+// with the JSON error and the CORS headers, not a bare 400.
+func TestUnknownMethod(t *testing.T) {
+	base := start(t, setup{cors: &web.CORS{ParentDomain: "plugins.framercdn.com"}}).base
+	for _, method := range []string{"FOO", "PROPFIND", "BREW"} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, method+" /poll HTTP/1.1\r\nHost: x\r\nOrigin: http://localhost:3000\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		conn.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed ||
+			resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+			resp.Header.Get("Vary") != "Origin" ||
+			!strings.Contains(string(body), `"error":"method_not_allowed"`) {
+			t.Errorf("%s /poll: %d %v %s", method, resp.StatusCode, resp.Header, body)
+		}
+	}
+}
