@@ -35,3 +35,39 @@ func TestUnknownMethod(t *testing.T) {
 		}
 	}
 }
+
+// An unknown method on an unknown path is still an unknown path: 404
+// not_found (SPEC §1), and on a known path the Allow header names that
+// route's methods, as Fiber's own 405 does.
+func TestUnknownMethodPathAndAllow(t *testing.T) {
+	base := start(t, setup{cors: &web.CORS{ParentDomain: "plugins.framercdn.com"}}).base
+	for _, tc := range []struct {
+		path   string
+		status int
+		code   string
+		allow  string
+	}{
+		{"/nope", http.StatusNotFound, "not_found", ""},
+		{"/poll/extra", http.StatusNotFound, "not_found", ""},
+		{"/poll", http.StatusMethodNotAllowed, "method_not_allowed", "POST, OPTIONS"},
+		{"/Poll/", http.StatusMethodNotAllowed, "method_not_allowed", "POST, OPTIONS"},
+		{"/healthz", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, OPTIONS"},
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(conn, "BREW "+tc.path+" HTTP/1.1\r\nHost: x\r\nOrigin: http://localhost:3000\r\nConnection: close\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		conn.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("Allow") != tc.allow ||
+			resp.Header.Get("Access-Control-Allow-Origin") != "http://localhost:3000" ||
+			!strings.Contains(string(body), `"error":"`+tc.code+`"`) {
+			t.Errorf("BREW %s: %d Allow=%q %v %s", tc.path, resp.StatusCode, resp.Header.Get("Allow"), resp.Header, body)
+		}
+	}
+}

@@ -134,23 +134,65 @@ func New(opts Options) *fiber.App {
 		app.Options("/", s.preflight)
 	}
 	srv := app.Server()
-	srv.Handler = s.refuseUnknownMethods(srv.Handler)
+	srv.Handler = s.refuseUnknownMethods(app, srv.Handler)
 	return app
 }
 
 // refuseUnknownMethods answers a method Fiber does not know (FOO, PROPFIND)
-// as any wrong method: 405 with the JSON error and the CORS headers. Fiber
-// itself would answer a bare 400 before any handler or the error handler
-// ran.
-func (s *server) refuseUnknownMethods(next fasthttp.RequestHandler) fasthttp.RequestHandler {
+// as Fiber answers a known one: 404 not_found on an unknown path, else 405
+// method_not_allowed with the route's Allow header, both with the JSON error
+// and the CORS headers. Fiber itself would answer a bare 400 before any
+// handler or the error handler ran.
+func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	known := map[string]bool{}
 	for _, m := range fiber.DefaultMethods {
 		known[m] = true
+	}
+	// allow: the Allow header of each route path (lower case, no trailing
+	// slash: Fiber's default routing ignores case and a trailing slash),
+	// methods in Fiber's order. wildcards: prefixes of "/*" routes.
+	methods := map[string]map[string]bool{}
+	var wildcards []string
+	for _, r := range app.GetRoutes(true) {
+		if strings.HasSuffix(r.Path, "/*") {
+			wildcards = append(wildcards, strings.ToLower(strings.TrimSuffix(r.Path, "*")))
+			continue
+		}
+		p := routeKey(r.Path)
+		if methods[p] == nil {
+			methods[p] = map[string]bool{}
+		}
+		methods[p][r.Method] = true
+	}
+	allow := map[string]string{}
+	for p, ms := range methods {
+		var list []string
+		for _, m := range fiber.DefaultMethods {
+			if ms[m] {
+				list = append(list, m)
+			}
+		}
+		allow[p] = strings.Join(list, ", ")
 	}
 	return func(ctx *fasthttp.RequestCtx) {
 		if known[string(ctx.Method())] { // no allocation: map lookup by converted bytes
 			next(ctx)
 			return
+		}
+		path := string(ctx.URI().PathOriginal()) // what Fiber routes on
+		status, body := fiber.StatusNotFound, `{"error":"not_found","error_description":"no such route"}`
+		if a, ok := allow[routeKey(path)]; ok {
+			status, body = fiber.StatusMethodNotAllowed, `{"error":"method_not_allowed","error_description":"method not allowed on this route"}`
+			ctx.Response.Header.Set(fiber.HeaderAllow, a)
+		} else {
+			lower := strings.ToLower(path)
+			for _, w := range wildcards {
+				if strings.HasPrefix(lower, w) || lower+"/" == w {
+					status, body = fiber.StatusMethodNotAllowed, `{"error":"method_not_allowed","error_description":"method not allowed on this route"}`
+					ctx.Response.Header.Set(fiber.HeaderAllow, strings.Join(fiber.DefaultMethods, ", "))
+					break
+				}
+			}
 		}
 		h := &ctx.Response.Header
 		h.Set(fiber.HeaderVary, fiber.HeaderOrigin)
@@ -158,11 +200,21 @@ func (s *server) refuseUnknownMethods(next fasthttp.RequestHandler) fasthttp.Req
 			h.Set(fiber.HeaderAccessControlAllowOrigin, o)
 		}
 		h.Set(fiber.HeaderCacheControl, "no-store")
-		h.Set(fiber.HeaderAllow, "GET, POST, OPTIONS")
-		ctx.SetStatusCode(fiber.StatusMethodNotAllowed)
+		h.Set(fiber.HeaderPragma, "no-cache")
+		ctx.SetStatusCode(status)
 		ctx.SetContentType(fiber.MIMEApplicationJSON)
-		ctx.SetBodyString(`{"error":"method_not_allowed","error_description":"method not allowed on this route"}`)
+		ctx.SetBodyString(body)
 	}
+}
+
+// routeKey is a route path as Fiber's default (case-insensitive,
+// non-strict) routing compares it.
+func routeKey(p string) string {
+	p = strings.ToLower(p)
+	if len(p) > 1 {
+		p = strings.TrimSuffix(p, "/")
+	}
+	return p
 }
 
 func (s *server) mount(app *fiber.App, a *App) {
