@@ -6,6 +6,7 @@
 package mockprovider
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -80,6 +81,16 @@ var pages embed.FS
 
 var consentPage = template.Must(template.ParseFS(pages, "consent.html"))
 
+// consentCSP allows the page's one inline style by its hash, so the mock
+// provider's page is as strict as handoff's own.
+var consentCSP = func() string {
+	html, _ := pages.ReadFile("consent.html")
+	style := html[bytes.Index(html, []byte("<style>"))+len("<style>") : bytes.Index(html, []byte("</style>"))]
+	sum := sha256.Sum256(style)
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+		"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+}()
+
 // New returns a Provider.
 func New(opts Options) *Provider {
 	if !opts.AcceptPost && !opts.AcceptBasic {
@@ -140,7 +151,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 func setPageHeaders(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", consentCSP)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
