@@ -186,6 +186,7 @@ func TestPoll(t *testing.T) {
 			{name: "json", body: `{"readKey":"@"}`, contentType: "application/json", want: 200},
 			{name: "json with charset", body: `{"other":1,"readKey":"@"}`, contentType: "application/json; charset=utf-8", want: 200},
 			{name: "json as text/plain (a CORS simple request)", body: `{"readKey":"@"}`, contentType: "text/plain", want: 200},
+			{name: "multipart form (fetch with FormData)", body: "--XyZ\r\nContent-Disposition: form-data; name=\"readKey\"\r\n\r\n@\r\n--XyZ--\r\n", contentType: "multipart/form-data; boundary=XyZ", want: 200},
 			{name: "query wins over form", query: "@", body: "readKey=forged", contentType: "application/x-www-form-urlencoded", want: 200},
 			{name: "query wins over json", query: "@", body: `{"readKey":"forged"}`, contentType: "application/json", want: 200},
 			{name: "forged query beats good form", query: "forged", body: "readKey=@", contentType: "application/x-www-form-urlencoded", want: 400},
@@ -448,6 +449,14 @@ func TestRefresh(t *testing.T) {
 		rt := refreshToken(t)
 		checkTokens(t, s.do("POST", "/refresh", strings.NewReader("refresh_token="+url.QueryEscape(rt)),
 			"Content-Type", "application/x-www-form-urlencoded"), rt)
+	})
+	t.Run("multipart form body (fetch with FormData)", func(t *testing.T) {
+		mu.Lock()
+		defer mu.Unlock()
+		rt := refreshToken(t)
+		body := "--XyZ\r\nContent-Disposition: form-data; name=\"refresh_token\"\r\n\r\n" + rt + "\r\n--XyZ--\r\n"
+		checkTokens(t, s.do("POST", "/refresh", strings.NewReader(body),
+			"Content-Type", "multipart/form-data; boundary=XyZ"), rt)
 	})
 	t.Run("JSON body", func(t *testing.T) {
 		mu.Lock()

@@ -403,8 +403,8 @@ func replayFailed(c *fiber.Ctx) bool {
 	return len(c.Request().Header.Peek("Fly-Replay-Failed")) > 0
 }
 
-// bodyOrQuery reads a parameter from the query, or else from a form or JSON
-// body. The query wins, as the worker's clients send it there. The result is
+// bodyOrQuery reads a parameter from the query, or else from a form
+// (urlencoded or multipart) or JSON body. The query wins, as the worker's clients send it there. The result is
 // a copy, safe to keep after the handler returns.
 func bodyOrQuery(c *fiber.Ctx, queryName, bodyName string) string {
 	if v := c.Request().URI().QueryArgs().Peek(queryName); len(v) > 0 {
@@ -421,6 +421,15 @@ func bodyOrQuery(c *fiber.Ctx, queryName, bodyName string) string {
 			var s string
 			if json.Unmarshal(m[bodyName], &s) == nil {
 				return s
+			}
+		}
+		return ""
+	}
+	if len(ct) >= len(fiber.MIMEMultipartForm) && strings.EqualFold(ct[:len(fiber.MIMEMultipartForm)], fiber.MIMEMultipartForm) {
+		// A FormData body, as fetch sends it (a CORS simple request too).
+		if f, err := c.Request().MultipartForm(); err == nil {
+			if v := f.Value[bodyName]; len(v) > 0 {
+				return v[0]
 			}
 		}
 		return ""
