@@ -32,7 +32,8 @@ func main() {
 }
 
 func run(demo bool) int {
-	if _, err := config.LoadDotenv("."); err != nil {
+	dotenv, err := config.LoadDotenv(".")
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "handoff:", err)
 		return 2
 	}
@@ -42,6 +43,11 @@ func run(demo bool) int {
 		return 2
 	}
 	log := newLogger(cfg)
+	if len(dotenv) > 0 {
+		// Worth saying: in -demo, a worker's .dev.vars in the folder points
+		// handoff at the real provider instead of the mock.
+		log.Info("read variables the environment does not set from " + strings.Join(dotenv, " and "))
+	}
 
 	opts := web.Options{
 		Logger:           log,

@@ -394,6 +394,11 @@ func (h harness) dotenvFile(t *testing.T) {
 	if !strings.HasPrefix(login.URL, "https://accounts.google.com/o/oauth2/v2/auth?") || !strings.Contains(login.URL, "client_id=XXXXX") {
 		t.Errorf("authorize URL %q does not come from .dev.vars", login.URL)
 	}
+	// The log says where the variables came from (in -demo, a .dev.vars
+	// silently replacing the mock provider would otherwise surprise).
+	if out := p.stdout.String(); !strings.Contains(out, ".dev.vars") || strings.Contains(out, "XXXX\n") {
+		t.Errorf("the log does not say .dev.vars was read:\n%s", out)
+	}
 }
 
 func (h harness) tlsFiles(t *testing.T) {
