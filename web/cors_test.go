@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -147,5 +148,23 @@ func TestCORS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMalformedMultipartKeepsCORS: a multipart body that does not parse is
+// answered by the handler (400, key missing) with the request's own Origin
+// allowed. fasthttp's pre-parse of multipart bodies used to fail the read
+// and reset the request, so the error handler saw no Origin and the
+// browser got the plugin's origin instead of its own: a CORS error.
+func TestMalformedMultipartKeepsCORS(t *testing.T) {
+	t.Parallel()
+	s := start(t, setup{})
+	const origin = "http://localhost:5173"
+	for _, path := range []string{"/poll", "/refresh"} {
+		body := "--XyZ\r\nbroken"
+		r := rawResponse(t, s.base, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nOrigin: %s\r\n"+
+			"Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", path, origin, len(body), body))
+		checkError(t, r, 400, "invalid_request")
+		checkCORS(t, r, origin)
 	}
 }

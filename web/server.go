@@ -118,6 +118,11 @@ func New(opts Options) *fiber.App {
 		WriteTimeout:          opts.WriteTimeout,
 		IdleTimeout:           opts.IdleTimeout,
 		ErrorHandler:          s.errorHandler,
+		// A multipart body is parsed on demand (bodyOrQuery), not while
+		// fasthttp reads the request: a parse failure there resets the
+		// request, Origin included, and the error answer would carry
+		// the wrong CORS origin.
+		DisablePreParseMultipartForm: true,
 	})
 	app.Use(s.logRequests)
 
