@@ -381,6 +381,12 @@ const (
 )
 
 func reservedPath(app, path string) bool {
+	// As the router compares paths: case-insensitive, a trailing slash
+	// optional (Fiber's defaults). /HEALTHZ would reach /healthz.
+	path = strings.ToLower(path)
+	if len(path) > 1 {
+		path = strings.TrimSuffix(path, "/")
+	}
 	base := "/"
 	if app != "" {
 		base = "/" + app + "/"
@@ -389,7 +395,7 @@ func reservedPath(app, path string) bool {
 	case "", "authorize", "poll", "refresh", "healthz":
 		return true
 	}
-	return path == "/healthz" || strings.HasPrefix(path, DemoMockPath+"/")
+	return path+"/" == base || path == "/healthz" || strings.HasPrefix(path, DemoMockPath+"/")
 }
 
 // mkcert's file names for "mkcert localhost", as the worker's README uses.

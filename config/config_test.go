@@ -140,6 +140,12 @@ func TestVariables(t *testing.T) {
 		{name: "REDIRECT_URI no path", env: []string{"REDIRECT_URI", "https://h.example"}, bad: "REDIRECT_URI"},
 		{name: "REDIRECT_URI is /poll", env: []string{"REDIRECT_URI", "https://h.example/poll"}, bad: "REDIRECT_URI"},
 		{name: "REDIRECT_URI is /healthz", env: []string{"REDIRECT_URI", "https://h.example/healthz"}, bad: "REDIRECT_URI"},
+		// Fiber routes ignore case and a trailing slash: /HEALTHZ would be
+		// served by /healthz, and the callback never reached.
+		{name: "REDIRECT_URI is /HEALTHZ", env: []string{"REDIRECT_URI", "https://h.example/HEALTHZ"}, bad: "REDIRECT_URI"},
+		{name: "REDIRECT_URI is /Poll/", env: []string{"REDIRECT_URI", "https://h.example/Poll/"}, bad: "REDIRECT_URI"},
+		{name: "REDIRECT_URI is /healthz/", env: []string{"REDIRECT_URI", "https://h.example/healthz/"}, bad: "REDIRECT_URI"},
+		{name: "REDIRECT_URI under /MOCK/", env: []string{"REDIRECT_URI", "https://h.example/MOCK/cb"}, bad: "REDIRECT_URI"},
 		{name: "REDIRECT_URI credentials", env: []string{"REDIRECT_URI", "https://u:pw-HIDDEN@h.example/redirect"}, bad: "REDIRECT_URI", hidden: "pw-HIDDEN"},
 
 		{name: "AUTHORIZE_ENDPOINT missing", env: []string{"AUTHORIZE_ENDPOINT", ""}, bad: "AUTHORIZE_ENDPOINT"},
