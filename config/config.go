@@ -247,13 +247,17 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 
 	sep := or(preset.ScopeSeparator, " ")
 	f.Scope = strings.Join(strings.Fields(e.Scope), sep)
-	params := e.AuthorizeParams
-	if params == "" {
-		params = preset.AuthorizeParams
-	}
-	if q, err := url.ParseQuery(strings.TrimPrefix(params, "?")); err != nil {
+	// AUTHORIZE_PARAMS adds to the preset's parameters and replaces those of
+	// the same name: adding login_hint must not drop Google's
+	// access_type=offline, without which no refresh token comes.
+	presetParams, _ := url.ParseQuery(preset.AuthorizeParams) // presets are checked by flow's tests
+	if q, err := url.ParseQuery(strings.TrimPrefix(strings.TrimSpace(e.AuthorizeParams), "?")); err != nil {
 		p.add(v("AUTHORIZE_PARAMS"), "not a query string (a=b&c=d)")
 	} else {
+		for k, vs := range q {
+			presetParams[k] = vs
+		}
+		q = presetParams
 		for _, k := range []string{"state", "code_challenge", "code_challenge_method", "client_id", "redirect_uri", "response_type"} {
 			if q.Has(k) {
 				p.add(v("AUTHORIZE_PARAMS"), fmt.Sprintf("%s is set by handoff", k))

@@ -459,6 +459,10 @@ func TestProviderPreset(t *testing.T) {
 		eq(t, a.Flow.AuthStyle, flow.AuthPost)
 		eq(t, a.Flow.BodyFormat, flow.BodyJSON) // no variable for it: the preset's
 	})
+	t.Run("AUTHORIZE_PARAMS adds to the preset's", func(t *testing.T) {
+		a := mustLoad(t, append(base, "PROVIDER", "google", "AUTHORIZE_PARAMS", "login_hint=a@b.example&prompt=select_account")...).Apps[0]
+		eq(t, a.Flow.AuthorizeParams, url.Values{"access_type": {"offline"}, "prompt": {"select_account"}, "login_hint": {"a@b.example"}})
+	})
 	t.Run("every preset loads", func(t *testing.T) {
 		for _, name := range flow.PresetNames() {
 			c, err := load(t, append(base, "PROVIDER", name)...)

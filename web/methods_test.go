@@ -71,3 +71,21 @@ func TestUnknownMethodPathAndAllow(t *testing.T) {
 		}
 	}
 }
+
+// HEAD on the redirect route (a link scanner, a prefetcher) spends nothing:
+// the user's GET that follows still completes the login.
+func TestHeadRedirectSpendsNothing(t *testing.T) {
+	s := start(t, setup{})
+	l := s.authorize()
+	back := s.consent(l)
+	r := s.do("HEAD", back, nil)
+	if r.status != http.StatusMethodNotAllowed {
+		t.Fatalf("HEAD /redirect: %d, want 405", r.status)
+	}
+	if r := s.do("GET", back, nil); r.status != http.StatusOK {
+		t.Fatalf("GET /redirect after a HEAD: %d %s", r.status, r.body)
+	}
+	if r := s.poll(l.ReadKey); r.status != http.StatusOK {
+		t.Fatalf("poll: %d %s", r.status, r.body)
+	}
+}

@@ -342,6 +342,12 @@ func (h *appHandlers) refresh(c *fiber.Ctx) error {
 }
 
 func (h *appHandlers) redirect(c *fiber.Ctx) error {
+	if c.Method() == fiber.MethodHead {
+		// Fiber answers HEAD on GET routes; a link scanner's HEAD must not
+		// spend the state and the code that the user's GET needs.
+		c.Set(fiber.HeaderAllow, "GET, OPTIONS")
+		return fiber.ErrMethodNotAllowed
+	}
 	c.Locals(localsPage, true) // errors from here on render as pages
 	if !h.allow(c, "redirect") {
 		return errSlowDown
