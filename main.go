@@ -14,7 +14,7 @@ import (
 	"strings"
 	"syscall"
 
-	"handoff/config"
+	"handoff/internal/config"
 	"handoff/flow"
 	"handoff/internal/mockprovider"
 	"handoff/web"

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"handoff/config"
+	"handoff/internal/config"
 	"handoff/flow"
 	"handoff/internal/testkit"
 	"handoff/web"

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"handoff/config"
+	"handoff/internal/config"
 )
 
 func TestParseDotenv(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"handoff/config"
+	"handoff/internal/config"
 	"handoff/crypto"
 	"handoff/flow"
 )

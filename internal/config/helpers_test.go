@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"handoff/config"
+	"handoff/internal/config"
 )
 
 // serverVars and appVars are every variable of SPEC §4 and §8.
