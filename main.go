@@ -14,8 +14,8 @@ import (
 	"strings"
 	"syscall"
 
-	"handoff/internal/config"
 	"handoff/flow"
+	"handoff/internal/config"
 	"handoff/internal/mockprovider"
 	"handoff/web"
 )

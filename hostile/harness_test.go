@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"handoff/internal/config"
 	"handoff/flow"
+	"handoff/internal/config"
 	"handoff/internal/testkit"
 	"handoff/web"
 )

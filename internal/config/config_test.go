@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"handoff/internal/config"
 	"handoff/crypto"
 	"handoff/flow"
+	"handoff/internal/config"
 )
 
 func TestDefaults(t *testing.T) {
