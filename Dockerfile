@@ -3,7 +3,7 @@
 # handoff: a static Go binary on distroless. No secrets are baked in: CLIENT_ID,
 # CLIENT_SECRET, SEAL_KEY and the rest come from the environment at run time
 # (on Fly.io: `fly secrets set`). CI runs the same `go build` line (see
-# deploy/flytoml_test.go) and checks the result is a static binary.
+# test/deploy/flytoml_test.go) and checks the result is a static binary.
 
 FROM golang:1.26-alpine AS build
 WORKDIR /src

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # -strict: exit 1 if a scenario was skipped or any request got a wrong answer.
-go run ./bench -duration 1s -quick -strict -json "$out/bench.json"
+go run ./test/bench -duration 1s -quick -strict -json "$out/bench.json"
 test -s "$out/bench.json"
 # The handler benchmarks compile and run once.
 go test -run '^$' -bench . -benchtime 1x ./web/ >/dev/null
