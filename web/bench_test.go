@@ -6,7 +6,7 @@ package web_test
 // middleware, handler, response headers; exact allocations per request),
 // BenchmarkInmem* go through a fasthttp in-memory listener with a keep-alive
 // client (adds HTTP parsing and writing on both sides). The load harness
-// (go run ./bench) measures the built server over loopback; see
+// (go run ./test/bench) measures the built server over loopback; see
 // BENCHMARKS.md. Nothing here asserts a speed.
 
 import (

@@ -7,10 +7,10 @@
 // /refresh; cold start, idle RSS, peak RSS per run and RSS after a flood of
 // a million bogus requests; the binary's size. See BENCHMARKS.md.
 //
-//	go run ./bench                       # the full run (a few minutes)
-//	go run ./bench -duration 1s -quick   # seconds: shows it works (CI)
-//	go run ./bench -json out.json        # also write the figures as JSON
-//	go run ./bench -base http://127.0.0.1:8787   # any server with the same API
+//	go run ./test/bench                       # the full run (a few minutes)
+//	go run ./test/bench -duration 1s -quick   # seconds: shows it works (CI)
+//	go run ./test/bench -json out.json        # also write the figures as JSON
+//	go run ./test/bench -base http://127.0.0.1:8787   # any server with the same API
 //
 // The load generator runs on the same machine as the server and shares its
 // cores; every run ends by itself, and only loopback addresses are used.

@@ -51,7 +51,7 @@ func moduleRoot() (string, error) {
 	}
 	mod := strings.TrimSpace(string(out))
 	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run the harness from inside the handoff module (go run ./bench)")
+		return "", errors.New("run the harness from inside the handoff module (go run ./test/bench)")
 	}
 	return filepath.Dir(mod), nil
 }

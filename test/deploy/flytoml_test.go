@@ -57,7 +57,7 @@ type flyConfig struct {
 func loadFly(t *testing.T) (flyConfig, toml.MetaData) {
 	t.Helper()
 	var c flyConfig
-	md, err := toml.DecodeFile(filepath.Join("..", "fly.toml"), &c)
+	md, err := toml.DecodeFile(filepath.Join("..", "..", "fly.toml"), &c)
 	if err != nil {
 		t.Fatalf("fly.toml: %v", err)
 	}
@@ -170,7 +170,7 @@ type instruction struct {
 
 func readDockerfile(t *testing.T) []instruction {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "Dockerfile"))
+	f, err := os.Open(filepath.Join("..", "..", "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func slicesContains(s []string, v string) bool {
 }
 
 func TestDockerignore(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", ".dockerignore"))
+	b, err := os.ReadFile(filepath.Join("..", "..", ".dockerignore"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,14 +353,14 @@ func TestDockerBuildIsStatic(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("checks a Linux ELF binary")
 	}
-	if _, err := os.Stat(filepath.Join("..", "main.go")); err != nil {
+	if _, err := os.Stat(filepath.Join("..", "..", "main.go")); err != nil {
 		t.Skip("no main.go yet")
 	}
 	line := goBuildLine(t, readDockerfile(t))
 	out := filepath.Join(t.TempDir(), "handoff")
 	cmdline := strings.Replace(line, "-o /handoff", "-o '"+out+"'", 1)
 	cmd := exec.Command("sh", "-c", cmdline)
-	cmd.Dir = ".."
+	cmd.Dir = filepath.Join("..", "..")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", cmdline, err, b)
 	}

@@ -56,7 +56,7 @@ const (
 	stepTimeout    = 20 * time.Second // one wait for a page or a DOM state
 )
 
-// Client credentials registered in e2e/provider/server.js (its defaults). The
+// Client credentials registered in test/e2e/provider/server.js (its defaults). The
 // secrets carry characters that form-encoding for HTTP Basic must escape.
 const (
 	basicClientID     = "handoff-basic"
@@ -68,9 +68,9 @@ const (
 var (
 	repoRoot = func() string {
 		_, file, _, _ := runtime.Caller(0)
-		return filepath.Dir(filepath.Dir(file))
+		return filepath.Dir(filepath.Dir(filepath.Dir(file)))
 	}()
-	e2eDir = filepath.Join(repoRoot, "e2e")
+	e2eDir = filepath.Join(repoRoot, "test", "e2e")
 
 	// buildTime is how long the first caller waited for testkit.Binary:
 	// the shared build, which each journey's line reports apart.
@@ -169,7 +169,7 @@ func exitText(err error) string {
 }
 
 // ---------------------------------------------------------------------------
-// The authorization server: oidc-provider in e2e/provider.
+// The authorization server: oidc-provider in test/e2e/provider.
 
 type oidcProvider struct {
 	*child
@@ -206,7 +206,7 @@ func startProvider(t *testing.T, redirectURIs ...string) *oidcProvider {
 	t.Helper()
 	dir := filepath.Join(e2eDir, "provider")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider", "package.json")); err != nil {
-		t.Fatalf("e2e/provider/node_modules is missing: run .ci/e2e-setup.sh (or `npm ci` in e2e/provider) first (%v)", err)
+		t.Fatalf("test/e2e/provider/node_modules is missing: run .ci/e2e-setup.sh (or `npm ci` in test/e2e/provider) first (%v)", err)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -874,7 +874,7 @@ func providerConsentPage(tb *tab) error {
 
 var artifactsDir = filepath.Join(e2eDir, "artifacts")
 
-// screenshot saves a PNG of the tab to e2e/artifacts/NAME.png, and, for
+// screenshot saves a PNG of the tab to test/e2e/artifacts/NAME.png, and, for
 // handoff's pages (names not starting with "plugin-"), to docs/screenshots/
 // with E2E_UPDATE_SCREENSHOTS=1.
 func screenshot(t *testing.T, b *browser, tb *tab, name string) {
@@ -912,7 +912,7 @@ func screenshot(t *testing.T, b *browser, tb *tab, name string) {
 }
 
 // writeConsoleArtifact saves every tab's console and documents to
-// e2e/artifacts/TEST.console.txt (codes and tokens in URLs shortened).
+// test/e2e/artifacts/TEST.console.txt (codes and tokens in URLs shortened).
 func writeConsoleArtifact(t *testing.T, tabs []*tab) {
 	var b strings.Builder
 	for _, tb := range tabs {

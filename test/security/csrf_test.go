@@ -1,4 +1,4 @@
-package hostile
+package security
 
 // Login CSRF / code injection (issue 3, property 3): an attacker who gets a
 // code from their own login and submits it with a victim's state must not

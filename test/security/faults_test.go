@@ -1,4 +1,4 @@
-package hostile
+package security
 
 // Provider faults (issue 3, property 6): whatever the provider does, the user
 // sees an error page, the plugin's poll gets 410 with a code, /refresh gets a

@@ -1,4 +1,4 @@
-package hostile
+package security
 
 // SPEC §5.3 and §7: a flood of any request cannot grow memory without bound.
 // HANDOFF_FLOOD=1 sends 200,000 mixed bogus requests (HANDOFF_FLOOD_N to

@@ -1,4 +1,4 @@
-package hostile
+package security
 
 // SPEC §5.4: token responses are never cached; every HTML page has a strict
 // Content-Security-Policy (nothing loaded from elsewhere, inline style and

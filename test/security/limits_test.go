@@ -1,4 +1,4 @@
-package hostile
+package security
 
 // SPEC §5.5 and §5.3: bounded inputs, timeouts on the listener, rate limits,
 // and stores that never hold more than MAX_PENDING entries.

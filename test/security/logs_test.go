@@ -1,4 +1,4 @@
-package hostile
+package security
 
 // SPEC §5.1: the client secret, seal keys, codes, access and refresh tokens,
 // PKCE verifiers, read keys and state values never appear in logs at any

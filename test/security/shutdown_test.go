@@ -1,4 +1,4 @@
-package hostile
+package security
 
 // SPEC §5.6: on SIGINT or SIGTERM, handoff stops accepting connections,
 // finishes the requests in flight (a token exchange is not cancelled: the

@@ -1,4 +1,4 @@
-package hostile
+package security
 
 // SPEC §5.2: a state that is tampered with (any bit), truncated, sealed under
 // another key, expired or replayed is refused before any request to the
