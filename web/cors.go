@@ -108,3 +108,17 @@ func isLabel(s string) bool {
 	}
 	return true
 }
+
+// Describe lists the origins the rules admit, for the start-up log; it is
+// written beside AllowOrigin so that the two cannot drift apart.
+func (c CORS) Describe() string {
+	origins := []string{"http(s)://localhost, 127.0.0.1, [::1]"}
+	switch {
+	case c.LoopbackOnly:
+	case c.PluginID != "":
+		origins = append(origins, "https://"+c.PluginID+"."+c.ParentDomain, "https://"+c.PluginID+"-*."+c.ParentDomain)
+	default:
+		origins = append(origins, "https://*."+c.ParentDomain)
+	}
+	return strings.Join(append(origins, c.Extra...), " ")
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"handoff/flow"
+	"handoff/internal/app"
 	"handoff/internal/config"
 	"handoff/internal/testkit"
 	"handoff/web"
@@ -112,37 +113,25 @@ func startHandoff(t *testing.T, p *fakeProvider, env map[string]string, opts ...
 		h.secrets.add(vars[k])
 	}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	wopts := web.Options{Logger: log, RateLimit: cfg.RateLimit, MaxClients: cfg.MaxPending, TrustFlyClientIP: cfg.OnFly}
-	for _, a := range cfg.Apps {
-		fc := a.Flow
-		fc.Logger = log
-		b, err := flow.New(fc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.brokers = append(h.brokers, b)
-		wopts.Apps = append(wopts.Apps, web.App{Name: a.Name, Broker: b, RedirectPath: a.RedirectPath,
-			CORS: web.CORS{PluginID: a.PluginID, ParentDomain: cfg.PluginParentDomain, Extra: a.AllowedOrigins}})
+	server, err := app.Build(cfg, log, opts...)
+	if err != nil {
+		ln.Close()
+		t.Fatalf("build: %v", err)
 	}
-	for _, o := range opts {
-		o(&wopts)
-	}
-	app := web.New(wopts)
+	h.brokers = server.Brokers
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		app.Listener(ln)
+		server.Fiber.Listener(ln)
 	}()
 	h.client = newClient(h.secrets)
 	t.Cleanup(func() {
 		h.client.close()
-		if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
+		if err := server.Fiber.ShutdownWithTimeout(10 * time.Second); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
 		<-served
-		for _, b := range h.brokers {
-			b.Close()
-		}
+		server.Close()
 		if leaked := h.secrets.leaks(h.logs.String()); len(leaked) > 0 {
 			t.Errorf("the log holds %d secret(s) (e.g. %.12s…):\n%s", len(leaked), leaked[0], h.logs.String())
 		}
