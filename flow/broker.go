@@ -45,6 +45,10 @@ type Config struct {
 	LoginTTL        time.Duration
 	TokenTTL        time.Duration
 	ProviderTimeout time.Duration
+	// ProviderConcurrency caps this app's calls to the provider in flight
+	// (SPEC §5.11), so one client cannot spend the quota of every user of
+	// the client id; 0 means DefaultProviderConcurrency.
+	ProviderConcurrency int
 	// MaxPending caps each in-memory store.
 	MaxPending int
 	// PollLimit is how many polls per second one read key may make; 0 is
@@ -82,18 +86,32 @@ type Broker struct {
 	locks [64]sync.Mutex
 
 	pollLimiter *ratelimit.Limiter[loginID]
+	// providerCalls counts the calls to the provider in flight, against
+	// cfg.ProviderConcurrency (see acquireProvider).
+	providerCalls atomic.Int64
+	// busyLogged is when the cap was last logged (Unix nanoseconds), so a
+	// flood at the cap writes a line now and then, not one per request.
+	busyLogged atomic.Int64
 	// basicRefused records that AuthAuto fell back to client_secret_post,
 	// so later requests go straight there.
 	basicRefused atomic.Bool
 }
+
+// DefaultProviderConcurrency is PROVIDER_CONCURRENCY's default: far more
+// logins and refreshes at once than one plugin's users make, far fewer than
+// a flood that gets a client id throttled.
+const DefaultProviderConcurrency = 64
 
 // New checks cfg and returns a Broker ready to serve.
 func New(cfg Config) (*Broker, error) {
 	if cfg.Sealer == nil {
 		return nil, errors.New("flow: no sealer")
 	}
-	if cfg.LoginTTL <= 0 || cfg.TokenTTL <= 0 || cfg.ProviderTimeout <= 0 || cfg.MaxPending <= 0 {
-		return nil, errors.New("flow: TTLs, timeout and MaxPending must be positive")
+	if cfg.LoginTTL <= 0 || cfg.TokenTTL <= 0 || cfg.ProviderTimeout <= 0 || cfg.MaxPending <= 0 || cfg.ProviderConcurrency < 0 {
+		return nil, errors.New("flow: TTLs, timeout and MaxPending must be positive, ProviderConcurrency not negative")
+	}
+	if cfg.ProviderConcurrency == 0 {
+		cfg.ProviderConcurrency = DefaultProviderConcurrency
 	}
 	authorizeURL, err := buildAuthorizeURL(cfg)
 	if err != nil {
@@ -188,3 +206,23 @@ func (b *Broker) Close() {
 	b.outcomes.Purge()
 	b.usedStates.Purge()
 }
+
+// acquireProvider takes a slot for one call to the provider (a code
+// exchange, a refresh, a revocation), or fails at once with KindBusy when
+// the app's slots are all taken: a queue would hold the client's connection
+// and still let a flood spend the provider quota. A nil error must be
+// followed by releaseProvider when the call is over.
+func (b *Broker) acquireProvider() error {
+	if b.providerCalls.Add(1) <= int64(b.cfg.ProviderConcurrency) {
+		return nil
+	}
+	b.providerCalls.Add(-1)
+	now := b.now().UnixNano()
+	if last := b.busyLogged.Load(); now-last >= int64(10*time.Second) && b.busyLogged.CompareAndSwap(last, now) {
+		b.log.Warn("calls to the provider at their cap; refusing more until some finish",
+			"provider_concurrency", b.cfg.ProviderConcurrency)
+	}
+	return fail(KindBusy, "temporarily_unavailable", "too many requests to the provider are in flight; try again in a moment")
+}
+
+func (b *Broker) releaseProvider() { b.providerCalls.Add(-1) }

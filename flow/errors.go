@@ -35,6 +35,10 @@ const (
 	KindElsewhere
 	// KindOwnerGone: another machine owned this login and cannot be reached.
 	KindOwnerGone
+	// KindBusy: the app's calls to the provider in flight are at their cap
+	// (PROVIDER_CONCURRENCY). Nothing was sent and nothing was spent: the
+	// same request may be tried again in a moment.
+	KindBusy
 )
 
 // Error is what the flow reports to the web layer. Code and Description are

@@ -137,7 +137,7 @@ func kindName(k Kind) string {
 		KindInvalidRequest: "InvalidRequest", KindInvalidState: "InvalidState", KindPending: "Pending",
 		KindGone: "Gone", KindSlowDown: "SlowDown", KindCancelled: "Cancelled",
 		KindProviderRejected: "ProviderRejected", KindProviderFailed: "ProviderFailed",
-		KindProviderTimeout: "ProviderTimeout", KindElsewhere: "Elsewhere", KindOwnerGone: "OwnerGone",
+		KindProviderTimeout: "ProviderTimeout", KindElsewhere: "Elsewhere", KindOwnerGone: "OwnerGone", KindBusy: "Busy",
 	}
 	if n, ok := names[k]; ok {
 		return n

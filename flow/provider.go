@@ -39,12 +39,28 @@ func (b *Broker) tokenRequest(ctx context.Context, endpoint string, params url.V
 		return body, err
 	}
 	body, err = b.postToken(ctx, endpoint, params, AuthPost)
-	if !refusedClient(err) {
-		// The body worked where Basic did not: go there directly from
-		// now on. A transient refusal of both changes nothing.
+	if settled(err) {
+		// The provider took the credentials in the body where it refused
+		// Basic: go there directly from now on. A 5xx, a 429, a timeout
+		// or a refusal of both says nothing about the style and changes
+		// nothing; settling on it would fail every later call until a
+		// restart.
 		b.basicRefused.Store(true)
 	}
 	return body, err
+}
+
+// settled reports whether an answer shows that the provider accepted the
+// client's credentials: a token response, or an OAuth error of its own (a
+// JSON or form body) about the grant rather than the client, such as
+// invalid_grant. A bare 4xx page may come from a proxy in front of it.
+func settled(err error) bool {
+	if err == nil {
+		return true
+	}
+	var e *Error
+	return errors.As(err, &e) && e.Kind == KindProviderRejected && e.Body != nil &&
+		e.Status != http.StatusRequestTimeout && !refusedClient(err)
 }
 
 // refusedClient reports whether the provider turned down how the client

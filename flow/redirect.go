@@ -37,6 +37,14 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 	if err := b.route(st.readKey, cb.ReplayFailed); err != nil {
 		return err
 	}
+	if cb.Error == "" && cb.Code != "" {
+		// The slot is taken before the state is spent: a user sent the
+		// busy page reloads it, and the same state and code still work.
+		if err := b.acquireProvider(); err != nil {
+			return err
+		}
+		defer b.releaseProvider()
+	}
 	if !b.spendState(st) {
 		b.log.Info("redirect refused", "login", st.id.logRef(), "reason", "state already used")
 		return fail(KindInvalidState, "invalid_request", "the login link was already used")

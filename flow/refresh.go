@@ -20,7 +20,11 @@ func (b *Broker) Refresh(ctx context.Context, refreshToken string) ([]byte, erro
 		"grant_type":    {"refresh_token"},
 		"refresh_token": {refreshToken},
 	}
+	if err := b.acquireProvider(); err != nil {
+		return nil, err
+	}
 	body, err := b.tokenRequest(ctx, b.cfg.RefreshEndpoint, params)
+	b.releaseProvider()
 	if err != nil {
 		var ferr *Error
 		if errors.As(err, &ferr) {

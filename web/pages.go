@@ -62,6 +62,10 @@ var (
 		Message: "The provider took too long to answer. Close this window and start the login again from the plugin."}
 	pageOwnerGone = page{Outcome: "restarted", Title: "Please start the login again",
 		Message: "The server handling this login restarted. Close this window and start the login again from the plugin."}
+	// pageBusy: the login link is still unused (flow spends it only once a
+	// call to the provider may start), so a reload completes the login.
+	pageBusy = page{Outcome: "busy", Title: "Busy — reload in a moment",
+		Message: "Too many logins are being completed right now. Reload this page in a moment to finish logging in."}
 	pageBadRequest = page{Outcome: "bad_request", Title: "The login could not be completed",
 		Message: "The provider sent back an incomplete answer. Close this window and start the login again from the plugin."}
 )

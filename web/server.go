@@ -499,7 +499,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 			c.Set("Fly-Replay", "instance="+ferr.Machine+";timeout=2s;fallback=force_self")
 			return c.Status(fiber.StatusServiceUnavailable).Send(nil)
 		}
-		if ferr.Kind == flow.KindSlowDown {
+		if ferr.Kind == flow.KindSlowDown || ferr.Kind == flow.KindBusy {
 			c.Set(fiber.HeaderRetryAfter, "1")
 		}
 		if isPage, _ := c.Locals(localsPage).(bool); isPage {
@@ -584,6 +584,8 @@ func apiStatus(e *flow.Error) int {
 		return refusedStatus(e.Status)
 	case flow.KindProviderTimeout:
 		return fiber.StatusGatewayTimeout
+	case flow.KindBusy:
+		return fiber.StatusServiceUnavailable
 	default:
 		return fiber.StatusBadGateway
 	}
@@ -613,6 +615,8 @@ func pageFor(e *flow.Error) (int, page) {
 		return fiber.StatusGatewayTimeout, pageProviderTimeout
 	case flow.KindOwnerGone:
 		return fiber.StatusServiceUnavailable, pageOwnerGone
+	case flow.KindBusy:
+		return fiber.StatusServiceUnavailable, pageBusy
 	case flow.KindSlowDown:
 		p := pageProviderFailed
 		p.Outcome, p.Title, p.Message = "slow_down", "Too many requests", "Too many logins from this address. Wait a minute and start the login again from the plugin."

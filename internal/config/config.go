@@ -6,6 +6,7 @@ package config
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -96,6 +97,8 @@ type appEnv struct {
 	LoginTTL          string `split_words:"true" default:"10m"`
 	TokenTTL          string `split_words:"true" default:"60s"`
 	ProviderTimeout   string `split_words:"true" default:"10s"`
+	// ProviderConcurrency has no default here: flow's is the one.
+	ProviderConcurrency string `split_words:"true"`
 }
 
 // emptyMeansDefault gives a variable that is set but empty (PORT= in a .env)
@@ -156,6 +159,9 @@ func Load(demo bool) (*Config, error) {
 				p.add(f.name, "cannot read the file")
 			}
 		}
+	}
+	if demo && s.FlyAppName != "" {
+		p.add("FLY_APP_NAME", "set, so this is a Fly.io deployment, where -demo must not run: its mock provider signs anyone in; deploy without -demo")
 	}
 	if c.MachineID != "" && !appName.MatchString(c.MachineID) {
 		p.add("FLY_MACHINE_ID", "not a machine id")
@@ -284,6 +290,10 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 	f.LoginTTL = p.duration(v("LOGIN_TTL"), e.LoginTTL)
 	f.TokenTTL = p.duration(v("TOKEN_TTL"), e.TokenTTL)
 	f.ProviderTimeout = p.duration(v("PROVIDER_TIMEOUT"), e.ProviderTimeout)
+	f.ProviderConcurrency = flow.DefaultProviderConcurrency
+	if strings.TrimSpace(e.ProviderConcurrency) != "" {
+		f.ProviderConcurrency = p.positive(v("PROVIDER_CONCURRENCY"), e.ProviderConcurrency)
+	}
 	f.MaxPending = c.MaxPending
 	if c.RateLimit {
 		f.PollLimit = 10
@@ -310,21 +320,26 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 	label := sealKeyLabel + name
 	var current []byte
 	if e.SealKey != "" {
-		if k, err := crypto.ParseKey(e.SealKey); err != nil {
+		if k, err := parseSealKey(e.SealKey); err != nil {
 			p.add(v("SEAL_KEY"), err.Error())
 		} else {
 			current = crypto.DeriveKey(k, label)
 		}
 	} else if f.ClientSecret != "" {
-		app.KeyFromSecret = true
-		current = crypto.DeriveKey([]byte(f.ClientSecret), label)
+		if why := guessable(f.ClientSecret); why != "" {
+			p.add(v("CLIENT_SECRET"), fmt.Sprintf("cannot be the source of the seal key: %s, and a state from /authorize "+
+				"lets anyone test guesses of it offline; set %s to a random key: openssl rand -hex 32", why, v("SEAL_KEY")))
+		} else {
+			app.KeyFromSecret = true
+			current = crypto.DeriveKey([]byte(f.ClientSecret), label)
+		}
 	}
 	var old [][]byte
 	for i, s := range strings.Split(e.SealKeysOld, ",") {
 		if s = strings.TrimSpace(s); s == "" {
 			continue
 		}
-		if k, err := crypto.ParseKey(s); err != nil {
+		if k, err := parseSealKey(s); err != nil {
 			p.add(v("SEAL_KEYS_OLD"), fmt.Sprintf("entry %d: %v", i+1, err))
 		} else {
 			old = append(old, crypto.DeriveKey(k, label))
@@ -341,6 +356,21 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 	return app, len(p) == 0
 }
 
+// parseSealKey reads a SEAL_KEY or SEAL_KEYS_OLD entry and refuses one byte
+// repeated (64 zeros): a placeholder, not a secret.
+func parseSealKey(s string) ([]byte, error) {
+	k, err := crypto.ParseKey(s)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range k[1:] {
+		if b != k[0] {
+			return k, nil
+		}
+	}
+	return nil, errors.New("one byte repeated is not a key; make one with openssl rand -hex 32")
+}
+
 // demoDefaults points an unconfigured app at the built-in mock provider
 // served on the same port. Variables that are set still apply.
 func demoDefaults(c *Config, app string, e *appEnv) {
@@ -354,11 +384,13 @@ func demoDefaults(c *Config, app string, e *appEnv) {
 	}
 	if e.ClientSecret == "" {
 		e.ClientSecret = DemoClientSecret
-		if e.SealKey == "" {
-			var k [crypto.KeySize]byte
-			rand.Read(k[:])
-			e.SealKey = fmt.Sprintf("%x", k)
-		}
+	}
+	if e.SealKey == "" {
+		// Never derived from a secret: the demo's is published, and one
+		// given for a try-out need not pass guessable.
+		var k [crypto.KeySize]byte
+		rand.Read(k[:])
+		e.SealKey = fmt.Sprintf("%x", k)
 	}
 	if e.RedirectURI == "" {
 		e.RedirectURI = base + "/redirect"

@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"log/slog"
@@ -45,6 +46,7 @@ func TestDefaults(t *testing.T) {
 		"LoginTTL":           {c.Apps[0].Flow.LoginTTL, 10 * time.Minute},
 		"TokenTTL":           {c.Apps[0].Flow.TokenTTL, 60 * time.Second},
 		"ProviderTimeout":    {c.Apps[0].Flow.ProviderTimeout, 10 * time.Second},
+		"Concurrency":        {c.Apps[0].Flow.ProviderConcurrency, flow.DefaultProviderConcurrency},
 		"Flow.MaxPending":    {c.Apps[0].Flow.MaxPending, 10000},
 		"PollLimit":          {c.Apps[0].Flow.PollLimit, 10},
 		"MachineID":          {c.Apps[0].Flow.MachineID, ""},
@@ -201,6 +203,13 @@ func TestVariables(t *testing.T) {
 		{name: "TOKEN_TTL bad", env: []string{"TOKEN_TTL", "a minute"}, bad: "TOKEN_TTL"},
 		{name: "PROVIDER_TIMEOUT", env: []string{"PROVIDER_TIMEOUT", "3s"}, check: func(t *testing.T, c *config.Config) { eq(t, app(c).Flow.ProviderTimeout, 3*time.Second) }},
 		{name: "PROVIDER_TIMEOUT 0", env: []string{"PROVIDER_TIMEOUT", "0ms"}, bad: "PROVIDER_TIMEOUT"},
+		{name: "PROVIDER_CONCURRENCY", env: []string{"PROVIDER_CONCURRENCY", " 8 "}, check: func(t *testing.T, c *config.Config) { eq(t, app(c).Flow.ProviderConcurrency, 8) }},
+		{name: "PROVIDER_CONCURRENCY empty", env: []string{"PROVIDER_CONCURRENCY", ""}, check: func(t *testing.T, c *config.Config) {
+			eq(t, app(c).Flow.ProviderConcurrency, flow.DefaultProviderConcurrency)
+		}},
+		{name: "PROVIDER_CONCURRENCY 0", env: []string{"PROVIDER_CONCURRENCY", "0"}, bad: "PROVIDER_CONCURRENCY"},
+		{name: "PROVIDER_CONCURRENCY negative", env: []string{"PROVIDER_CONCURRENCY", "-4"}, bad: "PROVIDER_CONCURRENCY"},
+		{name: "PROVIDER_CONCURRENCY word", env: []string{"PROVIDER_CONCURRENCY", "many"}, bad: "PROVIDER_CONCURRENCY"},
 
 		{name: "TLS_CERT_FILE alone", env: []string{"TLS_CERT_FILE", "cert.pem"}, bad: "TLS_CERT_FILE"},
 		{name: "TLS files missing", env: []string{"TLS_CERT_FILE", "nope.pem", "TLS_KEY_FILE", "nope-key.pem"}, bad: "TLS_KEY_FILE"},
@@ -271,6 +280,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 		"ALLOWED_ORIGINS":    "VALUE-15",
 		"PROVIDER":           "VALUE-16",
 	}
+	secrets["PROVIDER_CONCURRENCY"] = "0"
 	for k, v := range secrets {
 		t.Setenv(k, v)
 	}
@@ -361,9 +371,9 @@ func TestSealKey(t *testing.T) {
 // TestSealKeysOld: during a rotation, states sealed under an old key still
 // open; without the old key they do not (SPEC §4).
 func TestSealKeysOld(t *testing.T) {
-	k1 := hex.EncodeToString(bytes.Repeat([]byte{1}, 32))
-	k2 := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{2}, 32))
-	k3 := base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))
+	k1 := hex.EncodeToString(testKey("k1"))
+	k2 := base64.StdEncoding.EncodeToString(testKey("k2"))
+	k3 := base64.RawURLEncoding.EncodeToString(testKey("k3"))
 	before := mustLoad(t, "SEAL_KEY", k1).Apps[0].Flow.Sealer
 	rotated := mustLoad(t, "SEAL_KEY", k2, "SEAL_KEYS_OLD", k3+" , "+k1).Apps[0].Flow.Sealer
 	forgot := mustLoad(t, "SEAL_KEY", k2).Apps[0].Flow.Sealer
@@ -392,7 +402,7 @@ func TestSealKeysOld(t *testing.T) {
 func TestSealKeyFromSecret(t *testing.T) {
 	a := mustLoad(t).Apps[0]
 	b := mustLoad(t).Apps[0]
-	c := mustLoad(t, "CLIENT_SECRET", "another secret").Apps[0]
+	c := mustLoad(t, "CLIENT_SECRET", "q8Vx2mKp9ZrT4wLs7Nb3").Apps[0]
 	if !a.KeyFromSecret {
 		t.Error("KeyFromSecret not set")
 	}
@@ -496,16 +506,17 @@ func TestProviderPreset(t *testing.T) {
 
 // TestApps: APPS with prefixed variables (SPEC §8).
 func TestApps(t *testing.T) {
+	const sharedSecret = "hX7qL2vN9pK4mR8s"
 	apps := func(extra ...string) []string {
 		return append([]string{
 			"APPS", "hubspot-plugin, sheets",
 			"HUBSPOT_PLUGIN_CLIENT_ID", "hub-id",
-			"HUBSPOT_PLUGIN_CLIENT_SECRET", "shared-secret",
+			"HUBSPOT_PLUGIN_CLIENT_SECRET", sharedSecret,
 			"HUBSPOT_PLUGIN_REDIRECT_URI", "https://h.example/hubspot-plugin/redirect",
 			"HUBSPOT_PLUGIN_PROVIDER", "hubspot",
 			"HUBSPOT_PLUGIN_PLUGIN_ID", "hub123",
 			"SHEETS_CLIENT_ID", "sheets-id",
-			"SHEETS_CLIENT_SECRET", "shared-secret",
+			"SHEETS_CLIENT_SECRET", sharedSecret,
 			"SHEETS_REDIRECT_URI", "https://h.example/sheets/oauth/callback",
 			"SHEETS_PROVIDER", "google",
 			"SHEETS_LOGIN_TTL", "5m",
@@ -541,11 +552,11 @@ func TestApps(t *testing.T) {
 		// The same client secret, yet each app has its own key.
 		interoperate(t, hub.Flow.Sealer, sheets.Flow.Sealer, false)
 		// And a single app with that secret has yet another.
-		single := mustLoad(t, "CLIENT_SECRET", "shared-secret").Apps[0]
+		single := mustLoad(t, "CLIENT_SECRET", sharedSecret).Apps[0]
 		interoperate(t, single.Flow.Sealer, hub.Flow.Sealer, false)
 	})
 	t.Run("same SEAL_KEY, different keys", func(t *testing.T) {
-		k := hex.EncodeToString(bytes.Repeat([]byte{7}, 32))
+		k := hex.EncodeToString(testKey("shared"))
 		c, err := cleanOnly(t, apps("HUBSPOT_PLUGIN_SEAL_KEY", k, "SHEETS_SEAL_KEY", k)...)
 		if err != nil {
 			t.Fatal(err)
@@ -636,9 +647,23 @@ func TestDemo(t *testing.T) {
 	if a.Flow.Sealer == nil {
 		t.Fatal("no sealer")
 	}
-	// The seal key is random, not derived from the published demo secret.
-	derived := mustLoadDemoSecret(t)
-	interoperate(t, derived, a.Flow.Sealer, false)
+	// The seal key is random, not derived from the published demo secret
+	// (nor from one given for a try-out): each start has its own.
+	eq(t, a.KeyFromSecret, false)
+	again, err := config.Load(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	interoperate(t, again.Apps[0].Flow.Sealer, a.Flow.Sealer, false)
+	setEnv(t, "CLIENT_SECRET", "summer2024")
+	if c, err := config.Load(true); err != nil || c.Apps[0].KeyFromSecret {
+		t.Errorf("-demo with a weak CLIENT_SECRET: %v; want a random key", err)
+	}
+	// Outside -demo the published secret cannot be the seal key's source.
+	_, err = load(t, "CLIENT_SECRET", config.DemoClientSecret)
+	if ps := problems(t, err); !hasProblem(ps, "CLIENT_SECRET") {
+		t.Errorf("the demo secret as the seal key's source: problems %q", ps)
+	}
 
 	cleanEnv(t)
 	setEnv(t, "PORT", "9001", "SCOPE", "openid email", "LOGIN_TTL", "2m")
@@ -657,10 +682,10 @@ func TestDemo(t *testing.T) {
 	}
 }
 
-func mustLoadDemoSecret(t *testing.T) *crypto.Sealer {
-	t.Helper()
-	c := mustLoad(t, "CLIENT_SECRET", config.DemoClientSecret)
-	return c.Apps[0].Flow.Sealer
+// testKey is a 32-byte key of the tests, one per name.
+func testKey(name string) []byte {
+	sum := sha256.Sum256([]byte("handoff config test key " + name))
+	return sum[:]
 }
 
 // TestMkcert: mkcert's localhost.pem and localhost-key.pem in the working
@@ -742,5 +767,112 @@ func TestCanonicalOrigin(t *testing.T) {
 		if ok != (want != "") || got != want {
 			t.Errorf("CanonicalOrigin(%q) = %q, %t; want %q", in, got, ok, want)
 		}
+	}
+}
+
+// TestSealKeySource: without SEAL_KEY, a CLIENT_SECRET that could be guessed
+// offline stops start-up with a problem that asks for SEAL_KEY and never
+// shows the secret (SPEC §5.10); with SEAL_KEY the secret may be anything.
+func TestSealKeySource(t *testing.T) {
+	key := hex.EncodeToString(testKey("source"))
+	for _, secret := range []string{"summer2024", "Correcthorsebattery2024", "Summer2024Summer2024", "XXXX"} {
+		t.Run(secret, func(t *testing.T) {
+			_, err := load(t, "CLIENT_SECRET", secret, "PORT", "0")
+			ps := problems(t, err)
+			if !hasProblem(ps, "CLIENT_SECRET") || !hasProblem(ps, "PORT") {
+				t.Errorf("problems %q: want CLIENT_SECRET and, at once, PORT", ps)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, "SEAL_KEY") || !strings.Contains(msg, "openssl rand -hex 32") {
+				t.Errorf("the problem does not ask for SEAL_KEY with the command to make one:\n%s", msg)
+			}
+			if strings.Contains(msg, secret) {
+				t.Errorf("the error shows the secret:\n%s", msg)
+			}
+			c := mustLoad(t, "CLIENT_SECRET", secret, "SEAL_KEY", key)
+			if c.Apps[0].KeyFromSecret {
+				t.Error("KeyFromSecret with SEAL_KEY set")
+			}
+		})
+	}
+	t.Run("a Dropbox-like secret", func(t *testing.T) {
+		if a := mustLoad(t, "CLIENT_SECRET", "k7x2m9qz4w1p8vb").Apps[0]; !a.KeyFromSecret || a.Flow.Sealer == nil {
+			t.Error("the seal key was not derived from a machine-generated secret")
+		}
+	})
+	t.Run("APPS name the prefixed variables", func(t *testing.T) {
+		cleanEnv(t)
+		setEnv(t, "APPS", "hubspot-plugin,sheets",
+			"HUBSPOT_PLUGIN_CLIENT_ID", "h", "HUBSPOT_PLUGIN_CLIENT_SECRET", "hubspot2024",
+			"HUBSPOT_PLUGIN_REDIRECT_URI", "https://h.example/hubspot-plugin/redirect", "HUBSPOT_PLUGIN_PROVIDER", "hubspot",
+			"SHEETS_CLIENT_ID", "s", "SHEETS_CLIENT_SECRET", "k7x2m9qz4w1p8vb",
+			"SHEETS_REDIRECT_URI", "https://h.example/sheets/redirect", "SHEETS_PROVIDER", "google")
+		_, err := config.Load(false)
+		ps := problems(t, err)
+		if len(ps) != 1 || !hasProblem(ps, "HUBSPOT_PLUGIN_CLIENT_SECRET") || !strings.Contains(ps[0], "HUBSPOT_PLUGIN_SEAL_KEY") {
+			t.Errorf("problems %q: want one, naming HUBSPOT_PLUGIN_CLIENT_SECRET and HUBSPOT_PLUGIN_SEAL_KEY", ps)
+		}
+		if strings.Contains(err.Error(), "hubspot2024") {
+			t.Errorf("the error shows the secret: %v", err)
+		}
+	})
+}
+
+// TestSealKeyOneByte: a SEAL_KEY or SEAL_KEYS_OLD entry that is one byte
+// repeated (64 zeros, a placeholder) is refused in each encoding.
+func TestSealKeyOneByte(t *testing.T) {
+	good := hex.EncodeToString(testKey("good"))
+	for name, v := range map[string]string{
+		"64 zeros":          strings.Repeat("0", 64),
+		"ff in hex":         strings.Repeat("FF", 32),
+		"base64 of 0x00":    base64.StdEncoding.EncodeToString(make([]byte, 32)),
+		"base64url of 0x41": base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{0x41}, 32)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, kv := range [][]string{{"SEAL_KEY", v}, {"SEAL_KEY", good, "SEAL_KEYS_OLD", good + "," + v}} {
+				_, err := load(t, kv...)
+				bad := kv[len(kv)-2]
+				if ps := problems(t, err); len(ps) != 1 || !hasProblem(ps, bad) {
+					t.Errorf("%s: problems %q, want one naming %s", bad, ps, bad)
+				}
+			}
+		})
+	}
+}
+
+// TestDemoOnFly: -demo signs anyone in, so it refuses to start where
+// FLY_APP_NAME says it is deployed (SPEC §5.10); without -demo that
+// variable only changes the logs and the client IP.
+func TestDemoOnFly(t *testing.T) {
+	cleanEnv(t)
+	setEnv(t, "FLY_APP_NAME", "handoff")
+	_, err := config.Load(true)
+	if ps := problems(t, err); len(ps) != 1 || !hasProblem(ps, "FLY_APP_NAME") || !strings.Contains(ps[0], "-demo") {
+		t.Errorf("problems %q: want one naming FLY_APP_NAME and -demo", ps)
+	}
+	if _, err := load(t, "FLY_APP_NAME", "handoff"); err != nil {
+		t.Errorf("without -demo: %v", err)
+	}
+}
+
+// TestProviderConcurrencyPerApp: PROVIDER_CONCURRENCY is per app, prefixed
+// under APPS like PROVIDER_TIMEOUT (SPEC §5.11, §8).
+func TestProviderConcurrencyPerApp(t *testing.T) {
+	cleanEnv(t)
+	base := []string{"APPS", "one,two",
+		"ONE_CLIENT_ID", "1", "ONE_CLIENT_SECRET", "k7x2m9qz4w1p8vb", "ONE_REDIRECT_URI", "https://h.example/one/redirect", "ONE_PROVIDER", "google",
+		"TWO_CLIENT_ID", "2", "TWO_CLIENT_SECRET", "q8Vx2mKp9ZrT4wLs", "TWO_REDIRECT_URI", "https://h.example/two/redirect", "TWO_PROVIDER", "google",
+		"PROVIDER_CONCURRENCY", "1"} // unprefixed: not a default under APPS
+	setEnv(t, append(base, "ONE_PROVIDER_CONCURRENCY", "5")...)
+	c, err := config.Load(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, c.Apps[0].Flow.ProviderConcurrency, 5)
+	eq(t, c.Apps[1].Flow.ProviderConcurrency, flow.DefaultProviderConcurrency)
+	setEnv(t, "TWO_PROVIDER_CONCURRENCY", "0")
+	_, err = config.Load(false)
+	if ps := problems(t, err); len(ps) != 1 || !hasProblem(ps, "TWO_PROVIDER_CONCURRENCY") {
+		t.Errorf("problems %q", ps)
 	}
 }

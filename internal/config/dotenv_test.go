@@ -124,6 +124,13 @@ func TestWorkerDevVars(t *testing.T) {
 	if !reflect.DeepEqual(read, []string{".dev.vars"}) {
 		t.Errorf("read %q", read)
 	}
+	// The placeholder secret cannot be the seal key's source (SPEC §5.10):
+	// start-up asks for SEAL_KEY, which the real environment then gives.
+	_, err = config.Load(false)
+	if ps := problems(t, err); len(ps) != 1 || !hasProblem(ps, "CLIENT_SECRET") || !strings.Contains(ps[0], "SEAL_KEY") {
+		t.Errorf("Load with the worker's .dev.vars and no SEAL_KEY: %q, want one problem asking for SEAL_KEY", ps)
+	}
+	t.Setenv("SEAL_KEY", strings.Repeat("0123456789abcdef", 4))
 	c, err := config.Load(false)
 	if err != nil {
 		t.Fatalf("Load with the worker's .dev.vars: %v", err)

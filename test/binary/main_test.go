@@ -52,6 +52,21 @@ func TestBinary(t *testing.T) {
 	t.Run("TLS files", h.tlsFiles)
 	t.Run("mkcert files", h.mkcert)
 	t.Run("SIGTERM finishes requests in flight", h.gracefulShutdown)
+	t.Run("a Dropbox-like client secret is the seal key's source", h.dropboxSecret)
+	t.Run("PROVIDER_CONCURRENCY caps calls to the provider", h.providerConcurrency)
+}
+
+// Values the scenarios share: a client secret that looks machine-generated
+// (so the seal key may be derived from it, SPEC §5.10) and a seal key.
+const (
+	clientSecret = "cmdtest-Kq7xZ2mP9vL4wR8s"
+	sealKey      = "3b7e1c9a5f2d8e4b6a0c7f1e9d3b5a2c8e6f4a1d7b9c3e5f0a2b4d6c8e1f3a5b"
+)
+
+// validEnv is a complete configuration for a custom provider at provider.
+func validEnv(provider, redirect string) []string {
+	return []string{"CLIENT_ID=id", "CLIENT_SECRET=" + clientSecret, "REDIRECT_URI=" + redirect,
+		"AUTHORIZE_ENDPOINT=" + provider + "/authorize", "TOKEN_ENDPOINT=" + provider + "/token"}
 }
 
 type harness struct{ bin string }
@@ -96,8 +111,10 @@ func (h harness) runOnce(t *testing.T, dir string, env []string, args ...string)
 func (h harness) configErrors(t *testing.T) {
 	cases := []struct {
 		name    string
+		args    []string
 		env     []string
 		names   []string // every variable the message must name
+		says    []string // text the message must hold
 		secrets []string // values that must never be printed
 	}{
 		{
@@ -144,16 +161,56 @@ func (h harness) configErrors(t *testing.T) {
 				"SHEETS_REDIRECT_URI", "SHEETS_AUTHORIZE_ENDPOINT", "SHEETS_TOKEN_ENDPOINT", "SHEETS_SEAL_KEY"},
 			secrets: []string{"unprefixed-secret-VALUE", "hub-secret-VALUE", "sheets-seal-VALUE"},
 		},
+		{
+			// SPEC §5.10: guessed offline from a state of /authorize.
+			name:    "guessable CLIENT_SECRET without SEAL_KEY",
+			env:     append(validEnv("https://p.example", "https://h.example/redirect"), "CLIENT_SECRET=summer2024"),
+			names:   []string{"CLIENT_SECRET"},
+			says:    []string{"SEAL_KEY", "openssl rand -hex 32"},
+			secrets: []string{"summer2024"},
+		},
+		{
+			name: "guessable CLIENT_SECRET under APPS",
+			env: []string{"APPS=hubspot-plugin", "HUBSPOT_PLUGIN_CLIENT_ID=x", "HUBSPOT_PLUGIN_CLIENT_SECRET=Correcthorsebattery2024",
+				"HUBSPOT_PLUGIN_REDIRECT_URI=https://h.example/hubspot-plugin/redirect", "HUBSPOT_PLUGIN_PROVIDER=hubspot"},
+			names:   []string{"HUBSPOT_PLUGIN_CLIENT_SECRET"},
+			says:    []string{"HUBSPOT_PLUGIN_SEAL_KEY", "openssl rand -hex 32"},
+			secrets: []string{"Correcthorsebattery2024"},
+		},
+		{
+			name: "SEAL_KEY of one repeated byte",
+			env: append(validEnv("https://p.example", "https://h.example/redirect"),
+				"SEAL_KEY="+strings.Repeat("0", 64), "SEAL_KEYS_OLD="+sealKey+","+strings.Repeat("ff", 32)),
+			names:   []string{"SEAL_KEY", "SEAL_KEYS_OLD"},
+			secrets: []string{strings.Repeat("0", 64), strings.Repeat("ff", 32), sealKey},
+		},
+		{
+			name:  "-demo on Fly.io",
+			args:  []string{"-demo"},
+			env:   []string{"FLY_APP_NAME=handoff"},
+			names: []string{"FLY_APP_NAME"},
+			says:  []string{"-demo"},
+		},
+		{
+			name:  "PROVIDER_CONCURRENCY=0",
+			env:   append(validEnv("https://p.example", "https://h.example/redirect"), "PROVIDER_CONCURRENCY=0"),
+			names: []string{"PROVIDER_CONCURRENCY"},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := h.runOnce(t, t.TempDir(), c.env)
+			r := h.runOnce(t, t.TempDir(), c.env, c.args...)
 			if r.code != 2 {
 				t.Fatalf("exit status %d, want 2\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 			}
 			for _, name := range c.names {
 				if !regexp.MustCompile(`(?m)^\s*` + name + `:`).MatchString(r.stderr) {
 					t.Errorf("stderr does not name %s:\n%s", name, r.stderr)
+				}
+			}
+			for _, s := range c.says {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr does not say %q:\n%s", s, r.stderr)
 				}
 			}
 			for _, s := range c.secrets {
@@ -383,7 +440,8 @@ func (h harness) dotenvFile(t *testing.T) {
 		"REDIRECT_URI=https://localhost:8787/redirect\nAUTHORIZE_ENDPOINT=https://accounts.google.com/o/oauth2/v2/auth\n"+
 		"TOKEN_ENDPOINT=https://oauth2.googleapis.com/token\nSCOPE=https://www.googleapis.com/auth/userinfo.profile\n")
 	client := &http.Client{Timeout: 5 * time.Second}
-	p := h.start(t, dir, nil, client, "http")
+	// Its placeholder CLIENT_SECRET cannot be the seal key's source.
+	p := h.start(t, dir, []string{"SEAL_KEY=" + sealKey}, client, "http")
 	resp, err := client.Post(p.base+"/authorize", "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -452,7 +510,7 @@ func (h harness) gracefulShutdown(t *testing.T) {
 	base := fmt.Sprintf("http://localhost:%d", port)
 	client := &http.Client{Timeout: 10 * time.Second}
 	p := h.start(t, t.TempDir(), []string{
-		"CLIENT_ID=id", "CLIENT_SECRET=secret", "REDIRECT_URI=" + base + "/redirect",
+		"CLIENT_ID=id", "CLIENT_SECRET=" + clientSecret, "REDIRECT_URI=" + base + "/redirect",
 		"AUTHORIZE_ENDPOINT=" + prov.URL + "/authorize", "TOKEN_ENDPOINT=" + prov.URL + "/token",
 		fmt.Sprintf("PORT=%d", port), "SHUTDOWN_GRACE=10s",
 	}, client, "http")

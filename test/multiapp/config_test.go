@@ -9,7 +9,7 @@ import (
 // validApp is a complete app configuration under prefix (e.g. HUBSPOT_PLUGIN_).
 func validApp(env map[string]string, prefix, name string) {
 	env[prefix+"CLIENT_ID"] = "id-" + name
-	env[prefix+"CLIENT_SECRET"] = "SECRETVALUE-" + name
+	env[prefix+"CLIENT_SECRET"] = "SECRETVALUE-" + name + "+Zq8r4Lx" // machine-generated enough to be the seal key's source
 	env[prefix+"REDIRECT_URI"] = "https://handoff.example.com/" + name + "/redirect"
 	env[prefix+"AUTHORIZE_ENDPOINT"] = "https://provider.example.com/authorize"
 	env[prefix+"TOKEN_ENDPOINT"] = "https://provider.example.com/token"
@@ -170,7 +170,7 @@ func TestPerAppPresets(t *testing.T) {
 		}
 		for _, a := range []string{"SHEETS_", "NOTION_SYNC_"} {
 			e[a+"CLIENT_ID"] = "id-" + a
-			e[a+"CLIENT_SECRET"] = "secret-" + a
+			e[a+"CLIENT_SECRET"] = "k7x2m9qz4w1p8vb-" + a
 		}
 		e["SHEETS_REDIRECT_URI"] = fmt.Sprintf("http://127.0.0.1:%d/sheets/redirect", port)
 		e["NOTION_SYNC_REDIRECT_URI"] = fmt.Sprintf("http://127.0.0.1:%d/notion-sync/redirect", port)

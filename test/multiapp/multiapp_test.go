@@ -206,14 +206,15 @@ func TestOneNamedApp(t *testing.T) {
 // app's sealing key is derived with its name.
 func TestCrossAppReplayRefused(t *testing.T) {
 	const sharedKey = "6a1f0c5e9b3d4a7f8e2c1b0a9d8c7b6a5f4e3d2c1b0a99887766554433221100"
+	const sharedSecret = "one-Secret+4kQ9zX2m"
 	for _, shared := range []string{"CLIENT_SECRET", "SEAL_KEY"} {
 		t.Run("shared "+shared, func(t *testing.T) {
-			prov := newProvider(t, "one-client", "one-secret")
+			prov := newProvider(t, "one-client", sharedSecret)
 			srv := startServer(t, func(port int) map[string]string {
 				env := map[string]string{"APPS": "app-a,app-b"}
 				for _, a := range []string{"APP_A_", "APP_B_"} {
 					env[a+"CLIENT_ID"] = "one-client"
-					env[a+"CLIENT_SECRET"] = "one-secret"
+					env[a+"CLIENT_SECRET"] = sharedSecret
 					env[a+"AUTHORIZE_ENDPOINT"] = prov.URL + "/authorize"
 					env[a+"TOKEN_ENDPOINT"] = prov.URL + "/token"
 					if shared == "SEAL_KEY" {

@@ -461,7 +461,7 @@ func TestMachineIDChecked(t *testing.T) {
 	for _, id := range []string{"148E21EA7D4E08", "x;instance=evil", "a b", strings.Repeat("a", 80)} {
 		cmd := exec.Command(testkit.RaceBinary(t))
 		cmd.Dir = t.TempDir()
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CLIENT_ID=x", "CLIENT_SECRET=y",
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CLIENT_ID=x", "CLIENT_SECRET=" + clientSecret,
 			"REDIRECT_URI=https://h.example.com/redirect", "AUTHORIZE_ENDPOINT=https://p.example.com/a",
 			"TOKEN_ENDPOINT=https://p.example.com/t", "PORT=1", "FLY_MACHINE_ID=" + id}
 		out, err := testkit.RunToExit(cmd, 10*time.Second)

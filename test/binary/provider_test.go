@@ -1,0 +1,181 @@
+package binary
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"handoff/internal/testkit"
+)
+
+// dropboxSecret: Dropbox's client secrets (15 lowercase letters and digits)
+// are machine-generated, and handoff starts with one and no SEAL_KEY, and
+// completes a login (SPEC §5.10).
+func (h harness) dropboxSecret(t *testing.T) {
+	prov := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("client_secret") != "k7x2m9qz4w1p8vb" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"at","token_type":"bearer"}`)
+	}))
+	defer prov.Close()
+	port := testkit.FreePort(t)
+	base := fmt.Sprintf("http://localhost:%d", port)
+	client := &http.Client{Timeout: 10 * time.Second}
+	env := append(validEnv(prov.URL, base+"/redirect"), "CLIENT_SECRET=k7x2m9qz4w1p8vb", fmt.Sprintf("PORT=%d", port))
+	p := h.start(t, t.TempDir(), env, client, "http")
+	l := startLogin(t, client, p.base)
+	if resp, body := get(t, client, p.base+"/redirect?code=c&state="+url.QueryEscape(l.state)); resp.StatusCode != 200 {
+		t.Fatalf("redirect: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post(t, client, p.base+"/poll?readKey="+l.ReadKey); resp.StatusCode != 200 || !strings.Contains(body, `"at"`) {
+		t.Fatalf("poll: %d %s", resp.StatusCode, body)
+	}
+	if out := p.stdout.String() + p.stderr.String(); strings.Contains(out, "k7x2m9qz4w1p8vb") {
+		t.Errorf("the log shows the client secret:\n%s", out)
+	}
+}
+
+// providerConcurrency: with PROVIDER_CONCURRENCY=2 and two calls held at the
+// provider, a third gets 503 temporarily_unavailable with Retry-After at
+// once, sending nothing to the provider: /refresh as JSON, /redirect as a
+// page saying to reload; that reload works once the two are done, with the
+// same state and code (SPEC §5.11).
+func (h harness) providerConcurrency(t *testing.T) {
+	const limit = 2
+	arrived := make(chan struct{}, 16)
+	gate := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	var mu sync.Mutex
+	calls := 0
+	prov := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls++
+		mu.Unlock()
+		arrived <- struct{}{}
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"at","refresh_token":"rt2","token_type":"bearer"}`)
+	}))
+	defer prov.Close()
+	defer release() // first: the server's Close waits for its handlers
+	port := testkit.FreePort(t)
+	base := fmt.Sprintf("http://localhost:%d", port)
+	client := &http.Client{Timeout: 15 * time.Second}
+	env := append(validEnv(prov.URL, base+"/redirect"), fmt.Sprintf("PORT=%d", port),
+		fmt.Sprintf("PROVIDER_CONCURRENCY=%d", limit), "PROVIDER_TIMEOUT=30s", "SHUTDOWN_GRACE=35s")
+	p := h.start(t, t.TempDir(), env, client, "http")
+	l := startLogin(t, client, p.base)
+
+	held := make(chan int, limit)
+	for range limit {
+		go func() {
+			resp, err := client.Post(p.base+"/refresh", "application/x-www-form-urlencoded", strings.NewReader("refresh_token=rt"))
+			if err != nil {
+				t.Error(err)
+				held <- 0
+				return
+			}
+			resp.Body.Close()
+			held <- resp.StatusCode
+		}()
+	}
+	for range limit {
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the refreshes never reached the provider")
+		}
+	}
+
+	// Past the cap: answered while the provider still holds both calls.
+	resp, body := post(t, client, p.base+"/refresh?code=rt")
+	var e struct{ Error string }
+	json.Unmarshal([]byte(body), &e)
+	if resp.StatusCode != http.StatusServiceUnavailable || e.Error != "temporarily_unavailable" || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("refresh past the cap: %d Retry-After %q %s; want 503 temporarily_unavailable, Retry-After: 1",
+			resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	redirect := p.base + "/redirect?code=c&state=" + url.QueryEscape(l.state)
+	resp, body = get(t, client, redirect)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "Reload this page") {
+		t.Errorf("redirect past the cap: %d Retry-After %q %s; want a 503 page saying to reload", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	mu.Lock()
+	if calls != limit {
+		t.Errorf("the provider got %d calls, want %d: a call past the cap was sent", calls, limit)
+	}
+	mu.Unlock()
+
+	release()
+	for range limit {
+		if status := <-held; status != 200 {
+			t.Errorf("a refresh under the cap: %d, want 200", status)
+		}
+	}
+	// The user reloads the busy page: same state, same code.
+	if resp, body := get(t, client, redirect); resp.StatusCode != 200 || !strings.Contains(body, "authenticated") {
+		t.Fatalf("reload after the busy page: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post(t, client, p.base+"/poll?readKey="+l.ReadKey); resp.StatusCode != 200 || !strings.Contains(body, `"at"`) {
+		t.Fatalf("poll: %d %s", resp.StatusCode, body)
+	}
+}
+
+type login struct {
+	ReadKey string
+	URL     string
+	state   string
+}
+
+// startLogin calls /authorize and reads the state from the login URL.
+func startLogin(t *testing.T, client *http.Client, base string) login {
+	t.Helper()
+	resp, body := post(t, client, base+"/authorize")
+	var l login
+	if err := json.Unmarshal([]byte(body), &l); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
+	}
+	l.state = mustURL(t, l.URL).Query().Get("state")
+	return l
+}
+
+func get(t *testing.T, client *http.Client, target string) (*http.Response, string) {
+	t.Helper()
+	return do(t, client, http.MethodGet, target)
+}
+
+func post(t *testing.T, client *http.Client, target string) (*http.Response, string) {
+	t.Helper()
+	return do(t, client, http.MethodPost, target)
+}
+
+func do(t *testing.T, client *http.Client, method, target string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(b)
+}
