@@ -1,6 +1,9 @@
 package web
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // CORS decides the Access-Control-Allow-Origin of one app (SPEC §3). The
 // rules are the worker's, tightened: the plugin's own origin, its versioned
@@ -10,7 +13,7 @@ type CORS struct {
 	// under ParentDomain (with a warning at start-up).
 	PluginID     string
 	ParentDomain string
-	// Extra are exact origins, in canonical form (config.CanonicalOrigin).
+	// Extra are exact origins, in canonical form (CanonicalOrigin).
 	Extra []string
 	// LoopbackOnly admits loopback origins and Extra only, and sends no
 	// Access-Control-Allow-Origin otherwise: the rules outside every app
@@ -46,7 +49,7 @@ func (c CORS) isPluginOrigin(origin string) bool {
 		return false
 	}
 	label, ok := strings.CutSuffix(host, "."+c.ParentDomain)
-	if !ok || !isLabel(label) {
+	if !ok || !IsLabel(label) {
 		return false
 	}
 	if c.PluginID == "" {
@@ -96,7 +99,8 @@ func isLoopbackOrigin(origin string) bool {
 	return n > 0 && n <= 65535
 }
 
-func isLabel(s string) bool {
+// IsLabel is one DNS label: letters, digits and inner hyphens, at most 63.
+func IsLabel(s string) bool {
 	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}
@@ -121,4 +125,39 @@ func (c CORS) Describe() string {
 		origins = append(origins, "https://*."+c.ParentDomain)
 	}
 	return strings.Join(append(origins, c.Extra...), " ")
+}
+
+// CanonicalOrigin checks an origin (scheme://host[:port]) and returns it in
+// the form browsers send: lowercase, without a default port.
+func CanonicalOrigin(s string) (string, bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", false
+	}
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if u.Scheme == "http" && port == "80" || u.Scheme == "https" && port == "443" {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return u.Scheme + "://" + host, true
+}
+
+// IsHost is a DNS name of labels (no trailing dot).
+func IsHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if !IsLabel(l) {
+			return false
+		}
+	}
+	return true
 }

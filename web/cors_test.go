@@ -168,3 +168,28 @@ func TestMalformedMultipartKeepsCORS(t *testing.T) {
 		checkCORS(t, r, origin)
 	}
 }
+
+func TestCanonicalOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://Example.COM":      "https://example.com",
+		"https://example.com:443":  "https://example.com",
+		"http://example.com:80":    "http://example.com",
+		"http://example.com:8080/": "http://example.com:8080",
+		"http://[::1]:5173":        "http://[::1]:5173",
+		"https://example.com/path": "",
+		"https://example.com?x=1":  "",
+		"https://u@example.com":    "",
+		"example.com":              "",
+		"ftp://example.com":        "",
+		"null":                     "",
+	} {
+		got, ok := web.CanonicalOrigin(in)
+		if ok != (want != "") || got != want {
+			t.Errorf("CanonicalOrigin(%q) = %q, %t; want %q", in, got, ok, want)
+		}
+	}
+}
+
+// TestSealKeySource: without SEAL_KEY, a CLIENT_SECRET that could be guessed
+// offline stops start-up with a problem that asks for SEAL_KEY and never
+// shows the secret (SPEC §5.10); with SEAL_KEY the secret may be anything.

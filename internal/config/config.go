@@ -5,22 +5,18 @@
 package config
 
 import (
-	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
 
-	"handoff/crypto"
 	"handoff/flow"
+	"handoff/web"
 )
 
 // Config is everything handoff needs to start.
@@ -142,7 +138,7 @@ func Load(demo bool) (*Config, error) {
 	c.RateLimit = p.onOff("RATE_LIMIT", s.RateLimit)
 	c.MaxPending = p.positive("MAX_PENDING", s.MaxPending)
 	c.PluginParentDomain = strings.ToLower(strings.TrimSpace(s.PluginParentDomain))
-	if !validHost(c.PluginParentDomain) {
+	if !web.IsHost(c.PluginParentDomain) {
 		p.add("PLUGIN_PARENT_DOMAIN", "not a domain name")
 	}
 	c.TLSCertFile, c.TLSKeyFile = s.TLSCertFile, s.TLSKeyFile
@@ -204,211 +200,6 @@ func Prefix(app string) string {
 	return strings.ToUpper(strings.ReplaceAll(app, "-", "_")) + "_"
 }
 
-func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
-	var e appEnv
-	prefix := Prefix(name)
-	if err := envconfig.Process(strings.TrimSuffix(prefix, "_"), &e); err != nil {
-		allProblems.add(prefix+"*", err.Error())
-		return App{}, false
-	}
-	emptyMeansDefault(&e)
-	var p problems
-	v := func(n string) string { return prefix + n }
-	app := App{Name: name, PluginID: strings.TrimSpace(e.PluginID)}
-	if c.Demo {
-		demoDefaults(c, name, &e)
-	}
-
-	var preset flow.Preset
-	if e.Provider != "" {
-		app.Provider = strings.ToLower(strings.TrimSpace(e.Provider))
-		var ok bool
-		if preset, ok = flow.LookupPreset(app.Provider); !ok {
-			p.add(v("PROVIDER"), "unknown provider; known: "+strings.Join(flow.PresetNames(), ", "))
-		}
-	} else {
-		preset.PKCE = true
-	}
-	f := &app.Flow
-	f.ClientID = p.required(v("CLIENT_ID"), e.ClientID)
-	f.ClientSecret = p.required(v("CLIENT_SECRET"), e.ClientSecret)
-	f.RedirectURI = p.httpURL(v("REDIRECT_URI"), e.RedirectURI, true)
-	if u, err := url.Parse(f.RedirectURI); err == nil && f.RedirectURI != "" {
-		app.RedirectPath = u.EscapedPath()
-		if app.RedirectPath == "" {
-			app.RedirectPath = "/"
-		}
-		switch {
-		case u.Fragment != "" || u.RawQuery != "":
-			p.add(v("REDIRECT_URI"), "must have no query or fragment")
-		case name != "" && !strings.HasPrefix(app.RedirectPath, "/"+name+"/"):
-			p.add(v("REDIRECT_URI"), fmt.Sprintf("its path must start with /%s/", name))
-		case reservedPath(name, app.RedirectPath):
-			p.add(v("REDIRECT_URI"), "its path is one of handoff's own routes")
-		}
-	}
-	f.AuthorizeEndpoint = p.httpURL(v("AUTHORIZE_ENDPOINT"), or(e.AuthorizeEndpoint, preset.AuthorizeEndpoint), true)
-	f.TokenEndpoint = p.httpURL(v("TOKEN_ENDPOINT"), or(e.TokenEndpoint, preset.TokenEndpoint), true)
-	f.RefreshEndpoint = p.httpURL(v("REFRESH_ENDPOINT"), or(e.RefreshEndpoint, preset.RefreshEndpoint), false)
-
-	sep := or(preset.ScopeSeparator, " ")
-	f.Scope = strings.Join(strings.Fields(e.Scope), sep)
-	// AUTHORIZE_PARAMS adds to the preset's parameters and replaces those of
-	// the same name: adding login_hint must not drop Google's
-	// access_type=offline, without which no refresh token comes.
-	presetParams, _ := url.ParseQuery(preset.AuthorizeParams) // presets are checked by flow's tests
-	if q, err := url.ParseQuery(strings.TrimPrefix(strings.TrimSpace(e.AuthorizeParams), "?")); err != nil {
-		p.add(v("AUTHORIZE_PARAMS"), "not a query string (a=b&c=d)")
-	} else {
-		for k, vs := range q {
-			presetParams[k] = vs
-		}
-		q = presetParams
-		for _, k := range []string{"state", "code_challenge", "code_challenge_method", "client_id", "redirect_uri", "response_type"} {
-			if q.Has(k) {
-				p.add(v("AUTHORIZE_PARAMS"), fmt.Sprintf("%s is set by handoff", k))
-			}
-		}
-		f.AuthorizeParams = q
-	}
-	f.PKCE = preset.PKCE
-	if e.PKCE != "" {
-		f.PKCE = p.onOff(v("PKCE"), e.PKCE)
-	}
-	f.AuthStyle, f.BodyFormat = preset.AuthStyle, preset.BodyFormat
-	switch strings.ToLower(strings.TrimSpace(e.TokenAuthStyle)) {
-	case "":
-	case "post", "client_secret_post":
-		f.AuthStyle = flow.AuthPost
-	case "basic", "client_secret_basic":
-		f.AuthStyle = flow.AuthBasic
-	case "auto":
-		f.AuthStyle = flow.AuthAuto
-	default:
-		p.add(v("TOKEN_AUTH_STYLE"), "must be post, basic or auto")
-	}
-	f.LoginTTL = p.duration(v("LOGIN_TTL"), e.LoginTTL)
-	f.TokenTTL = p.duration(v("TOKEN_TTL"), e.TokenTTL)
-	f.ProviderTimeout = p.duration(v("PROVIDER_TIMEOUT"), e.ProviderTimeout)
-	f.ProviderConcurrency = flow.DefaultProviderConcurrency
-	if strings.TrimSpace(e.ProviderConcurrency) != "" {
-		f.ProviderConcurrency = p.positive(v("PROVIDER_CONCURRENCY"), e.ProviderConcurrency)
-	}
-	f.MaxPending = c.MaxPending
-	if c.RateLimit {
-		f.PollLimit = 10
-	}
-	f.MachineID = c.MachineID
-
-	if app.PluginID != "" && !validLabel(app.PluginID) {
-		p.add(v("PLUGIN_ID"), "must be letters, digits and '-' (the id in the plugin's URL)")
-	}
-	for _, o := range strings.Split(e.AllowedOrigins, ",") {
-		if o = strings.TrimSpace(o); o == "" {
-			continue
-		}
-		if canon, ok := CanonicalOrigin(o); ok {
-			app.AllowedOrigins = append(app.AllowedOrigins, canon)
-		} else {
-			p.add(v("ALLOWED_ORIGINS"), "each entry must be an origin like https://example.com (no path)")
-		}
-	}
-
-	// Seal keys: SEAL_KEY, or the client secret, through HKDF with the
-	// app's name, so apps sharing a secret or a key still refuse each
-	// other's states and read keys.
-	label := sealKeyLabel + name
-	var current []byte
-	if e.SealKey != "" {
-		if k, err := parseSealKey(e.SealKey); err != nil {
-			p.add(v("SEAL_KEY"), err.Error())
-		} else {
-			current = crypto.DeriveKey(k, label)
-		}
-	} else if f.ClientSecret != "" {
-		if why := guessable(f.ClientSecret); why != "" {
-			p.add(v("CLIENT_SECRET"), fmt.Sprintf("cannot be the source of the seal key: %s, and a state from /authorize "+
-				"lets anyone test guesses of it offline; set %s to a random key: openssl rand -hex 32", why, v("SEAL_KEY")))
-		} else {
-			app.KeyFromSecret = true
-			current = crypto.DeriveKey([]byte(f.ClientSecret), label)
-		}
-	}
-	var old [][]byte
-	for i, s := range strings.Split(e.SealKeysOld, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		if k, err := parseSealKey(s); err != nil {
-			p.add(v("SEAL_KEYS_OLD"), fmt.Sprintf("entry %d: %v", i+1, err))
-		} else {
-			old = append(old, crypto.DeriveKey(k, label))
-		}
-	}
-	if current != nil {
-		sealer, err := crypto.NewSealer(current, old...)
-		if err != nil {
-			p.add(v("SEAL_KEY"), err.Error())
-		}
-		f.Sealer = sealer
-	}
-	*allProblems = append(*allProblems, p...)
-	return app, len(p) == 0
-}
-
-// parseSealKey reads a SEAL_KEY or SEAL_KEYS_OLD entry and refuses one byte
-// repeated (64 zeros): a placeholder, not a secret.
-func parseSealKey(s string) ([]byte, error) {
-	k, err := crypto.ParseKey(s)
-	if err != nil {
-		return nil, err
-	}
-	for _, b := range k[1:] {
-		if b != k[0] {
-			return k, nil
-		}
-	}
-	return nil, errors.New("one byte repeated is not a key; make one with openssl rand -hex 32")
-}
-
-// demoDefaults points an unconfigured app at the built-in mock provider
-// served on the same port. Variables that are set still apply.
-func demoDefaults(c *Config, app string, e *appEnv) {
-	scheme := "http"
-	if c.TLSCertFile != "" {
-		scheme = "https"
-	}
-	base := fmt.Sprintf("%s://localhost:%d", scheme, c.Port)
-	if e.ClientID == "" {
-		e.ClientID = DemoClientID
-	}
-	if e.ClientSecret == "" {
-		e.ClientSecret = DemoClientSecret
-	}
-	if e.SealKey == "" {
-		// Never derived from a secret: the demo's is published, and one
-		// given for a try-out need not pass guessable.
-		var k [crypto.KeySize]byte
-		rand.Read(k[:])
-		e.SealKey = fmt.Sprintf("%x", k)
-	}
-	if e.RedirectURI == "" {
-		e.RedirectURI = base + "/redirect"
-		if app != "" {
-			e.RedirectURI = base + "/" + app + "/redirect"
-		}
-	}
-	if e.AuthorizeEndpoint == "" && e.Provider == "" {
-		e.AuthorizeEndpoint = base + DemoMockPath + "/authorize"
-	}
-	if e.TokenEndpoint == "" && e.Provider == "" {
-		e.TokenEndpoint = base + DemoMockPath + "/token"
-	}
-	if e.Scope == "" && e.Provider == "" {
-		e.Scope = "profile"
-	}
-}
-
 // Demo mode's mock provider credentials and mount point.
 const (
 	DemoClientID     = "handoff-demo"
@@ -450,131 +241,4 @@ func or(a, b string) string {
 		return strings.TrimSpace(a)
 	}
 	return b
-}
-
-// CanonicalOrigin checks an origin (scheme://host[:port]) and returns it in
-// the form browsers send: lowercase, without a default port.
-func CanonicalOrigin(s string) (string, bool) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", false
-	}
-	host := strings.ToLower(u.Hostname())
-	port := u.Port()
-	if u.Scheme == "http" && port == "80" || u.Scheme == "https" && port == "443" {
-		port = ""
-	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	if port != "" {
-		host += ":" + port
-	}
-	return u.Scheme + "://" + host, true
-}
-
-func validHost(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for _, l := range strings.Split(h, ".") {
-		if !validLabel(l) {
-			return false
-		}
-	}
-	return true
-}
-
-func validLabel(l string) bool {
-	if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-		return false
-	}
-	for i := 0; i < len(l); i++ {
-		c := l[i]
-		if !(c == '-' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// problems collects "NAME: what is wrong" lines. Values are never quoted:
-// any of them may be a secret.
-type problems []string
-
-func (p *problems) add(name, msg string) { *p = append(*p, name+": "+msg) }
-
-func (p *problems) required(name, v string) string {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		p.add(name, "missing")
-	}
-	return v
-}
-
-func (p *problems) httpURL(name, v string, required bool) string {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		if required {
-			p.add(name, "missing")
-		}
-		return ""
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
-		p.add(name, "not an absolute http(s) URL")
-		return ""
-	}
-	return v
-}
-
-func (p *problems) duration(name, v string) time.Duration {
-	v = strings.TrimSpace(v)
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		// A bare number is seconds, as in most hosting dashboards.
-		if n, nerr := strconv.Atoi(v); nerr == nil {
-			d, err = time.Duration(n)*time.Second, nil
-		}
-	}
-	if err != nil || d <= 0 {
-		p.add(name, "must be a positive duration such as 30s or 10m")
-	}
-	return d
-}
-
-func (p *problems) positive(name, v string) int {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n <= 0 {
-		p.add(name, "must be a positive whole number")
-	}
-	return n
-}
-
-func (p *problems) port(name, v string) int {
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 1 || n > 65535 {
-		p.add(name, "must be a port number from 1 to 65535")
-	}
-	return n
-}
-
-func (p *problems) onOff(name, v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "on", "true", "1", "yes":
-		return true
-	case "off", "false", "0", "no":
-		return false
-	}
-	p.add(name, "must be on or off (true or false)")
-	return false
-}
-
-func (p *problems) logLevel(name, v string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.TrimSpace(v))); err != nil {
-		p.add(name, "must be debug, info, warn or error")
-	}
-	return l
 }
