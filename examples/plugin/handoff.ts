@@ -57,7 +57,7 @@ export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>
 export interface LoginWindow {
   /** Sends the window to the provider's login page. */
   navigate(url: string): void
-  /** Closes the window (best effort). */
+  /** Closes the window while it is still blank (the login failed or was cancelled before reaching the provider). */
   close(): void
 }
 
@@ -504,13 +504,12 @@ export function createHandoffClient(options: HandoffClientOptions): HandoffClien
         win.navigate(url)
         navigated = true
       }
-      const stored = await pollForTokens(readKey, signal, deadline)
-      win?.close()
-      return stored
+      return await pollForTokens(readKey, signal, deadline)
     } catch (err) {
-      // A blank window (the login never started) or a cancelled login: close it. After a
-      // refusal at the provider, leave it open: its page says what happened.
-      if (win && (!navigated || (err instanceof HandoffError && err.code === "aborted"))) win.close()
+      // A window still blank (the login never reached the provider): close it. Once it shows
+      // the provider's pages it is the user's: handoff's page there says what happened, and
+      // the default window, detached from the plugin (no opener), cannot be closed from here.
+      if (win && !navigated) win.close()
       throw err
     }
   }
@@ -725,7 +724,9 @@ function openBlankWindow(): LoginWindow | null {
   const popup = w.open("about:blank", "_blank")
   if (!popup || popup.closed) return null
   try {
-    popup.opener = null // the provider's page gets no handle on the plugin
+    // The provider's pages (and any site the login passes through) get no handle on the
+    // plugin, as with "noopener". The window stays ours to navigate while it is blank.
+    popup.opener = null
   } catch {
     // some browsers refuse; the window is still ours to navigate
   }
@@ -737,7 +738,7 @@ function openBlankWindow(): LoginWindow | null {
       try {
         if (!popup.closed) popup.close()
       } catch {
-        // a provider's Cross-Origin-Opener-Policy may sever the handle; nothing to do
+        // nothing to do
       }
     },
   }

@@ -114,13 +114,13 @@ test("login: the choices reach /authorize; a refused one is the server's 400 nam
     status: 400,
     description: "scope: admin is not in ALLOWED_SCOPES",
   })
-  assert.equal(w.closed, 2, "the blank window of the refused login is closed (and the first after its tokens)")
+  assert.equal(w.closed, 1, "the blank window of the refused login is closed")
   assert.equal(w.navigated.length, 1, "the refused login never went to the provider")
 })
 
 // ---- the login window ----------------------------------------------------------------
 
-test("login: the window opens synchronously, in the caller's click, then goes to the provider and closes with the tokens", async (t) => {
+test("login: the window opens synchronously, in the caller's click, then goes to the provider", async (t) => {
   const srv = await fake()
   t.after(srv.close)
   const w = loginWindow()
@@ -131,7 +131,7 @@ test("login: the window opens synchronously, in the caller's click, then goes to
   assert.equal(srv.requests.length, 0, "and before /authorize was sent")
   const stored = await p
   assert.deepEqual(w.navigated, [AUTH_URL])
-  assert.equal(w.closed, 1)
+  assert.equal(w.closed, 0, "the provider's window is the user's to close")
   assert.equal(stored.tokens.access_token, "at-1")
 })
 
@@ -168,7 +168,7 @@ test("login: a blocked window without onPopupBlocked rejects popup_blocked with 
   assert.equal(srv.polls().length, 0)
 })
 
-test("login: cancelling closes the window and stops polling; a later login starts afresh", async (t) => {
+test("login: cancelling stops polling at once; a later login starts afresh", async (t) => {
   let cancel
   const srv = await fake({
     "POST /poll": (res) => {
@@ -182,7 +182,6 @@ test("login: cancelling closes the window and stops polling; a later login start
 
   cancel = new AbortController()
   await assert.rejects(c.login({ signal: cancel.signal }), { code: "aborted" })
-  assert.equal(w.closed, 1)
   assert.equal(srv.polls().length, 1, "the poll that was on the wire, and no other")
 
   // The next login's polls are its own; the cancelled one sends none.
@@ -190,6 +189,24 @@ test("login: cancelling closes the window and stops polling; a later login start
   const second = c.login({ signal: cancel.signal })
   await assert.rejects(second, { code: "aborted" })
   assert.equal(srv.polls().length, 2)
+  assert.equal(w.closed, 0, "both windows had gone to the provider")
+})
+
+test("login: cancelled before /authorize answers, the still blank window is closed", async (t) => {
+  const cancel = new AbortController()
+  const srv = await fake({
+    "POST /authorize": (res) => {
+      cancel.abort()
+      json(res, 200, { url: AUTH_URL, readKey: "rk" })
+    },
+  })
+  t.after(srv.close)
+  const w = loginWindow()
+  const { c } = client(srv, { openLoginWindow: w.open })
+  await assert.rejects(c.login({ signal: cancel.signal }), { code: "aborted" })
+  assert.equal(w.closed, 1)
+  assert.deepEqual(w.navigated, [])
+  assert.equal(srv.polls().length, 0)
 })
 
 test("login: the default window needs a browser; the openWindow option still works without one", async (t) => {
