@@ -71,7 +71,7 @@ export function App({ framer }: { framer: Framer | null }) {
                             onClick={() => h.login()}
                             disabled={h.busy === "login"}
                         >
-                            {h.busy === "login" ? "Waiting for the browser…" : "Log in"}
+                            {h.busy === "login" ? "Waiting…" : "Log in"}
                         </button>
                         {h.busy === "login" && (
                             <button id="cancel" onClick={h.cancel}>
@@ -81,7 +81,7 @@ export function App({ framer }: { framer: Framer | null }) {
                     </div>
                     {h.busy === "login" && !h.blockedUrl && (
                         <p className="muted" id="waiting">
-                            Log in in the window that opened, then come back here.
+                            Finish the login in the window that opened; this updates by itself.
                         </p>
                     )}
                     {h.blockedUrl && (
