@@ -207,7 +207,8 @@ export interface HandoffClient {
   getAccessToken(): Promise<string>
   /**
    * fetch for the provider's API through handoff's API passthrough (`/api/<host>/<path>`), with the
-   * stored access token as `Authorization: Bearer …`. On a 401 it refreshes once and retries.
+   * stored access token as `Authorization: Bearer …` (in place of any the caller set). On a 401 it
+   * refreshes once and retries.
    * `target` is an absolute URL (`https://api.notion.com/v1/users/me`) or, with the apiBase option, a path.
    * Resolves with the API's answer, whatever its status, as fetch does.
    */
@@ -381,17 +382,22 @@ export function createHandoffClient(options: HandoffClientOptions): HandoffClien
       if (controller.signal.aborted) {
         throw new HandoffError("network_error", `handoff did not answer within ${timeoutMs} ms`, { retryable: true, cause: err })
       }
-      throw await diagnose(err, what)
+      const diagnosis = await diagnose(err, what, outer)
+      throwIfAborted(outer, cancelled) // cancelled while the server was being asked
+      throw diagnosis
     } finally {
       clearTimeout(timer)
       outer?.removeEventListener("abort", onAbort)
     }
   }
 
-  /** fetch with a timeout, for the probes; resolves null on any failure. */
-  async function probe(url: string, init: RequestInit): Promise<Response | null> {
+  /** fetch with a timeout, for the probes; resolves null on any failure, or when outer aborts. */
+  async function probe(url: string, init: RequestInit, outer?: AbortSignal | null): Promise<Response | null> {
+    if (outer?.aborted) return null
     const controller = new AbortController()
     const timer = setTimeout(() => controller.abort(), requestTimeoutMs)
+    const onAbort = () => controller.abort()
+    outer?.addEventListener("abort", onAbort, { once: true })
     try {
       const res = await doFetch(url, { ...init, signal: controller.signal })
       await discard(res)
@@ -400,6 +406,7 @@ export function createHandoffClient(options: HandoffClientOptions): HandoffClien
       return null
     } finally {
       clearTimeout(timer)
+      outer?.removeEventListener("abort", onAbort)
     }
   }
 
@@ -416,8 +423,8 @@ export function createHandoffClient(options: HandoffClientOptions): HandoffClien
    *     URL is wrong.
    * Outside a browser (Node) there is no CORS and no opaque response: step 2 never says "refused".
    */
-  async function diagnose(cause: unknown, what: string): Promise<HandoffError> {
-    const allowed = await probe(base + "/poll", { method: "POST" })
+  async function diagnose(cause: unknown, what: string, outer?: AbortSignal | null): Promise<HandoffError> {
+    const allowed = await probe(base + "/poll", { method: "POST" }, outer)
     if (allowed) {
       const description =
         what === "handoff"
@@ -431,7 +438,7 @@ export function createHandoffClient(options: HandoffClientOptions): HandoffClien
     } catch {
       // keep base
     }
-    const opaque = await probe(origin + "/healthz", { method: "GET", mode: "no-cors" })
+    const opaque = await probe(origin + "/healthz", { method: "GET", mode: "no-cors" }, outer)
     if (opaque && opaque.type === "opaque") {
       const here = (globalThis as { location?: { origin?: string } }).location?.origin
       return new HandoffError(

@@ -502,6 +502,21 @@ test("a server that is down reads as 'could not reach', retryable", async () => 
   await assert.rejects(c.login(), { code: "network_error", retryable: true, description: /could not reach handoff at https:\/\/handoff\.example/ })
 })
 
+test("cancelled while the client asks why a request failed: aborted, at once", async () => {
+  const cancel = new AbortController()
+  const probes = []
+  const f = (url, init = {}) => {
+    if (url.endsWith("/authorize")) return Promise.reject(new TypeError("Failed to fetch"))
+    // A probe that hangs until its signal fires; the cancel comes while it hangs.
+    probes.push(url)
+    queueMicrotask(() => cancel.abort())
+    return new Promise((_, reject) => init.signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))))
+  }
+  const c = createHandoffClient({ baseUrl: "https://handoff.example", storage: memoryStorage(), fetch: f, openLoginWindow: () => null })
+  await assert.rejects(c.login({ signal: cancel.signal }), { code: "aborted" })
+  assert.deepEqual(probes, ["https://handoff.example/poll"], "the second question is not asked")
+})
+
 test("a refresh whose origin is refused is not retried", async () => {
   const { f, calls } = browserFetch({ up: true, refused: true })
   const storage = memoryStorage()
