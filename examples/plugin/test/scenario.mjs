@@ -57,7 +57,13 @@ export async function loginThenRefresh(baseUrl, approve, { log = () => {} } = {}
   assert.ok(refreshed.tokens.refresh_token.length > 0)
   assert.equal(await client.getAccessToken(), refreshed.tokens.access_token)
 
-  client.logout()
+  // logout() forgets the tokens at once and asks handoff to revoke the grant: revoked, or
+  // "unsupported" when the app has no revocation endpoint (501; a handoff without /revoke: 404).
+  const out = client.logout()
   assert.equal(client.isLoggedIn(), false)
-  return { login, refreshed, opened }
+  const loggedOut = await out
+  log(`logged out: ${JSON.stringify({ revoked: loggedOut.revoked, reason: loggedOut.reason, error: loggedOut.error?.code })}`)
+  assert.ok(loggedOut.revoked || loggedOut.reason === "unsupported", `logout: ${loggedOut.error?.message}`)
+  assert.equal(client.getTokens(), null)
+  return { login, refreshed, opened, loggedOut }
 }
