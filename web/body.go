@@ -107,10 +107,15 @@ func readBody(req *fasthttp.Request) error {
 	default:
 		return errBadBody
 	}
-	if !identityEncoded(&req.Header) {
-		// Unread: fasthttp drains what is left of it, or closes the
-		// connection when that is over 256 KiB.
-		return errEncodedBody
+	if req.Header.Peek(fasthttp.HeaderContentEncoding) != nil {
+		if !identityEncoded(&req.Header) {
+			// Unread: fasthttp drains what is left of it, or closes
+			// the connection when that is over 256 KiB.
+			return errEncodedBody
+		}
+		// identity is no coding at all; fasthttp's MultipartForm
+		// refuses any Content-Encoding but gzip.
+		req.Header.Del(fasthttp.HeaderContentEncoding)
 	}
 	stream := req.BodyStream()
 	if stream == nil {
@@ -136,12 +141,9 @@ func readBody(req *fasthttp.Request) error {
 	return nil
 }
 
-// identityEncoded reports whether every Content-Encoding of a request is
-// identity (or there is none): handoff decompresses nothing.
+// identityEncoded reports whether every coding in the Content-Encoding
+// fields of a request is identity: handoff decompresses nothing.
 func identityEncoded(h *fasthttp.RequestHeader) bool {
-	if h.Peek(fasthttp.HeaderContentEncoding) == nil {
-		return true
-	}
 	for _, v := range h.PeekAll(fasthttp.HeaderContentEncoding) {
 		for len(v) > 0 {
 			coding := v
