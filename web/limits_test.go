@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"strings"
@@ -103,4 +105,48 @@ func rawResponse(t *testing.T, base, raw string) response {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// Bodies stream: what fasthttp reads before the handler (1 KiB) is only the
+// start; the rest is read as it arrives, up to 64 KiB, whatever the framing.
+func TestStreamedBodiesAreReadWhole(t *testing.T) {
+	s := start(t, setup{})
+	key := s.authorize().ReadKey
+	pad := func(n int) string { return strings.Repeat("p", n) }
+	form := func(total int) string { // readKey last, the body exactly total bytes
+		tail := "&readKey=" + key
+		return "pad=" + pad(total-len("pad=")-len(tail)) + tail
+	}
+	for _, tc := range []struct {
+		name, contentType, body string
+		chunked                 bool
+		status                  int
+		code                    string
+	}{
+		{"a short form", "application/x-www-form-urlencoded", "readKey=" + key, false, 404, "authorization_pending"},
+		{"a 20 KiB form", "application/x-www-form-urlencoded", form(20 << 10), false, 404, "authorization_pending"},
+		{"a 64 KiB form", "application/x-www-form-urlencoded", form(64 << 10), false, 404, "authorization_pending"},
+		{"a 20 KiB JSON body", "application/json", `{"pad":"` + pad(20<<10) + `","readKey":"` + key + `"}`, false, 404, "authorization_pending"},
+		{"a chunked 20 KiB form", "application/x-www-form-urlencoded", form(20 << 10), true, 404, "authorization_pending"},
+		{"a chunked 64 KiB form", "application/x-www-form-urlencoded", form(64 << 10), true, 404, "authorization_pending"},
+		{"a chunked form of 64 KiB and one byte", "application/x-www-form-urlencoded", form(64<<10 + 1), true, 413, "invalid_request"},
+	} {
+		var body io.Reader = strings.NewReader(tc.body)
+		if tc.chunked {
+			body = io.MultiReader(body) // no length known: sent chunked
+		}
+		r := s.do("POST", "/poll", body, "Content-Type", tc.contentType, "Origin", testPluginOrigin)
+		if r.status != tc.status || !strings.Contains(string(r.body), `"error":"`+tc.code+`"`) {
+			t.Errorf("%s: %d %.200s, want %d %s", tc.name, r.status, r.body, tc.status, tc.code)
+		}
+		checkCORS(t, r, testPluginOrigin)
+	}
+	// A multipart body past the read-ahead.
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	mw.WriteField("pad", pad(8<<10))
+	mw.WriteField("readKey", key)
+	mw.Close()
+	r := s.do("POST", "/poll", &buf, "Content-Type", mw.FormDataContentType())
+	checkError(t, r, 404, "authorization_pending")
 }

@@ -55,13 +55,26 @@ type Options struct {
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
-// Limits of SPEC §5.5.
+// Limits of SPEC §5.5 and §5.8.
 const (
 	MaxBodyBytes   = 64 << 10
 	MaxHeaderBytes = 8 << 10
 	// IPLimit is how many requests per minute one client IP may send to
 	// each of /authorize, /redirect and /refresh.
 	IPLimit = 300
+	// MaxConns caps open connections, idle ones included. Each holds
+	// 15-25 KB (its read buffer, goroutine and the part of a body read
+	// so far), so all of them stay near 25 MB, and a 256 MB machine with
+	// full stores keeps room. Past it fasthttp answers 503 and closes.
+	MaxConns = 1024
+	// MaxConnsPerIP caps open connections from one client address, so
+	// that one address cannot take all of MaxConns (past it: 429 and
+	// close). On Fly.io every connection comes from Fly's proxy, one
+	// address, so there this is a cap on everything: fly.toml's
+	// http_service.concurrency hard_limit (requests in flight) must stay
+	// well below it, leaving room for the proxy's idle pooled connections
+	// and its health checks (deploy/flytoml_test.go holds that).
+	MaxConnsPerIP = 256
 )
 
 type server struct {
@@ -112,19 +125,23 @@ func New(opts Options) *fiber.App {
 		AppName:               "handoff",
 		DisableStartupMessage: true,
 		Network:               "tcp", // IPv4 and IPv6: plugins may call [::1]
-		BodyLimit:             MaxBodyBytes,
-		ReadBufferSize:        MaxHeaderBytes,
-		ReadTimeout:           opts.ReadTimeout,
-		WriteTimeout:          opts.WriteTimeout,
-		IdleTimeout:           opts.IdleTimeout,
-		ErrorHandler:          s.errorHandler,
+		// In streaming mode BodyLimit is only how much of a body fasthttp
+		// reads before the handler runs; readBody enforces MaxBodyBytes.
+		StreamRequestBody: true,
+		BodyLimit:         readAheadBytes,
+		Concurrency:       MaxConns,
+		ReadBufferSize:    MaxHeaderBytes,
+		ReadTimeout:       opts.ReadTimeout,
+		WriteTimeout:      opts.WriteTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		ErrorHandler:      s.errorHandler,
 		// A multipart body is parsed on demand (bodyOrQuery), not while
 		// fasthttp reads the request: a parse failure there resets the
 		// request, Origin included, and the error answer would carry
 		// the wrong CORS origin.
 		DisablePreParseMultipartForm: true,
 	})
-	app.Use(s.logRequests)
+	app.Use(s.logRequests, s.takeBody)
 
 	app.Get("/healthz", s.healthz)
 	app.Options("/healthz", s.preflight)
@@ -139,15 +156,17 @@ func New(opts Options) *fiber.App {
 		app.Options("/", s.preflight)
 	}
 	srv := app.Server()
+	srv.MaxConnsPerIP = MaxConnsPerIP // fiber.Config has no field for it
+	srv.HeaderReceived = s.headerReceived
 	srv.Handler = s.refuseUnknownMethods(app, srv.Handler)
 	return app
 }
 
 // refuseUnknownMethods answers a method Fiber does not know (FOO, PROPFIND)
 // as Fiber answers a known one: 404 not_found on an unknown path, else 405
-// method_not_allowed with the route's Allow header, both with the JSON error
-// and the CORS headers. Fiber itself would answer a bare 400 before any
-// handler or the error handler ran.
+// method_not_allowed with the route's Allow header, through the error
+// handler and with a request log line like any other request. Fiber itself
+// would answer a bare 400 before any middleware or the error handler ran.
 func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandler) fasthttp.RequestHandler {
 	known := map[string]bool{}
 	for _, m := range fiber.DefaultMethods {
@@ -155,12 +174,14 @@ func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandl
 	}
 	// allow: the Allow header of each route path (lower case, no trailing
 	// slash: Fiber's default routing ignores case and a trailing slash),
-	// methods in Fiber's order. wildcards: prefixes of "/*" routes.
+	// methods in Fiber's order. wildcards: "/*" routes by their prefix.
 	methods := map[string]map[string]bool{}
-	var wildcards []string
+	routes := map[string]string{} // routeKey -> the route as registered, for the log
+	type wildcard struct{ route, prefix string }
+	var wildcards []wildcard
 	for _, r := range app.GetRoutes(true) {
 		if strings.HasSuffix(r.Path, "/*") {
-			wildcards = append(wildcards, strings.ToLower(strings.TrimSuffix(r.Path, "*")))
+			wildcards = append(wildcards, wildcard{r.Path, strings.ToLower(strings.TrimSuffix(r.Path, "*"))})
 			continue
 		}
 		p := routeKey(r.Path)
@@ -168,6 +189,7 @@ func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandl
 			methods[p] = map[string]bool{}
 		}
 		methods[p][r.Method] = true
+		routes[p] = r.Path
 	}
 	allow := map[string]string{}
 	for p, ms := range methods {
@@ -179,36 +201,36 @@ func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandl
 		}
 		allow[p] = strings.Join(list, ", ")
 	}
+	allMethods := strings.Join(fiber.DefaultMethods, ", ")
 	return func(ctx *fasthttp.RequestCtx) {
 		if known[string(ctx.Method())] { // no allocation: map lookup by converted bytes
 			next(ctx)
 			return
 		}
-		path := string(ctx.URI().PathOriginal()) // what Fiber routes on
-		status, body := fiber.StatusNotFound, `{"error":"not_found","error_description":"no such route"}`
-		if a, ok := allow[routeKey(path)]; ok {
-			status, body = fiber.StatusMethodNotAllowed, `{"error":"method_not_allowed","error_description":"method not allowed on this route"}`
-			ctx.Response.Header.Set(fiber.HeaderAllow, a)
+		start, id := time.Now(), s.requestID.Add(1)
+		c := app.AcquireCtx(ctx)
+		defer app.ReleaseCtx(c)
+		key := routeKey(string(ctx.URI().PathOriginal())) // what Fiber routes on
+		route, methods := unmatchedRoute, ""
+		if a, ok := allow[key]; ok {
+			route, methods = routes[key], a
 		} else {
-			lower := strings.ToLower(path)
 			for _, w := range wildcards {
-				if strings.HasPrefix(lower, w) || lower+"/" == w {
-					status, body = fiber.StatusMethodNotAllowed, `{"error":"method_not_allowed","error_description":"method not allowed on this route"}`
-					ctx.Response.Header.Set(fiber.HeaderAllow, strings.Join(fiber.DefaultMethods, ", "))
+				if strings.HasPrefix(key, w.prefix) || key+"/" == w.prefix {
+					route, methods = w.route, allMethods
 					break
 				}
 			}
 		}
-		h := &ctx.Response.Header
-		h.Set(fiber.HeaderVary, fiber.HeaderOrigin)
-		if o := s.corsFor(string(ctx.Path())).AllowOrigin(string(ctx.Request.Header.Peek(fiber.HeaderOrigin))); o != "" {
-			h.Set(fiber.HeaderAccessControlAllowOrigin, o)
+		err := readBody(c.Request())
+		if err == nil {
+			err = fiber.ErrNotFound
+			if methods != "" {
+				c.Set(fiber.HeaderAllow, methods)
+				err = fiber.ErrMethodNotAllowed
+			}
 		}
-		h.Set(fiber.HeaderCacheControl, "no-store")
-		h.Set(fiber.HeaderPragma, "no-cache")
-		ctx.SetStatusCode(status)
-		ctx.SetContentType(fiber.MIMEApplicationJSON)
-		ctx.SetBodyString(body)
+		s.logRequest(c, route, start, id, err)
 	}
 }
 
@@ -421,7 +443,7 @@ func bodyOrQuery(c *fiber.Ctx, queryName, bodyName string) string {
 	if v := c.Request().URI().QueryArgs().Peek(queryName); len(v) > 0 {
 		return string(v)
 	}
-	body := c.Body()
+	body := c.Request().Body() // as sent: c.Body() would decompress it (readBody refused that anyway)
 	if len(body) == 0 {
 		return ""
 	}
@@ -525,7 +547,9 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	case fiber.StatusMethodNotAllowed:
 		code, desc = "method_not_allowed", "method not allowed on this route"
 	case fiber.StatusRequestEntityTooLarge:
-		code, desc = "invalid_request", "the request body is too large"
+		code, desc = "invalid_request", "the request body is over 64 KiB"
+	case fiber.StatusUnsupportedMediaType:
+		code, desc = "invalid_request", "a request body must not be compressed: send it without Content-Encoding"
 	case fiber.StatusRequestHeaderFieldsTooLarge, fiber.StatusRequestURITooLong:
 		code, desc = "invalid_request", "the request headers or URL are too large"
 	case fiber.StatusRequestTimeout:
@@ -664,22 +688,37 @@ func setPageHeaders(c *fiber.Ctx, csp string) {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 }
 
-// logRequests writes one line per request: method, route pattern, status,
-// duration and a request id. Never the query string or the raw path: both
-// can carry codes, states, read keys or refresh tokens.
+// unmatchedRoute is what the request log says for a request no route
+// matched (an unknown path, or one refused before routing): the path itself
+// may carry a code, a state or a key.
+const unmatchedRoute = "(unmatched)"
+
+// logRequests serves every routed request, as the first middleware, and
+// logs it.
 func (s *server) logRequests(c *fiber.Ctx) error {
-	start := time.Now()
-	id := s.requestID.Add(1)
-	err := c.Next()
+	start, id := time.Now(), s.requestID.Add(1)
+	s.logRequest(c, "", start, id, c.Next())
+	return nil
+}
+
+// logRequest turns err, if any, into the answer through the error handler,
+// and writes one line: method, route pattern, status, duration and a request
+// id. Never the query string or the raw path: both can carry codes, states,
+// read keys or refresh tokens. route is the pattern when the caller knows it,
+// "" to take the one Fiber matched.
+func (s *server) logRequest(c *fiber.Ctx, route string, start time.Time, id uint64, err error) {
 	if err != nil {
-		if herr := c.App().ErrorHandler(c, err); herr != nil {
+		if herr := s.errorHandler(c, err); herr != nil {
 			_ = c.SendStatus(fiber.StatusInternalServerError)
 		}
 	}
 	if s.log.Enabled(context.Background(), slog.LevelInfo) {
-		route := c.Route().Path
-		if c.Response().StatusCode() == fiber.StatusNotFound && route == "/" && c.Path() != "/" {
-			route = "(unmatched)"
+		if route == "" {
+			// Only the middleware's "/" matched: an unknown path, or a
+			// request refused before routing (takeBody).
+			if route = c.Route().Path; route == "/" && c.Path() != "/" {
+				route = unmatchedRoute
+			}
 		}
 		s.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
 			slog.String("method", c.Method()),
@@ -689,5 +728,4 @@ func (s *server) logRequests(c *fiber.Ctx) error {
 			slog.String("request_id", strconv.FormatUint(id, 36)),
 		)
 	}
-	return nil
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"handoff/web"
 )
 
 const (
@@ -40,7 +42,12 @@ type flyConfig struct {
 		AutoStopMachines   any  `toml:"auto_stop_machines"` // "off"|"stop"|"suspend" or bool
 		AutoStartMachines  bool `toml:"auto_start_machines"`
 		MinMachinesRunning int  `toml:"min_machines_running"`
-		Checks             []struct {
+		Concurrency        struct {
+			Type      string `toml:"type"`
+			SoftLimit int    `toml:"soft_limit"`
+			HardLimit int    `toml:"hard_limit"`
+		} `toml:"concurrency"`
+		Checks []struct {
 			GracePeriod string `toml:"grace_period"`
 			Interval    string `toml:"interval"`
 			Timeout     string `toml:"timeout"`
@@ -112,6 +119,8 @@ func TestFlyToml(t *testing.T) {
 		t.Error("Machines stop when idle but auto_start_machines is false: the app would stay down")
 	}
 
+	checkConcurrency(t, c, md)
+
 	var health bool
 	for _, ch := range hs.Checks {
 		if ch.Path == "/healthz" && strings.EqualFold(ch.Method, "GET") {
@@ -139,6 +148,33 @@ func TestFlyToml(t *testing.T) {
 		if secretish.MatchString(k) {
 			t.Errorf("[env] %s looks like a secret; use fly secrets set", k)
 		}
+	}
+}
+
+// checkConcurrency: Fly's proxy limits requests in flight (SPEC §5.8, §7).
+// Every connection to the Machine comes from the proxy, one address, so the
+// hard limit must leave room under handoff's per-address connection cap
+// (256) for the proxy's idle pooled connections and its health checks; and
+// 150 requests, each with at most a 64 KiB body, keep a 256 MB Machine safe.
+func checkConcurrency(t *testing.T, c flyConfig, md toml.MetaData) {
+	t.Helper()
+	cc := c.HTTPService.Concurrency
+	if !md.IsDefined("http_service", "concurrency") {
+		t.Error("no [http_service.concurrency]: Fly's default is 20 connections, no hard limit")
+		return
+	}
+	if cc.Type != "requests" {
+		t.Errorf("http_service.concurrency.type = %q, want \"requests\" (the proxy pools connections; what loads handoff is requests)", cc.Type)
+	}
+	if cc.SoftLimit <= 0 || cc.SoftLimit > cc.HardLimit {
+		t.Errorf("http_service.concurrency soft_limit = %d, want between 1 and hard_limit (%d)", cc.SoftLimit, cc.HardLimit)
+	}
+	const perAddressCap = 256 // web.MaxConnsPerIP, as SECURITY.md documents it
+	if web.MaxConnsPerIP != perAddressCap {
+		t.Errorf("web.MaxConnsPerIP = %d, documented as %d: update fly.toml's reasoning, SECURITY.md and this test", web.MaxConnsPerIP, perAddressCap)
+	}
+	if cc.HardLimit <= 0 || cc.HardLimit > 150 {
+		t.Errorf("http_service.concurrency hard_limit = %d, want 1 to 150: at most 60%% of the per-address cap %d, which every connection from Fly's proxy counts against", cc.HardLimit, perAddressCap)
 	}
 }
 

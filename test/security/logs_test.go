@@ -273,3 +273,69 @@ func flipChar(s string) string {
 	}
 	return s[:i] + string(c) + s[i+1:]
 }
+
+// Every request gets its log line, also one with a method Fiber does not
+// know (it had none) and one refused before routing (a compressed body, an
+// oversized one), with the route pattern, never the path or query that
+// carried a key or a state.
+func TestUnknownMethodsAndRefusedBodiesAreLogged(t *testing.T) {
+	secrets := &secretSet{}
+	p := newFakeProvider(t, secrets)
+	proc, h := startBinaryFor(t, p, map[string]string{"LOG_LEVEL": "info"})
+	l := h.authorize(t)
+	send := func(method, path string, hdr ...string) resp {
+		t.Helper()
+		req := mustRequest(t, method, h.URL+path)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		return h.client.do(t, req)
+	}
+	type line struct{ method, route, status string }
+	want := map[line]int{{"POST", "/authorize", "200"}: 1}
+	for _, tc := range []struct {
+		method, path string
+		hdr          []string
+		status       int
+		logged       line
+	}{
+		{"BREW", "/poll?readKey=" + url.QueryEscape(l.readKey), nil, 405, line{"BREW", "/poll", "405"}},
+		{"PROPFIND", "/Poll/", nil, 405, line{"PROPFIND", "/poll", "405"}},
+		{"FOO", "/healthz", nil, 405, line{"FOO", "/healthz", "405"}},
+		{"BREW", "/redirect/" + l.state + "?code=" + random(20), nil, 404, line{"BREW", "(unmatched)", "404"}},
+		{"POST", "/poll?readKey=" + url.QueryEscape(l.readKey), []string{"Content-Encoding", "gzip"}, 415, line{"POST", "(unmatched)", "415"}},
+	} {
+		if r := send(tc.method, tc.path, tc.hdr...); r.status != tc.status {
+			t.Errorf("%s %.20s: %v, want %d", tc.method, tc.path, r, tc.status)
+		}
+		want[tc.logged]++
+	}
+	// A declared body over 64 KiB, refused before any of it is read.
+	addr := strings.TrimPrefix(h.URL, "http://")
+	r := rawExchange(t, addr, "POST /poll?readKey="+url.QueryEscape(l.readKey)+" HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n", "")
+	wantCode(t, "a declared body over 64 KiB", r, 413, "invalid_request")
+	want[line{"POST", "(unmatched)", "413"}]++
+
+	h.client.close()
+	if code := proc.stop(t, syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("exit status %d after SIGTERM", code)
+	}
+	out := proc.Out.String()
+	got := map[line]int{}
+	for _, s := range strings.Split(out, "\n") {
+		if m := requestLine.FindStringSubmatch(s); m != nil {
+			got[line{m[1], m[2], m[3]}]++
+		}
+	}
+	for l, n := range want {
+		if got[l] != n {
+			t.Errorf("%d request lines with method=%s route=%s status=%s, want %d", got[l], l.method, l.route, l.status, n)
+		}
+	}
+	if leaked := secrets.leaks(out); len(leaked) > 0 {
+		t.Errorf("the log holds %d secret(s)", len(leaked))
+	}
+	if t.Failed() {
+		t.Logf("output:\n%s", out)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -44,7 +46,7 @@ func TestMain(m *testing.M) {
 	code := testkit.Run(m)
 	if code == 0 {
 		if err := findLeaks(15 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, "hostile: goroutines leaked by the tests:", err)
+			fmt.Fprintln(os.Stderr, "test/security: goroutines leaked by the tests:", err)
 			code = 1
 		}
 	}
@@ -63,6 +65,54 @@ func startBinary(t *testing.T, port int, env map[string]string) *process {
 	t.Helper()
 	return &process{testkit.Start(t, testkit.Options{Port: port, Env: func(int) map[string]string { return env }})}
 }
+
+// startBinaryFor runs the binary against p, configured as startHandoff
+// configures the in-process server (rate limits off) plus env, and returns
+// it with a client that keeps every error body to search for secrets.
+func startBinaryFor(t *testing.T, p *fakeProvider, env map[string]string) (*process, *handoff) {
+	t.Helper()
+	port := testkit.FreePort(t)
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	vars := map[string]string{
+		"CLIENT_ID":          p.clientID,
+		"CLIENT_SECRET":      p.clientSecret,
+		"REDIRECT_URI":       base + "/redirect",
+		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
+		"TOKEN_ENDPOINT":     p.URL + "/token",
+		"RATE_LIMIT":         "off",
+		"LOG_LEVEL":          "warn",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	proc := startBinary(t, port, vars)
+	return proc, attach(t, proc.URL, p)
+}
+
+// statusKB reads a size in kB from /proc/PID/status: VmRSS (resident now)
+// or VmHWM (the peak of VmRSS since the process started).
+func statusKB(t testing.TB, pid int, field string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatalf("reading /proc/%d/status: %v", pid, err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if err != nil {
+				t.Fatalf("%s line %q: %v", field, line, err)
+			}
+			return kb
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// memoryCeilingKB is SPEC §5.8's bound on the server's resident memory under
+// any mix of hostile requests: 64 MB, a quarter of Fly's smallest machine.
+const memoryCeilingKB = 64 << 10
 
 // stop sends sig and waits up to limit for the process to exit, returning
 // its exit code.
