@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"handoff/internal/jsonstr"
 	"io"
 	"mime"
 	"net"
@@ -352,23 +353,18 @@ func formToJSON(s string) ([]byte, bool) {
 		if len(out) > 1 {
 			out = append(out, ',')
 		}
-		out = appendJSONString(out, key)
+		out = jsonstr.Append(out, key)
 		out = append(out, ':')
 		if strings.HasSuffix(key, "_in") && isDigits(val) {
 			out = append(out, val...)
 		} else {
-			out = appendJSONString(out, val)
+			out = jsonstr.Append(out, val)
 		}
 	}
 	if len(out) == 1 {
 		return nil, false
 	}
 	return append(out, '}'), true
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // a valid UTF-8 string always marshals
-	return append(dst, b...)
 }
 
 // isDigits reports whether s is a JSON-safe non-negative integer.

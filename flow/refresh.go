@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"handoff/internal/jsonstr"
 	"net/url"
 )
 
@@ -49,7 +50,7 @@ func withRefreshToken(body []byte, refreshToken string) []byte {
 	if start < 0 || end < start { // not an object; parseTokenResponse never returns one
 		return body
 	}
-	member := appendJSONString([]byte(`"refresh_token":`), refreshToken)
+	member := jsonstr.Append([]byte(`"refresh_token":`), refreshToken)
 	out := make([]byte, 0, len(body)+len(member)+1)
 	out = append(out, body[:end]...)
 	if len(bytes.TrimSpace(body[start+1:end])) > 0 {

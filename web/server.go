@@ -22,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"handoff/flow"
+	"handoff/internal/jsonstr"
 	"handoff/internal/ratelimit"
 )
 
@@ -326,9 +327,9 @@ func (h *appHandlers) authorize(c *fiber.Ctx) error {
 	login := h.app.Broker.Authorize()
 	var arr [1024]byte // on the stack: sendJSON copies it into the response
 	buf := append(arr[:0], `{"url":`...)
-	buf = appendJSONString(buf, login.URL)
+	buf = jsonstr.Append(buf, login.URL)
 	buf = append(buf, `,"readKey":`...)
-	buf = appendJSONString(buf, login.ReadKey)
+	buf = jsonstr.Append(buf, login.ReadKey)
 	buf = append(buf, '}')
 	return sendJSON(c, fiber.StatusOK, buf)
 }
@@ -479,29 +480,6 @@ func sendJSON(c *fiber.Ctx, status int, body []byte) error {
 	return nil
 }
 
-// appendJSONString appends s as a JSON string, escaping only what JSON
-// requires (URLs keep their '&', as the worker sends them).
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0 // s[start:i] needs no escaping: appended in one go
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		if ch >= 0x20 && ch != '"' && ch != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		if ch < 0x20 {
-			dst = append(dst, '\\', 'u', '0', '0', hex[ch>>4], hex[ch&0xf])
-		} else {
-			dst = append(dst, '\\', ch)
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
 var errSlowDown = &flow.Error{Kind: flow.KindSlowDown, Code: "slow_down",
 	Description: "too many requests; wait a moment and try again"}
 
@@ -585,9 +563,9 @@ func asFiberError(err error) (*fiber.Error, bool) {
 func sendError(c *fiber.Ctx, status int, code, desc string) error {
 	var arr [256]byte // on the stack: sendJSON copies it
 	buf := append(arr[:0], `{"error":`...)
-	buf = appendJSONString(buf, code)
+	buf = jsonstr.Append(buf, code)
 	buf = append(buf, `,"error_description":`...)
-	buf = appendJSONString(buf, desc)
+	buf = jsonstr.Append(buf, desc)
 	buf = append(buf, '}')
 	c.Set(fiber.HeaderPragma, "no-cache")
 	return sendJSON(c, status, buf)
