@@ -207,22 +207,10 @@ const (
 	DemoMockPath     = "/mock"
 )
 
+// reservedPath reports whether path is taken by handoff's own routes for
+// the app, or by the demo provider.
 func reservedPath(app, path string) bool {
-	// As the router compares paths: case-insensitive, a trailing slash
-	// optional (Fiber's defaults). /HEALTHZ would reach /healthz.
-	path = strings.ToLower(path)
-	if len(path) > 1 {
-		path = strings.TrimSuffix(path, "/")
-	}
-	base := "/"
-	if app != "" {
-		base = "/" + app + "/"
-	}
-	switch strings.TrimPrefix(path, base) {
-	case "", "authorize", "poll", "refresh", "healthz":
-		return true
-	}
-	return path+"/" == base || path == "/healthz" || strings.HasPrefix(path, DemoMockPath+"/")
+	return web.ReservedPath(app, path) || strings.HasPrefix(strings.ToLower(path), DemoMockPath+"/")
 }
 
 // mkcert's file names for "mkcert localhost", as the worker's README uses.

@@ -1,0 +1,158 @@
+package web
+
+import (
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+
+	"handoff/flow"
+	"handoff/internal/jsonstr"
+)
+
+var errSlowDown = &flow.Error{Kind: flow.KindSlowDown, Code: "slow_down",
+	Description: "too many requests; wait a moment and try again"}
+
+const localsPage = "handoff.page"
+
+// errorHandler is the one place errors become HTTP responses: JSON for the
+// API, an HTML page for the redirect route.
+func (s *server) errorHandler(c *fiber.Ctx, err error) error {
+	if len(c.Response().Header.Peek(fiber.HeaderVary)) == 0 {
+		setCORS(c, s.corsFor(c.Path()))
+	}
+	if ferr, ok := asFlowError(err); ok {
+		if ferr.Kind == flow.KindElsewhere {
+			// Fly's proxy replays the request on the owner and drops
+			// this answer, which has no body (SPEC §9; SendStatus would
+			// add the status text).
+			c.Set("Fly-Replay", "instance="+ferr.Machine+";timeout=2s;fallback=force_self")
+			return c.Status(fiber.StatusServiceUnavailable).Send(nil)
+		}
+		if ferr.Kind == flow.KindSlowDown || ferr.Kind == flow.KindBusy {
+			c.Set(fiber.HeaderRetryAfter, "1")
+		}
+		if isPage, _ := c.Locals(localsPage).(bool); isPage {
+			status, p := pageFor(ferr)
+			return renderPage(c, status, p)
+		}
+		if ferr.Body != nil && ferr.Kind == flow.KindProviderRejected {
+			// The provider's own error JSON, so the plugin sees what
+			// the provider said (invalid_grant: log in again).
+			return sendJSON(c, refusedStatus(ferr.Status), ferr.Body)
+		}
+		return sendError(c, apiStatus(ferr), ferr.Code, ferr.Description)
+	}
+	fe, ok := asFiberError(err)
+	if !ok {
+		s.log.Error("request failed", "route", c.Route().Path, "err", err)
+		fe = fiber.ErrInternalServerError
+	}
+	code, desc := "server_error", "internal error"
+	switch fe.Code {
+	case fiber.StatusNotFound:
+		code, desc = "not_found", "no such route"
+	case fiber.StatusMethodNotAllowed:
+		code, desc = "method_not_allowed", "method not allowed on this route"
+	case fiber.StatusRequestEntityTooLarge:
+		code, desc = "invalid_request", "the request body is over 64 KiB"
+	case fiber.StatusUnsupportedMediaType:
+		code, desc = "invalid_request", "a request body must not be compressed: send it without Content-Encoding"
+	case fiber.StatusRequestHeaderFieldsTooLarge, fiber.StatusRequestURITooLong:
+		code, desc = "invalid_request", "the request headers or URL are too large"
+	case fiber.StatusRequestTimeout:
+		code, desc = "invalid_request", "the request took too long to arrive"
+	case fiber.StatusBadRequest:
+		code, desc = "invalid_request", "malformed request"
+	}
+	return sendError(c, fe.Code, code, desc)
+}
+
+// asFlowError is errors.As for *flow.Error, without its allocation when err
+// is one itself (every error flow returns).
+func asFlowError(err error) (*flow.Error, bool) {
+	if e, ok := err.(*flow.Error); ok {
+		return e, true
+	}
+	var e *flow.Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+// asFiberError is errors.As for *fiber.Error, likewise (404 and 405 from
+// the router).
+func asFiberError(err error) (*fiber.Error, bool) {
+	if e, ok := err.(*fiber.Error); ok {
+		return e, true
+	}
+	var e *fiber.Error
+	ok := errors.As(err, &e)
+	return e, ok
+}
+
+func sendError(c *fiber.Ctx, status int, code, desc string) error {
+	var arr [256]byte // on the stack: sendJSON copies it
+	buf := append(arr[:0], `{"error":`...)
+	buf = jsonstr.Append(buf, code)
+	buf = append(buf, `,"error_description":`...)
+	buf = jsonstr.Append(buf, desc)
+	buf = append(buf, '}')
+	c.Set(fiber.HeaderPragma, "no-cache")
+	return sendJSON(c, status, buf)
+}
+
+// apiStatus maps flow's error kinds to statuses of the JSON API (SPEC §1).
+func apiStatus(e *flow.Error) int {
+	switch e.Kind {
+	case flow.KindInvalidRequest, flow.KindInvalidState:
+		return fiber.StatusBadRequest
+	case flow.KindPending:
+		return fiber.StatusNotFound // what the worker answers, and clients rely on
+	case flow.KindGone, flow.KindOwnerGone, flow.KindCancelled:
+		return fiber.StatusGone
+	case flow.KindSlowDown:
+		return fiber.StatusTooManyRequests
+	case flow.KindProviderRejected:
+		return refusedStatus(e.Status)
+	case flow.KindProviderTimeout:
+		return fiber.StatusGatewayTimeout
+	case flow.KindBusy:
+		return fiber.StatusServiceUnavailable
+	default:
+		return fiber.StatusBadGateway
+	}
+}
+
+// refusedStatus passes on the provider's 4xx; a 200 that carried an error
+// becomes 400.
+func refusedStatus(status int) int {
+	if status >= 400 && status < 500 {
+		return status
+	}
+	return fiber.StatusBadRequest
+}
+
+// pageFor maps flow's error kinds to the redirect route's pages.
+func pageFor(e *flow.Error) (int, page) {
+	switch e.Kind {
+	case flow.KindInvalidState:
+		return fiber.StatusBadRequest, pageInvalidLink
+	case flow.KindCancelled:
+		p := pageCancelled
+		p.Detail = e.Description
+		return fiber.StatusOK, p
+	case flow.KindInvalidRequest:
+		return fiber.StatusBadRequest, pageBadRequest
+	case flow.KindProviderTimeout:
+		return fiber.StatusGatewayTimeout, pageProviderTimeout
+	case flow.KindOwnerGone:
+		return fiber.StatusServiceUnavailable, pageOwnerGone
+	case flow.KindBusy:
+		return fiber.StatusServiceUnavailable, pageBusy
+	case flow.KindSlowDown:
+		p := pageProviderFailed
+		p.Outcome, p.Title, p.Message = "slow_down", "Too many requests", "Too many logins from this address. Wait a minute and start the login again from the plugin."
+		return fiber.StatusTooManyRequests, p
+	default:
+		return fiber.StatusBadGateway, pageProviderFailed
+	}
+}

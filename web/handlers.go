@@ -1,0 +1,121 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"handoff/flow"
+	"handoff/internal/jsonstr"
+)
+
+// appHandlers serves one app's routes.
+type appHandlers struct {
+	*server
+	app *App
+}
+
+func (h *appHandlers) cors(c *fiber.Ctx) error {
+	setCORS(c, h.app.CORS)
+	return c.Next()
+}
+
+func (s *server) healthz(c *fiber.Ctx) error {
+	setCORS(c, s.rootCORS)
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.SendString(`{"status":"ok"}`)
+}
+
+func (s *server) upNoApp(c *fiber.Ctx) error {
+	setCORS(c, s.rootCORS)
+	return c.SendString("handoff is up and running.")
+}
+
+func (h *appHandlers) up(c *fiber.Ctx) error {
+	return c.SendString("handoff is up and running.")
+}
+
+func (h *appHandlers) authorize(c *fiber.Ctx) error {
+	if !h.allow(c, "authorize") {
+		return errSlowDown
+	}
+	login := h.app.Broker.Authorize()
+	var arr [1024]byte // on the stack: sendJSON copies it into the response
+	buf := append(arr[:0], `{"url":`...)
+	buf = jsonstr.Append(buf, login.URL)
+	buf = append(buf, `,"readKey":`...)
+	buf = jsonstr.Append(buf, login.ReadKey)
+	buf = append(buf, '}')
+	return sendJSON(c, fiber.StatusOK, buf)
+}
+
+func (h *appHandlers) poll(c *fiber.Ctx) error {
+	key := bodyOrQuery(c, "readKey", "readKey")
+	tokens, err := h.app.Broker.Poll(key, flow.PollOptions{ReplayFailed: replayFailed(c)})
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderPragma, "no-cache")
+	return sendJSON(c, fiber.StatusOK, tokens)
+}
+
+func (h *appHandlers) refresh(c *fiber.Ctx) error {
+	if !h.allow(c, "refresh") {
+		return errSlowDown
+	}
+	var token string
+	if q := c.Request().URI().QueryArgs().Peek("code"); len(q) > 0 {
+		// Plugins that put the token in the query unencoded turn its '+'
+		// into a space; refresh tokens have no spaces, so undo it.
+		token = strings.ReplaceAll(string(q), " ", "+")
+	} else {
+		token = bodyOrQuery(c, "refresh_token", "refresh_token")
+	}
+	tokens, err := h.app.Broker.Refresh(context.Background(), token)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderPragma, "no-cache")
+	return sendJSON(c, fiber.StatusOK, tokens)
+}
+
+func (h *appHandlers) redirect(c *fiber.Ctx) error {
+	if c.Method() == fiber.MethodHead {
+		// Fiber answers HEAD on GET routes; a link scanner's HEAD must not
+		// spend the state and the code that the user's GET needs.
+		c.Set(fiber.HeaderAllow, "GET, OPTIONS")
+		return fiber.ErrMethodNotAllowed
+	}
+	c.Locals(localsPage, true) // errors from here on render as pages
+	if !h.allow(c, "redirect") {
+		return errSlowDown
+	}
+	q := c.Request().URI().QueryArgs()
+	err := h.app.Broker.Redirect(context.Background(), flow.Callback{
+		State:            string(q.Peek("state")), // string() copies: the request's memory is reused
+		Code:             string(q.Peek("code")),
+		Error:            string(q.Peek("error")),
+		ErrorDescription: string(q.Peek("error_description")),
+		ReplayFailed:     replayFailed(c),
+	})
+	if err != nil {
+		return err
+	}
+	return renderPage(c, fiber.StatusOK, pageAuthenticated)
+}
+
+func (h *appHandlers) demoPage(c *fiber.Ctx) error {
+	setPageHeaders(c, demoCSP)
+	var buf bytes.Buffer
+	if err := demoTmpl.Execute(&buf, map[string]any{"Style": asCSS(style), "Script": asJS(demoScript)}); err != nil {
+		return err
+	}
+	return c.Send(buf.Bytes())
+}
+
+func replayFailed(c *fiber.Ctx) bool {
+	return len(c.Request().Header.Peek("Fly-Replay-Failed")) > 0
+}

@@ -1,0 +1,78 @@
+package web
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// allow applies the per-client-IP limit of a route.
+func (s *server) allow(c *fiber.Ctx, route string) bool {
+	l := s.limiters[route]
+	return l == nil || l.Allow(s.clientIP(c))
+}
+
+func (s *server) clientIP(c *fiber.Ctx) string {
+	ip := ""
+	if s.opts.TrustFlyClientIP {
+		ip = c.Get("Fly-Client-IP")
+	}
+	if ip == "" {
+		ip = c.IP()
+	}
+	return limitKey(ip)
+}
+
+// limitKey is the per-client key of an IP address: the address itself for
+// IPv4, its /64 for IPv6, since one client usually holds a whole /64 and
+// could otherwise take a fresh budget from each of its addresses. The result
+// never shares memory with the request (c.Get and c.IP return views of
+// fasthttp's reused buffers; the limiter keeps its keys).
+func limitKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return strings.Clone(ip)
+	}
+	addr = addr.Unmap()
+	if addr.Is6() {
+		prefix, _ := addr.Prefix(64) // 64 bits always fit an IPv6 address
+		return prefix.String()
+	}
+	return addr.String()
+}
+
+// bodyOrQuery reads a parameter from the query, or else from a form
+// (urlencoded or multipart) or JSON body. The query wins, as the worker's clients send it there. The result is
+// a copy, safe to keep after the handler returns.
+func bodyOrQuery(c *fiber.Ctx, queryName, bodyName string) string {
+	if v := c.Request().URI().QueryArgs().Peek(queryName); len(v) > 0 {
+		return string(v)
+	}
+	body := c.Request().Body() // as sent: c.Body() would decompress it (readBody refused that anyway)
+	if len(body) == 0 {
+		return ""
+	}
+	ct := string(c.Request().Header.ContentType())
+	if strings.HasPrefix(ct, fiber.MIMEApplicationJSON) || body[0] == '{' {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(body, &m) == nil {
+			var s string
+			if json.Unmarshal(m[bodyName], &s) == nil {
+				return s
+			}
+		}
+		return ""
+	}
+	if len(ct) >= len(fiber.MIMEMultipartForm) && strings.EqualFold(ct[:len(fiber.MIMEMultipartForm)], fiber.MIMEMultipartForm) {
+		// A FormData body, as fetch sends it (a CORS simple request too).
+		if f, err := c.Request().MultipartForm(); err == nil {
+			if v := f.Value[bodyName]; len(v) > 0 {
+				return v[0]
+			}
+		}
+		return ""
+	}
+	return string(c.Request().PostArgs().Peek(bodyName))
+}
