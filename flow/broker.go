@@ -102,6 +102,11 @@ type Broker struct {
 // a flood that gets a client id throttled.
 const DefaultProviderConcurrency = 64
 
+// DefaultMaxPending is MAX_PENDING's default, the capacity of each store:
+// ten thousand logins waiting at once is far past one plugin's peak, and
+// every store full stays within a few megabytes.
+const DefaultMaxPending = 10000
+
 // New checks cfg and returns a Broker ready to serve.
 func New(cfg Config) (*Broker, error) {
 	if cfg.Sealer == nil {

@@ -92,7 +92,7 @@ func New(opts Options) *fiber.App {
 		opts.IdleTimeout = 75 * time.Second
 	}
 	if opts.MaxClients <= 0 {
-		opts.MaxClients = 10000
+		opts.MaxClients = flow.DefaultMaxPending
 	}
 	s := &server{opts: opts, log: opts.Logger, apps: opts.Apps}
 	// rootApp: the single app of SPEC §4, served at the root. With APPS

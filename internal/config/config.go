@@ -67,7 +67,7 @@ type serverEnv struct {
 	TLSKeyFile         string `split_words:"true"`
 	ShutdownGrace      string `split_words:"true" default:"15s"`
 	RateLimit          string `split_words:"true" default:"on"`
-	MaxPending         string `split_words:"true" default:"10000"`
+	MaxPending         string `split_words:"true"` // default flow.DefaultMaxPending
 	PluginParentDomain string `split_words:"true" default:"plugins.framercdn.com"`
 	Apps               string
 	FlyAppName         string `split_words:"true"`
@@ -136,7 +136,10 @@ func Load(demo bool) (*Config, error) {
 	c.LogLevel = p.logLevel("LOG_LEVEL", s.LogLevel)
 	c.ShutdownGrace = p.duration("SHUTDOWN_GRACE", s.ShutdownGrace)
 	c.RateLimit = p.onOff("RATE_LIMIT", s.RateLimit)
-	c.MaxPending = p.positive("MAX_PENDING", s.MaxPending)
+	c.MaxPending = flow.DefaultMaxPending
+	if strings.TrimSpace(s.MaxPending) != "" {
+		c.MaxPending = p.positive("MAX_PENDING", s.MaxPending)
+	}
 	c.PluginParentDomain = strings.ToLower(strings.TrimSpace(s.PluginParentDomain))
 	if !web.IsHost(c.PluginParentDomain) {
 		p.add("PLUGIN_PARENT_DOMAIN", "not a domain name")
