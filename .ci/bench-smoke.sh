@@ -3,7 +3,7 @@
 # local fake provider and runs every scenario for a second, to show the
 # harness works. It asserts no speed (the figures of a shared CI runner mean
 # nothing); it fails only if the harness or the server fails, or a request
-# gets an answer SPEC §1 does not allow. Takes well under a minute.
+# gets an answer docs/protocol.md does not allow. Takes well under a minute.
 set -eu
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)

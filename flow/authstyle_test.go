@@ -8,7 +8,7 @@ import (
 )
 
 // TOKEN_AUTH_STYLE=auto after Basic got a 401: only a definite answer to
-// the body-credentials attempt settles on that style (SPEC §5.11). Before,
+// the body-credentials attempt settles on that style (SECURITY.md, property 11). Before,
 // a 503 there switched handoff to body credentials for good, and a provider
 // that wants Basic then refused every later call until a restart.
 func TestAuthAutoSettlesOnlyOnDefiniteAnswer(t *testing.T) {

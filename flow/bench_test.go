@@ -7,7 +7,7 @@ import (
 	"handoff/internal/mockprovider"
 )
 
-// Benchmarks of the flow's hot paths. The SPEC §7 targets are for the whole
+// Benchmarks of the flow's hot paths. The BENCHMARKS.md targets are for the whole
 // server (see bench/); these show what the flow itself costs.
 
 func BenchmarkAuthorize(b *testing.B) {

@@ -46,7 +46,7 @@ type Config struct {
 	TokenTTL        time.Duration
 	ProviderTimeout time.Duration
 	// ProviderConcurrency caps this app's calls to the provider in flight
-	// (SPEC §5.11), so one client cannot spend the quota of every user of
+	// (SECURITY.md, property 11), so one client cannot spend the quota of every user of
 	// the client id; 0 means DefaultProviderConcurrency.
 	ProviderConcurrency int
 	// MaxPending caps each in-memory store.

@@ -52,7 +52,7 @@ func (p blockingProvider) fill(t *testing.T, b *Broker, n int) <-chan error {
 	return done
 }
 
-// PROVIDER_CONCURRENCY (SPEC §5.11): past the cap a call to the provider
+// PROVIDER_CONCURRENCY (SECURITY.md, property 11): past the cap a call to the provider
 // fails at once with KindBusy, sends nothing, and spends nothing; the calls
 // under the cap finish normally and give their slots back.
 func TestProviderConcurrencyCap(t *testing.T) {

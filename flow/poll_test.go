@@ -311,7 +311,7 @@ func TestAuthorizeStoresNothing(t *testing.T) {
 	}
 }
 
-// SPEC §5.3: no store holds more than MAX_PENDING entries.
+// SECURITY.md property 3: no store holds more than MAX_PENDING entries.
 func TestMaxPending(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int64

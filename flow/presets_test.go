@@ -87,7 +87,7 @@ func TestPresetsRequiredPresent(t *testing.T) {
 	}
 }
 
-// The quirks each provider documents (SPEC §2, issue #5). A change here must
+// The quirks each provider documents (docs/protocol.md#talking-to-the-provider). A change here must
 // come with a change to docs/providers.md and a look at the provider's docs.
 func TestPresetQuirks(t *testing.T) {
 	type want struct {

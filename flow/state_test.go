@@ -12,7 +12,7 @@ import (
 	"handoff/internal/mockprovider"
 )
 
-// SPEC §5.2: a state that is tampered with, truncated, sealed under another
+// SECURITY.md property 2: a state that is tampered with, truncated, sealed under another
 // key, expired or replayed is refused before any request to the provider.
 
 // base64url alphabet, to change one character into another valid one.
@@ -305,7 +305,7 @@ func TestPurposeSeparation(t *testing.T) {
 	}
 }
 
-// SPEC §9: with machine ids, a login's requests are served by the machine
+// docs/protocol.md#several-machines: with machine ids, a login's requests are served by the machine
 // that started it.
 func TestMachineRouting(t *testing.T) {
 	t.Parallel()

@@ -11,7 +11,7 @@ import (
 )
 
 // TestSeveralApps: with several apps, each app's routes live under /{app}/
-// with its own CORS rules; /healthz and GET / belong to none (SPEC §8).
+// with its own CORS rules; /healthz and GET / belong to none (docs/protocol.md#several-apps).
 func TestSeveralApps(t *testing.T) {
 	t.Parallel()
 	prov := newProvider(t, false)

@@ -1,6 +1,6 @@
 package web_test
 
-// Handler benchmarks for SPEC §7 (go test -bench . -benchmem ./web/). They
+// Handler benchmarks for BENCHMARKS.md (go test -bench . -benchmem ./web/). They
 // measure the server's own cost per request, without a network: BenchmarkHandler*
 // call Fiber's handler directly with a fasthttp.RequestCtx (routing,
 // middleware, handler, response headers; exact allocations per request),
@@ -170,7 +170,7 @@ func BenchmarkInmemAuthorize(b *testing.B)   { benchInmem(b, "POST", "/authorize
 func BenchmarkInmemPollPending(b *testing.B) { benchInmem(b, "POST", "/poll?pending", 404) }
 func BenchmarkInmemPollForged(b *testing.B)  { benchInmem(b, "POST", "/poll?forged", 400) }
 
-// The flow underneath, for the allocation targets of SPEC §7: Authorize
+// The flow underneath, for the allocation targets of BENCHMARKS.md: Authorize
 // (two seals, the URL, the key), and Poll with a pending and a forged key
 // (the read-key check; a refused key costs only its *flow.Error).
 func BenchmarkBrokerAuthorize(b *testing.B) {

@@ -10,7 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// How request bodies come in (SPEC §5.8, §5.9). fasthttp streams them
+// How request bodies come in (SECURITY.md properties 8 and 9). fasthttp streams them
 // (StreamRequestBody): it reads at most readAheadBytes of a body before the
 // handler runs, and readBody takes the rest as it arrives. Read in one go, as
 // fasthttp does otherwise, a body gets a buffer of its declared length before
@@ -49,7 +49,7 @@ func (s *server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 	case n == -2 && hasTransferEncoding(h.RawHeaders()):
 		// fasthttp drops "Transfer-Encoding: identity" and reads no body,
 		// so the body that a proxy may have sent would be read as the
-		// next request (SPEC §5.9: only chunked is accepted).
+		// next request (SECURITY.md property 9: only chunked is accepted).
 		refused = "400"
 	}
 	if refused != "" {

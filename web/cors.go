@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// CORS decides the Access-Control-Allow-Origin of one app (SPEC §3). The
+// CORS decides the Access-Control-Allow-Origin of one app (docs/protocol.md#cors). The
 // rules are the worker's, tightened: the plugin's own origin, its versioned
 // origins, loopback for development, and exact extra origins.
 type CORS struct {

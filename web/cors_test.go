@@ -8,7 +8,7 @@ import (
 	"handoff/web"
 )
 
-// TestCORS is SPEC §3's table, over HTTP, on an API route, a page route, an
+// TestCORS is docs/protocol.md#cors's table, over HTTP, on an API route, a page route, an
 // error, a preflight and an unknown path.
 func TestCORS(t *testing.T) {
 	t.Parallel()
@@ -192,4 +192,4 @@ func TestCanonicalOrigin(t *testing.T) {
 
 // TestSealKeySource: without SEAL_KEY, a CLIENT_SECRET that could be guessed
 // offline stops start-up with a problem that asks for SEAL_KEY and never
-// shows the secret (SPEC §5.10); with SEAL_KEY the secret may be anything.
+// shows the secret (SECURITY.md, property 10); with SEAL_KEY the secret may be anything.

@@ -12,7 +12,7 @@ import (
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
 
 // TestDemo: with Options.Demo, GET / is the demo page and the whole flow runs
-// through the mock provider mounted at /mock, consent form included (SPEC §6).
+// through the mock provider mounted at /mock, consent form included (docs/protocol.md#demo-mode).
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{demo: true})

@@ -23,7 +23,7 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 	if ferr, ok := asFlowError(err); ok {
 		if ferr.Kind == flow.KindElsewhere {
 			// Fly's proxy replays the request on the owner and drops
-			// this answer, which has no body (SPEC §9; SendStatus would
+			// this answer, which has no body (docs/protocol.md#several-machines; SendStatus would
 			// add the status text).
 			c.Set("Fly-Replay", "instance="+ferr.Machine+";timeout=2s;fallback=force_self")
 			return c.Status(fiber.StatusServiceUnavailable).Send(nil)
@@ -100,7 +100,7 @@ func sendError(c *fiber.Ctx, status int, code, desc string) error {
 	return sendJSON(c, status, buf)
 }
 
-// apiStatus maps flow's error kinds to statuses of the JSON API (SPEC §1).
+// apiStatus maps flow's error kinds to statuses of the JSON API (docs/protocol.md).
 func apiStatus(e *flow.Error) int {
 	switch e.Kind {
 	case flow.KindInvalidRequest, flow.KindInvalidState:

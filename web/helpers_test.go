@@ -35,7 +35,7 @@ const (
 
 // provider is the test's authorization server: internal/mockprovider (auto
 // approving, strict about client auth, redirect URI and PKCE) behind a
-// switch that can make the token endpoint fail in the ways SPEC §1 lists,
+// switch that can make the token endpoint fail in the ways docs/protocol.md lists,
 // and that records what the token endpoint received and answered.
 type provider struct {
 	mock *mockprovider.Provider

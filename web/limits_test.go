@@ -16,7 +16,7 @@ import (
 )
 
 // TestBodyLimit: a body over 64 KiB is refused with 413 and still carries
-// the CORS headers (SPEC §1, §5.5); 64 KiB exactly is read.
+// the CORS headers (docs/protocol.md#limits); 64 KiB exactly is read.
 func TestBodyLimit(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{})
@@ -56,7 +56,7 @@ func TestBodyLimit(t *testing.T) {
 }
 
 // TestHeaderLimit: a request line plus headers over 8 KiB is refused with
-// 431 or 414 (SPEC §5.5).
+// 431 or 414 (SECURITY.md, property 5).
 func TestHeaderLimit(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{})

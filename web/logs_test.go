@@ -12,7 +12,7 @@ import (
 
 // TestNoSecretsInLogsOrPages runs logins that succeed and fail with the log
 // at debug level, and checks that no secret, code, token, read key or state
-// reaches the log or a page (SPEC §5.1).
+// reaches the log or a page (SECURITY.md, property 1).
 func TestNoSecretsInLogsOrPages(t *testing.T) {
 	t.Parallel()
 	var logs testkit.Buffer

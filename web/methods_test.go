@@ -37,7 +37,7 @@ func TestUnknownMethod(t *testing.T) {
 }
 
 // An unknown method on an unknown path is still an unknown path: 404
-// not_found (SPEC §1), and on a known path the Allow header names that
+// not_found (docs/protocol.md), and on a known path the Allow header names that
 // route's methods, as Fiber's own 405 does.
 func TestUnknownMethodPathAndAllow(t *testing.T) {
 	base := start(t, setup{cors: &web.CORS{ParentDomain: "plugins.framercdn.com"}}).base

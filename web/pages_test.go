@@ -16,7 +16,7 @@ var (
 	anyStyle   = regexp.MustCompile(`(?i)<style`)
 )
 
-// checkPage asserts an HTML page of SPEC §5.4: the security headers, a CSP
+// checkPage asserts an HTML page of SECURITY.md property 4: the security headers, a CSP
 // allowing the page's one inline style (and script) by hash and nothing
 // else, and text containing phrase.
 func checkPage(t *testing.T, r response, phrase string) {

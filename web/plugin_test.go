@@ -32,7 +32,7 @@ func fetch(t *testing.T, s *server, target string) (int, []byte) {
 
 // TestPluginWrittenForTheWorker replays the calls of a Framer plugin written
 // for the framer/plugin-oauth worker, unchanged but for its base URL
-// (SPEC §1, issue 2): POST {base}/authorize, open url, POST
+// (docs/protocol.md, issue 2): POST {base}/authorize, open url, POST
 // {base}/poll?readKey=… until 200, store the JSON, later
 // POST {base}/refresh?code=… with the token not URL-encoded.
 func TestPluginWrittenForTheWorker(t *testing.T) {

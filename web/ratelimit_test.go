@@ -10,7 +10,7 @@ import (
 
 // TestRateLimitPerIP: with RATE_LIMIT on, one client IP gets 300 requests a
 // minute on each of /authorize, /redirect and /refresh, then 429 slow_down
-// with Retry-After: 1 (SPEC §4).
+// with Retry-After: 1 (docs/protocol.md#configuration).
 func TestRateLimitPerIP(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{rateLimit: true, pollLimit: 10})
@@ -88,7 +88,7 @@ func TestRateLimitFlyClientIP(t *testing.T) {
 
 // TestPollRateLimit: one read key polled more than 10 times in a second gets
 // 429; a key polled about once a second, and many keys from one address, never
-// do (SPEC §1).
+// do (docs/protocol.md).
 func TestPollRateLimit(t *testing.T) {
 	t.Parallel()
 

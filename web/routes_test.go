@@ -14,7 +14,7 @@ import (
 var urlSafe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // TestAuthorize: POST /authorize with no body answers the login URL and the
-// read key (SPEC §1), with every parameter the provider needs.
+// read key (docs/protocol.md), with every parameter the provider needs.
 func TestAuthorize(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{
@@ -97,7 +97,7 @@ func TestAuthorizeNoScope(t *testing.T) {
 	}
 }
 
-// TestPoll covers every answer of POST /poll (SPEC §1).
+// TestPoll covers every answer of POST /poll (docs/protocol.md).
 func TestPoll(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{})
@@ -242,7 +242,7 @@ func TestPoll(t *testing.T) {
 	})
 }
 
-// TestRedirect covers GET /redirect (SPEC §1): the pages, and that a bad
+// TestRedirect covers GET /redirect (docs/protocol.md): the pages, and that a bad
 // state never reaches the provider.
 func TestRedirect(t *testing.T) {
 	t.Parallel()
@@ -396,7 +396,7 @@ func TestRedirect(t *testing.T) {
 	})
 }
 
-// TestRefresh covers POST /refresh (SPEC §1).
+// TestRefresh covers POST /refresh (docs/protocol.md).
 func TestRefresh(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{timeout: 300 * time.Millisecond})
@@ -543,7 +543,7 @@ func TestRefresh(t *testing.T) {
 	})
 }
 
-// TestUpAndHealthz: GET / and GET /healthz (SPEC §1).
+// TestUpAndHealthz: GET / and GET /healthz (docs/protocol.md).
 func TestUpAndHealthz(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{})
@@ -572,7 +572,7 @@ func TestUpAndHealthz(t *testing.T) {
 }
 
 // TestUnknownAndWrongMethod: 404 not_found, 405 method_not_allowed, and
-// OPTIONS preflights (SPEC §1, §3).
+// OPTIONS preflights (docs/protocol.md#cors).
 func TestUnknownAndWrongMethod(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{})

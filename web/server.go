@@ -1,4 +1,4 @@
-// Package web maps HTTP onto package flow: the routes of SPEC §1, CORS,
+// Package web maps HTTP onto package flow: the routes of docs/protocol.md, CORS,
 // limits, request logs, error responses and the HTML pages. It holds no OAuth
 // logic of its own.
 package web
@@ -46,7 +46,7 @@ type Options struct {
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 }
 
-// Limits of SPEC §5.5 and §5.8.
+// Limits of docs/protocol.md#limits (SECURITY.md properties 5 and 8).
 const (
 	MaxBodyBytes   = 64 << 10
 	MaxHeaderBytes = 8 << 10
@@ -95,7 +95,7 @@ func New(opts Options) *fiber.App {
 		opts.MaxClients = flow.DefaultMaxPending
 	}
 	s := &server{opts: opts, log: opts.Logger, apps: opts.Apps}
-	// rootApp: the single app of SPEC §4, served at the root. With APPS
+	// rootApp: the single app of docs/protocol.md#configuration, served at the root. With APPS
 	// (named apps, however many) the root belongs to no app.
 	rootApp := len(opts.Apps) == 1 && opts.Apps[0].Name == ""
 	if rootApp {

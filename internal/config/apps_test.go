@@ -11,7 +11,7 @@ import (
 	"handoff/internal/config"
 )
 
-// TestApps: APPS with prefixed variables (SPEC §8).
+// TestApps: APPS with prefixed variables (docs/protocol.md#several-apps).
 func TestApps(t *testing.T) {
 	const sharedSecret = "hX7qL2vN9pK4mR8s"
 	apps := func(extra ...string) []string {
@@ -144,7 +144,7 @@ func TestPrefix(t *testing.T) {
 }
 
 // TestProviderConcurrencyPerApp: PROVIDER_CONCURRENCY is per app, prefixed
-// under APPS like PROVIDER_TIMEOUT (SPEC §5.11, §8).
+// under APPS like PROVIDER_TIMEOUT (SECURITY.md property 11; docs/protocol.md#several-apps).
 func TestProviderConcurrencyPerApp(t *testing.T) {
 	cleanEnv(t)
 	base := []string{"APPS", "one,two",

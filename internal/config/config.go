@@ -1,5 +1,5 @@
-// Package config reads handoff's configuration from the environment (SPEC
-// §4, §8), checks all of it, and reports every problem at once. envconfig
+// Package config reads handoff's configuration from the environment
+// (docs/protocol.md#configuration, #several-apps), checks all of it, and reports every problem at once. envconfig
 // decodes the variables; the checks are handoff's own, because envconfig
 // stops at the first error and a newcomer should fix everything in one go.
 package config

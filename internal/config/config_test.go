@@ -57,7 +57,7 @@ func TestDefaults(t *testing.T) {
 	b.Close()
 }
 
-// TestVariables: each variable of SPEC §4 with valid and invalid values.
+// TestVariables: each variable of docs/protocol.md#configuration with valid and invalid values.
 func TestVariables(t *testing.T) {
 	type check func(t *testing.T, c *config.Config)
 	app := func(c *config.Config) config.App { return c.Apps[0] }
@@ -248,7 +248,7 @@ func eq(t *testing.T, got, want any) {
 	}
 }
 
-// TestEveryProblemAtOnce: one error names every problem (SPEC §4), and shows
+// TestEveryProblemAtOnce: one error names every problem (docs/protocol.md#configuration), and shows
 // none of the values, any of which may be a secret.
 func TestEveryProblemAtOnce(t *testing.T) {
 	cleanEnv(t)

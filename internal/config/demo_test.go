@@ -9,7 +9,7 @@ import (
 	"handoff/internal/config"
 )
 
-// TestDemo: with -demo no variable is needed (SPEC §6); variables given
+// TestDemo: with -demo no variable is needed (docs/protocol.md#demo-mode); variables given
 // still apply.
 func TestDemo(t *testing.T) {
 	cleanEnv(t)
@@ -64,7 +64,7 @@ func TestDemo(t *testing.T) {
 }
 
 // TestDemoOnFly: -demo signs anyone in, so it refuses to start where
-// FLY_APP_NAME says it is deployed (SPEC §5.10); without -demo that
+// FLY_APP_NAME says it is deployed (SECURITY.md, property 10); without -demo that
 // variable only changes the logs and the client IP.
 func TestDemoOnFly(t *testing.T) {
 	cleanEnv(t)
@@ -79,7 +79,7 @@ func TestDemoOnFly(t *testing.T) {
 }
 
 // TestMkcert: mkcert's localhost.pem and localhost-key.pem in the working
-// directory turn on HTTPS, as the worker's local setup has it (SPEC §4).
+// directory turn on HTTPS, as the worker's local setup has it (docs/protocol.md#configuration).
 func TestMkcert(t *testing.T) {
 	cleanEnv(t) // now in an empty directory
 	setEnv(t, minimal...)

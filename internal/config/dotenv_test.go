@@ -124,7 +124,7 @@ func TestWorkerDevVars(t *testing.T) {
 	if !reflect.DeepEqual(read, []string{".dev.vars"}) {
 		t.Errorf("read %q", read)
 	}
-	// The placeholder secret cannot be the seal key's source (SPEC §5.10):
+	// The placeholder secret cannot be the seal key's source (SECURITY.md, property 10):
 	// start-up asks for SEAL_KEY, which the real environment then gives.
 	_, err = config.Load(false)
 	if ps := problems(t, err); len(ps) != 1 || !hasProblem(ps, "CLIENT_SECRET") || !strings.Contains(ps[0], "SEAL_KEY") {

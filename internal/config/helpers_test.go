@@ -9,7 +9,7 @@ import (
 	"handoff/internal/config"
 )
 
-// serverVars and appVars are every variable of SPEC §4 and §8.
+// serverVars and appVars are every variable of docs/protocol.md#configuration and #several-apps.
 var (
 	serverVars = []string{"PORT", "LOG_LEVEL", "TLS_CERT_FILE", "TLS_KEY_FILE", "SHUTDOWN_GRACE",
 		"RATE_LIMIT", "MAX_PENDING", "PLUGIN_PARENT_DOMAIN", "APPS", "FLY_APP_NAME", "FLY_MACHINE_ID"}

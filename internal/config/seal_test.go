@@ -73,7 +73,7 @@ func TestSealKey(t *testing.T) {
 }
 
 // TestSealKeysOld: during a rotation, states sealed under an old key still
-// open; without the old key they do not (SPEC §4).
+// open; without the old key they do not (docs/protocol.md#configuration).
 func TestSealKeysOld(t *testing.T) {
 	k1 := hex.EncodeToString(testKey("k1"))
 	k2 := base64.StdEncoding.EncodeToString(testKey("k2"))

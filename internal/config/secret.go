@@ -9,7 +9,7 @@ import (
 
 // Without SEAL_KEY the seal key is derived from CLIENT_SECRET, and a state
 // from a free /authorize lets anyone test guesses of that secret offline at
-// a million a second or more (SPEC §5.10). So the secret must look
+// a million a second or more (SECURITY.md, property 10). So the secret must look
 // machine-generated; these are the rules, each cheap and without a word list.
 
 // minSecretBits is the least estimated strength of a CLIENT_SECRET that the

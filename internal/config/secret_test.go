@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The rules for deriving the seal key from CLIENT_SECRET (SPEC §5.10), on
+// The rules for deriving the seal key from CLIENT_SECRET (SECURITY.md, property 10), on
 // secrets of the shapes providers issue and of the shapes people choose.
 func TestGuessable(t *testing.T) {
 	const (

@@ -5,7 +5,7 @@ import (
 	"regexp"
 )
 
-// ErrorCode is the code of a JSON error body ({"error": CODE, …}, SPEC §1),
+// ErrorCode is the code of a JSON error body ({"error": CODE, …}, docs/protocol.md),
 // or "" for any other body, so that a test can compare it without failing
 // on a body that is not JSON.
 func ErrorCode(body []byte) string {

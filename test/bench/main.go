@@ -1,4 +1,4 @@
-// Command bench is handoff's load harness (SPEC §7). It builds handoff as
+// Command bench is handoff's load harness (BENCHMARKS.md). It builds handoff as
 // the Dockerfile does, starts it as a child process with real environment
 // variables next to an in-process fake provider (internal/mockprovider,
 // auto-approving), and measures on loopback with keep-alive connections:

@@ -57,7 +57,7 @@ func TestBinary(t *testing.T) {
 }
 
 // Values the scenarios share: a client secret that looks machine-generated
-// (so the seal key may be derived from it, SPEC §5.10) and a seal key.
+// (so the seal key may be derived from it, SECURITY.md property 10) and a seal key.
 const (
 	clientSecret = "cmdtest-Kq7xZ2mP9vL4wR8s"
 	sealKey      = "3b7e1c9a5f2d8e4b6a0c7f1e9d3b5a2c8e6f4a1d7b9c3e5f0a2b4d6c8e1f3a5b"
@@ -162,7 +162,7 @@ func (h harness) configErrors(t *testing.T) {
 			secrets: []string{"unprefixed-secret-VALUE", "hub-secret-VALUE", "sheets-seal-VALUE"},
 		},
 		{
-			// SPEC §5.10: guessed offline from a state of /authorize.
+			// SECURITY.md property 10: guessed offline from a state of /authorize.
 			name:    "guessable CLIENT_SECRET without SEAL_KEY",
 			env:     append(validEnv("https://p.example", "https://h.example/redirect"), "CLIENT_SECRET=summer2024"),
 			names:   []string{"CLIENT_SECRET"},
@@ -496,7 +496,7 @@ func (h harness) mkcert(t *testing.T) {
 }
 
 // gracefulShutdown: a token exchange in flight when SIGTERM arrives still
-// completes, and handoff then exits 0 (SPEC §5.6).
+// completes, and handoff then exits 0 (SECURITY.md, property 6).
 func (h harness) gracefulShutdown(t *testing.T) {
 	exchanging := make(chan struct{}, 1)
 	prov := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -17,7 +17,7 @@ import (
 
 // dropboxSecret: Dropbox's client secrets (15 lowercase letters and digits)
 // are machine-generated, and handoff starts with one and no SEAL_KEY, and
-// completes a login (SPEC §5.10).
+// completes a login (SECURITY.md, property 10).
 func (h harness) dropboxSecret(t *testing.T) {
 	prov := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.FormValue("client_secret") != "k7x2m9qz4w1p8vb" {
@@ -49,7 +49,7 @@ func (h harness) dropboxSecret(t *testing.T) {
 // provider, a third gets 503 temporarily_unavailable with Retry-After at
 // once, sending nothing to the provider: /refresh as JSON, /redirect as a
 // page saying to reload; that reload works once the two are done, with the
-// same state and code (SPEC §5.11).
+// same state and code (SECURITY.md, property 11).
 func (h harness) providerConcurrency(t *testing.T) {
 	const limit = 2
 	arrived := make(chan struct{}, 16)

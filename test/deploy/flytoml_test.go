@@ -21,9 +21,9 @@ import (
 )
 
 const (
-	// SPEC §4: SHUTDOWN_GRACE defaults to 15s; Fly must wait longer.
+	// docs/protocol.md#configuration: SHUTDOWN_GRACE defaults to 15s; Fly must wait longer.
 	shutdownGrace = 15 * time.Second
-	// SPEC §7: the image stays under 20 MB; distroless/static adds ~2 MB.
+	// BENCHMARKS.md: the image stays under 20 MB; distroless/static adds ~2 MB.
 	maxBinaryBytes = 18 << 20
 )
 
@@ -151,7 +151,7 @@ func TestFlyToml(t *testing.T) {
 	}
 }
 
-// checkConcurrency: Fly's proxy limits requests in flight (SPEC §5.8, §7).
+// checkConcurrency: Fly's proxy limits requests in flight (SECURITY.md property 8, BENCHMARKS.md).
 // Every connection to the Machine comes from the proxy, one address, so the
 // hard limit must leave room under handoff's per-address connection cap
 // (256) for the proxy's idle pooled connections and its health checks; and

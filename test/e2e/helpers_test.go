@@ -308,7 +308,7 @@ type handoffServer struct {
 	client *http.Client
 }
 
-// handoffEnv is the configuration of SPEC §4 for a client of the provider.
+// handoffEnv is the configuration of docs/protocol.md#configuration for a client of the provider.
 func handoffEnv(p *oidcProvider, port int, style string) map[string]string {
 	id, secret := basicClientID, basicClientSecret
 	if style == "post" {
@@ -933,7 +933,7 @@ func writeConsoleArtifact(t *testing.T, tabs []*tab) {
 // ---------------------------------------------------------------------------
 // Checks.
 
-// assertPageHeaders checks the headers of SPEC §5.4 on every main-frame HTML
+// assertPageHeaders checks the headers of SECURITY.md property 4 on every main-frame HTML
 // document that handoff served in the tab (URL prefix base).
 func assertPageHeaders(t *testing.T, tb *tab, base string) {
 	t.Helper()
@@ -990,7 +990,7 @@ func assertNotInLog(t *testing.T, h *handoffServer, secrets map[string]string) {
 			continue
 		}
 		if strings.Contains(logText, v) {
-			t.Errorf("handoff's log contains the %s (SPEC §5.1)", name)
+			t.Errorf("handoff's log contains the %s (SECURITY.md, property 1)", name)
 		}
 	}
 }

@@ -461,7 +461,7 @@ func TestJourney4CORSDisallowedOrigin(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
 	defer cancel()
 	// evil.test and good.test are loopback for this browser only. Every
-	// loopback address is allowed (SPEC §3), so the test needs host names.
+	// loopback address is allowed (docs/protocol.md#cors), so the test needs host names.
 	rules := []string{"MAP evil.test 127.0.0.1", "MAP good.test 127.0.0.1"}
 	// The plugin site's port is not known before the setup, so ALLOWED_ORIGINS
 	// is filled in by a second handoff below; the first one allows no extra origin.

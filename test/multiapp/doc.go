@@ -1,4 +1,4 @@
-// Package multiapp holds the tests of SPEC §8 (issue 7): several plugins,
+// Package multiapp holds the tests of docs/protocol.md#several-apps (issue 7): several plugins,
 // each with its own provider client, CORS rules, redirect route and sealing
 // key, served by one handoff process under /{app}/.
 //

@@ -1,4 +1,4 @@
-// Package multimachine holds the tests and the benchmark of SPEC §9
+// Package multimachine holds the tests and the benchmark of docs/protocol.md#several-machines
 // (issue 8): several handoff machines behind Fly.io's proxy, with no
 // database, each login served by the machine that started it.
 //

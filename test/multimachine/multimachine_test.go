@@ -472,7 +472,7 @@ func TestMachineIDChecked(t *testing.T) {
 	}
 }
 
-// TestSeveralAppsSeveralMachines: §8 and §9 together. Each app's logins are
+// TestSeveralAppsSeveralMachines: several apps on several machines together. Each app's logins are
 // routed to their owner under the app's own path, and a read key of one app
 // replayed to its owner is still refused by the other app there.
 func TestSeveralAppsSeveralMachines(t *testing.T) {

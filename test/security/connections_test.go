@@ -1,6 +1,6 @@
 package security
 
-// SPEC §5.8: connections are capped in total (1,024) and per client address
+// SECURITY.md property 8: connections are capped in total (1,024) and per client address
 // (256), a body is not given memory before it arrives, and a connection that
 // sends too slowly is closed, so that floods of connections keep the built
 // binary under 64 MB of resident memory while /healthz answers within a

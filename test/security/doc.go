@@ -1,2 +1,2 @@
-// Package hostile is handoff's attacker's checklist: black-box tests, over real HTTP on loopback, that try to break each security property of SPEC §5 (see SECURITY.md).
+// Package hostile is handoff's attacker's checklist: black-box tests, over real HTTP on loopback, that try to break each security property of SECURITY.md (see SECURITY.md).
 package security

@@ -1,6 +1,6 @@
 package security
 
-// SPEC §5.8: a request body is never decompressed. A Content-Encoding other
+// SECURITY.md property 8: a request body is never decompressed. A Content-Encoding other
 // than identity, on any route, gets 415 invalid_request with the CORS
 // headers; the body is not read, so a decompression bomb costs nothing.
 // Handoff used to inflate bodies as Content-Encoding said, with no limit: a

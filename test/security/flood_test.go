@@ -1,6 +1,6 @@
 package security
 
-// SPEC §5.3, §5.8 and §7: a flood of any request cannot grow memory without
+// SECURITY.md properties 3 and 8, BENCHMARKS.md: a flood of any request cannot grow memory without
 // bound. The built binary gets 20,000 mixed bogus requests (compressed
 // bodies and decompression bombs among them) while 900 slow senders from 9
 // other addresses hold connections, each announcing a 64 KiB body and

@@ -1,6 +1,6 @@
 package security
 
-// SPEC §5.9: requests that HTTP/1.1 forbids are refused with 400, never
+// SECURITY.md property 9: requests that HTTP/1.1 forbids are refused with 400, never
 // guessed at, so nothing can be smuggled behind them. Raw bytes on a socket
 // to the built binary; behind each bad request waits a second one that must
 // never be answered. Before the fasthttp upgrade (v1.51), two Content-Length

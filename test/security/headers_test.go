@@ -1,6 +1,6 @@
 package security
 
-// SPEC §5.4: token responses are never cached; every HTML page has a strict
+// SECURITY.md property 4: token responses are never cached; every HTML page has a strict
 // Content-Security-Policy (nothing loaded from elsewhere, inline style and
 // script only by hash), Referrer-Policy: no-referrer (the page's URL holds
 // the code and state), nosniff, and X-Frame-Options: DENY.
@@ -192,7 +192,7 @@ func TestEveryPageAndTokenResponseHasSafeHeaders(t *testing.T) {
 	wantPage(t, "rate-limited redirect", last, http.StatusTooManyRequests, "slow_down")
 	checkPage(t, "rate-limited redirect", last)
 
-	// The "server restarted" page of several machines (SPEC §9).
+	// The "server restarted" page of several machines (docs/protocol.md#several-machines).
 	m1 := startHandoff(t, p, map[string]string{"SEAL_KEY": key, "FLY_MACHINE_ID": "m1"})
 	m2 := startHandoff(t, p, map[string]string{"SEAL_KEY": key, "FLY_MACHINE_ID": "m2"})
 	l = authorizeAt(t, m1.client, m1.URL, secrets)

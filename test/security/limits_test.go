@@ -1,6 +1,6 @@
 package security
 
-// SPEC §5.5 and §5.3: bounded inputs, timeouts on the listener, rate limits,
+// SECURITY.md properties 5 and 3: bounded inputs, timeouts on the listener, rate limits,
 // and stores that never hold more than MAX_PENDING entries.
 
 import (
@@ -385,7 +385,7 @@ func TestReplayAfterUsedStateEvictionWithPKCE(t *testing.T) {
 // With PKCE off (Notion), the used-state store is the only replay defence.
 // Once a flood evicts a used state, an attacker holding it can pair it with
 // a code of their own and the provider accepts. Handoff must still never
-// replace tokens waiting for their poll (SPEC §1).
+// replace tokens waiting for their poll (docs/protocol.md).
 func TestReplayAfterEvictionNeverReplacesWaitingTokens(t *testing.T) {
 	secrets := &secretSet{}
 	p := newFakeProvider(t, secrets)

@@ -1,6 +1,6 @@
 package security
 
-// SPEC §5.1: the client secret, seal keys, codes, access and refresh tokens,
+// SECURITY.md property 1: the client secret, seal keys, codes, access and refresh tokens,
 // PKCE verifiers, read keys and state values never appear in logs at any
 // level, nor in error pages. This runs the built binary at LOG_LEVEL=debug
 // with stdout and stderr captured, through every path an attacker or a

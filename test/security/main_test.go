@@ -110,7 +110,7 @@ func statusKB(t testing.TB, pid int, field string) int {
 	return 0
 }
 
-// memoryCeilingKB is SPEC §5.8's bound on the server's resident memory under
+// memoryCeilingKB is SECURITY.md property 8's bound on the server's resident memory under
 // any mix of hostile requests: 64 MB, a quarter of Fly's smallest machine.
 const memoryCeilingKB = 64 << 10
 

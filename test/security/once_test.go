@@ -1,6 +1,6 @@
 package security
 
-// SPEC §5.3: tokens are delivered at most once, to the holder of the read
+// SECURITY.md property 3: tokens are delivered at most once, to the holder of the read
 // key, and are gone after TOKEN_TTL. Starting a login stores nothing.
 
 import (

@@ -1,6 +1,6 @@
 package security
 
-// SPEC §5.6: on SIGINT or SIGTERM, handoff stops accepting connections,
+// SECURITY.md property 6: on SIGINT or SIGTERM, handoff stops accepting connections,
 // finishes the requests in flight (a token exchange is not cancelled: the
 // code it carries cannot be used twice) and exits 0 within SHUTDOWN_GRACE.
 // Tested on the built binary, with a provider that holds its answer.

@@ -1,6 +1,6 @@
 package security
 
-// SPEC §5.2: a state that is tampered with (any bit), truncated, sealed under
+// SECURITY.md property 2: a state that is tampered with (any bit), truncated, sealed under
 // another key, expired or replayed is refused before any request to the
 // provider. Every attempt below carries a genuine, unused authorization code,
 // so a state check that let one through would show up as a token request at
