@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -8,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -825,4 +828,28 @@ func TestTokenParams(t *testing.T) {
 	if _, err := New(cfg); err == nil {
 		t.Error("New accepted an error mapping to a code unfit to pass on")
 	}
+}
+
+// The preset's name goes on the broker's log lines, so a deployment with
+// several apps says which provider refused.
+func TestProviderNameInLogs(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	f := newFake(t, reply(400, "application/json", `{"error":"invalid_grant"}`))
+	b := newBroker(t, f.config(Config{ProviderName: "Notion", Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, nil))}))
+	login(t, b)
+	if !strings.Contains(buf.String(), "provider=Notion") {
+		t.Errorf("log %q does not name the provider", buf.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
