@@ -41,6 +41,17 @@ type Config struct {
 	PKCE            bool
 	AuthStyle       AuthStyle
 	BodyFormat      BodyFormat
+	// TokenParams are added to the code exchange's body (a preset's
+	// TokenParams); they never replace handoff's own parameters.
+	TokenParams url.Values
+	// TokensAt and ErrorCodes are the preset's: where the login's tokens
+	// sit when not at the top level, and the provider's error codes mapped
+	// to RFC 6749 codes (docs/protocol.md#talking-to-the-provider).
+	TokensAt   string
+	ErrorCodes map[string]string
+	// ProviderName names the provider in logs ("Notion"); empty without a
+	// preset.
+	ProviderName string
 
 	LoginTTL        time.Duration
 	TokenTTL        time.Duration
@@ -72,6 +83,7 @@ type Broker struct {
 	client       *http.Client
 	log          *slog.Logger
 	authorizeURL string // everything but state and the PKCE challenge
+	shape        answerShape
 	now          func() time.Time
 
 	// tokens hold provider answers until their one poll (TOKEN_TTL).
@@ -125,11 +137,23 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.RefreshEndpoint == "" {
 		cfg.RefreshEndpoint = cfg.TokenEndpoint
 	}
+	for k := range cfg.TokenParams {
+		switch k {
+		case "grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret", "refresh_token":
+			return nil, fmt.Errorf("flow: token parameter %q is set by handoff", k)
+		}
+	}
+	for own, code := range cfg.ErrorCodes {
+		if !ValidErrorCode(own) || !ValidErrorCode(code) {
+			return nil, fmt.Errorf("flow: error code mapping %q -> %q is not of error codes", own, code)
+		}
+	}
 	b := &Broker{
 		cfg:          cfg,
 		client:       cfg.HTTPClient,
 		log:          cfg.Logger,
 		authorizeURL: authorizeURL,
+		shape:        answerShape{tokensAt: cfg.TokensAt, errorCodes: cfg.ErrorCodes},
 		now:          time.Now,
 		tokens:       expirable.NewLRU[loginID, []byte](cfg.MaxPending, nil, cfg.TokenTTL),
 		outcomes:     expirable.NewLRU[loginID, outcome](cfg.MaxPending, nil, cfg.LoginTTL),
@@ -140,6 +164,9 @@ func New(cfg Config) (*Broker, error) {
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ProviderName != "" {
+		b.log = b.log.With("provider", cfg.ProviderName)
 	}
 	if cfg.PollLimit > 0 {
 		b.pollLimiter = ratelimit.NewBucket(cfg.PollLimit, time.Second, cfg.MaxPending, func(id loginID) uint8 { return id[0] })

@@ -26,6 +26,10 @@ func isJSONObject(b []byte) bool {
 	return json.Unmarshal(b, &m) == nil
 }
 
+// fuzzShape is a preset's view of answers: an error map and tokens below
+// the top level, so the fuzzer also reaches the rewriting of refusals.
+var fuzzShape = answerShape{tokensAt: "authed_user", errorCodes: map[string]string{"bad": "invalid_grant", "invalid_code": "invalid_grant"}}
+
 func FuzzParseTokenResponse(f *testing.F) {
 	seeds := []struct {
 		status int
@@ -50,7 +54,7 @@ func FuzzParseTokenResponse(f *testing.F) {
 		f.Add(s.status, s.ct, []byte(s.body))
 	}
 	f.Fuzz(func(t *testing.T, status int, contentType string, raw []byte) {
-		out, err := parseTokenResponse(status, contentType, raw)
+		out, err := fuzzShape.parseTokenResponse(status, contentType, raw)
 		if err == nil {
 			if !isJSONObject(out) {
 				t.Fatalf("success with %q, not a JSON object", out)
@@ -141,7 +145,7 @@ func FuzzWithRefreshToken(f *testing.F) {
 	}
 	f.Add([]byte(`{"access_token":"a"}`), "\xff\"\\")
 	f.Fuzz(func(t *testing.T, body []byte, rt string) {
-		out := withRefreshToken(body, rt)
+		out := withRefreshToken(body, rt, "")
 		if !isJSONObject(body) {
 			return // parseTokenResponse never hands it anything else
 		}
@@ -175,6 +179,51 @@ func FuzzWithRefreshToken(f *testing.F) {
 			if err := json.Unmarshal(m["refresh_token"], &rtOut); err != nil || utf8.ValidString(rt) && rtOut != rt {
 				t.Fatalf("refresh_token %s, want %q", m["refresh_token"], rt)
 			}
+		}
+	})
+}
+
+// With tokens below the top level, the refresh token is added at most once,
+// where the access token sits, and never beside one the provider sent.
+func FuzzWithRefreshTokenNested(f *testing.F) {
+	for _, s := range []string{
+		`{"authed_user":{"access_token":"a"}}`, `{"authed_user":{"access_token":"a","refresh_token":"b"}}`,
+		`{"access_token":"a","authed_user":{}}`, `{"authed_user":{"access_token":"a"},"authed_user":{}}`,
+		`{ "authed_user" : { } , "x" : [ "}" ] }`, `{"authed_user":"a"}`, `{}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if !isJSONObject(body) {
+			return
+		}
+		out := withRefreshToken(body, "rt", "authed_user")
+		if !isJSONObject(out) {
+			t.Fatalf("%q -> %q, not a JSON object", body, out)
+		}
+		var in, got map[string]json.RawMessage
+		json.Unmarshal(body, &in)
+		json.Unmarshal(out, &got)
+		var nin, ngot map[string]json.RawMessage
+		json.Unmarshal(in["authed_user"], &nin)
+		json.Unmarshal(got["authed_user"], &ngot)
+		_, topHad := in["refresh_token"]
+		_, nestedHad := nin["refresh_token"]
+		if (topHad || nin != nil && nestedHad) && !bytes.Equal(out, body) {
+			t.Fatalf("%q -> %q: a refresh token was there already", body, out)
+		}
+		if bytes.Equal(out, body) {
+			return
+		}
+		added := 0
+		if _, ok := got["refresh_token"]; ok && !topHad {
+			added++
+		}
+		if _, ok := ngot["refresh_token"]; ok && !nestedHad {
+			added++
+		}
+		if added != 1 {
+			t.Fatalf("%q -> %q: %d refresh tokens added", body, out, added)
 		}
 	})
 }

@@ -126,7 +126,7 @@ func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Valu
 		return nil, &Error{Kind: KindProviderFailed, Code: "server_error",
 			Description: "the provider's answer is too large"}
 	}
-	return parseTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	return b.shape.parseTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
 }
 
 // readBody reads at most maxProviderBody+1 bytes of the answer. When the
@@ -166,18 +166,28 @@ func redactURLError(err error) error {
 	return err
 }
 
+// answerShape is what a preset says about its provider's token answers
+// (docs/protocol.md#talking-to-the-provider): the member under which the
+// login's tokens sit when they are not at the top level, and which of the
+// provider's own error codes mean which RFC 6749 code.
+type answerShape struct {
+	tokensAt   string
+	errorCodes map[string]string
+}
+
 // tokenFields are the members of a token response handoff looks at; the
 // response itself is passed on untouched. Members are matched by their exact
 // names, and one of an unexpected type does not hide the others.
 type tokenFields struct {
 	Error            json.RawMessage
 	ErrorDescription json.RawMessage
-	NotOK            bool // Slack's "ok": false
+	Message          json.RawMessage // Figma's and Twitch's error text
+	NotOK            bool            // Slack's "ok": false
 	AccessToken      json.RawMessage
-	UserAccessToken  json.RawMessage // Slack's authed_user.access_token
+	NestedToken      json.RawMessage // tokensAt's access_token (Slack's authed_user)
 }
 
-func readTokenFields(body []byte) tokenFields {
+func readTokenFields(body []byte, tokensAt string) tokenFields {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(body, &m) != nil {
 		return tokenFields{}
@@ -185,13 +195,14 @@ func readTokenFields(body []byte) tokenFields {
 	f := tokenFields{
 		Error:            m["error"],
 		ErrorDescription: m["error_description"],
+		Message:          m["message"],
 		NotOK:            string(bytes.TrimSpace(m["ok"])) == "false",
 		AccessToken:      m["access_token"],
 	}
-	if u, ok := m["authed_user"]; ok {
-		var user map[string]json.RawMessage
-		if json.Unmarshal(u, &user) == nil {
-			f.UserAccessToken = user["access_token"]
+	if tokensAt != "" {
+		var nested map[string]json.RawMessage
+		if json.Unmarshal(m[tokensAt], &nested) == nil {
+			f.NestedToken = nested["access_token"]
 		}
 	}
 	return f
@@ -199,7 +210,7 @@ func readTokenFields(body []byte) tokenFields {
 
 // parseTokenResponse turns a provider's answer into a JSON object, or an
 // *Error saying how the provider refused or failed.
-func parseTokenResponse(status int, contentType string, raw []byte) ([]byte, error) {
+func (s answerShape) parseTokenResponse(status int, contentType string, raw []byte) ([]byte, error) {
 	body, ok := asJSONObject(contentType, raw)
 	if !ok {
 		if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
@@ -213,11 +224,7 @@ func parseTokenResponse(status int, contentType string, raw []byte) ([]byte, err
 		return nil, &Error{Kind: KindProviderFailed, Code: code, Status: status,
 			Description: fmt.Sprintf("the provider's answer is not a token response (HTTP %d)", status)}
 	}
-	f := readTokenFields(body)
-	code, hasError := errorCode(f.Error)
-	if f.NotOK && !hasError {
-		code, hasError = "server_error", true
-	}
+	f := readTokenFields(body, s.tokensAt)
 	switch {
 	case status >= 500 || status < 200 || status >= 300 && status < 400 || status == http.StatusTooManyRequests:
 		code := "server_error"
@@ -226,21 +233,67 @@ func parseTokenResponse(status int, contentType string, raw []byte) ([]byte, err
 		}
 		return nil, &Error{Kind: KindProviderFailed, Code: code, Status: status,
 			Description: fmt.Sprintf("the provider failed (HTTP %d)", status)}
-	case status >= 400:
-		if !hasError {
-			code = codeForStatus(status)
-		}
-		return nil, &Error{Kind: KindProviderRejected, Code: code, Status: status, Body: body,
-			Description: describe(f.ErrorDescription, "the provider refused the request")}
-	case hasError:
-		return nil, &Error{Kind: KindProviderRejected, Code: code, Status: status, Body: body,
-			Description: describe(f.ErrorDescription, "the provider refused the request")}
-	case present(f.AccessToken) || present(f.UserAccessToken):
+	case status >= 400 || hasError(f.Error) || f.NotOK:
+		return nil, s.refusal(status, body, f)
+	case present(f.AccessToken) || present(f.NestedToken):
 		return body, nil
 	default:
 		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Status: status,
 			Description: "the provider's answer has no access token"}
 	}
+}
+
+// refusal describes a provider's refusal so that a plugin can act on its
+// error member (docs/protocol.md#talking-to-the-provider). The code is the
+// provider's own when it is an RFC 6749-style code the preset does not map;
+// a mapped code (GitHub's bad_verification_code is invalid_grant) keeps the
+// provider's code at the head of the description; a refusal without a
+// usable code (Figma's "error": true, Twitch's {status, message}) gets the
+// code its HTTP status means. The provider's JSON, which /refresh passes
+// on, then carries the same error and error_description, its other members
+// untouched.
+func (s answerShape) refusal(status int, body []byte, f tokenFields) *Error {
+	own := errorCode(f.Error)
+	desc := describe(f.ErrorDescription)
+	if desc == "" {
+		desc = describe(f.Message)
+	}
+	code := own
+	if mapped, ok := s.errorCodes[own]; ok && own != "" {
+		code = mapped
+		desc = strings.TrimSuffix(own+": "+desc, ": ")
+	}
+	switch {
+	case code != "":
+	case status >= 400:
+		code = codeForStatus(status)
+	default: // a 200 with "ok": false or an "error" that is not a code
+		code = "server_error"
+	}
+	if desc == "" {
+		desc = "the provider refused the request"
+	}
+	e := &Error{Kind: KindProviderRejected, Code: code, Status: status, Body: body, Description: truncate(desc, 300)}
+	if code != own {
+		e.Body = withError(body, code, e.Description)
+	}
+	return e
+}
+
+// withError returns the JSON object body with its error and
+// error_description members set; the other members keep their values.
+func withError(body []byte, code, description string) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(body, &m) != nil {
+		return body // parseTokenResponse hands over JSON objects only
+	}
+	m["error"] = jsonstr.Append(nil, code)
+	m["error_description"] = jsonstr.Append(nil, description)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 func codeForStatus(status int) string {
@@ -260,18 +313,20 @@ func present(v json.RawMessage) bool {
 	return s != "" && s != "null" && s != `""`
 }
 
-// errorCode reads an "error" member. A string that is a valid OAuth error
-// code (RFC 6749 §5.2's character set, bounded) is kept; any other non-empty
-// value still means failure, reported as server_error.
-func errorCode(v json.RawMessage) (string, bool) {
-	if !present(v) || string(bytes.TrimSpace(v)) == "false" {
-		return "", false
-	}
+// hasError reports whether an "error" member says the request failed: any
+// value but absent, null, "" or false.
+func hasError(v json.RawMessage) bool {
+	return present(v) && string(bytes.TrimSpace(v)) != "false"
+}
+
+// errorCode reads an "error" member as a code fit to pass on (RFC 6749
+// §5.2's character set, bounded), or "" when it is not one.
+func errorCode(v json.RawMessage) string {
 	var s string
 	if json.Unmarshal(v, &s) == nil && ValidErrorCode(s) {
-		return s, true
+		return s
 	}
-	return "server_error", true
+	return ""
 }
 
 // ValidErrorCode reports whether s may be passed on as an OAuth error code:
@@ -290,11 +345,12 @@ func ValidErrorCode(s string) bool {
 	return true
 }
 
-// describe reads an error_description member, bounded, or gives fallback.
-func describe(v json.RawMessage, fallback string) string {
+// describe reads a text member (error_description, message), bounded, or
+// gives "".
+func describe(v json.RawMessage) string {
 	var s string
-	if json.Unmarshal(v, &s) != nil || s == "" {
-		return fallback
+	if json.Unmarshal(v, &s) != nil {
+		return ""
 	}
 	return truncate(s, 300)
 }

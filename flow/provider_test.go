@@ -1,16 +1,21 @@
 package flow
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -451,7 +456,7 @@ func TestProviderFailures(t *testing.T) {
 		{"400 not JSON", reply(400, "text/html", "<h1>Bad</h1>"), KindProviderRejected, "invalid_grant", 400, false},
 		{"401 invalid_client", reply(401, "application/json", `{"error":"invalid_client"}`), KindProviderRejected, "invalid_client", 401, true},
 		{"403 JSON without error", reply(403, "application/json", `{"message":"nope"}`), KindProviderRejected, "invalid_grant", 403, true},
-		{"error code with a quote", reply(400, "application/json", `{"error":"bad\"code"}`), KindProviderRejected, "server_error", 400, true},
+		{"error code with a quote", reply(400, "application/json", `{"error":"bad\"code"}`), KindProviderRejected, "invalid_grant", 400, true}, // unfit to pass on: the status says it
 		{"500", reply(500, "application/json", `{"error":"server_error"}`), KindProviderFailed, "server_error", 500, false},
 		{"503 text", reply(503, "text/plain", "maintenance"), KindProviderFailed, "server_error", 503, false},
 		{"200 HTML", reply(200, "text/html", "<!doctype html><p>Sign in</p>"), KindProviderFailed, "server_error", 200, false},
@@ -539,7 +544,8 @@ func TestProviderFailures(t *testing.T) {
 }
 
 // Slack installs that ask only for user scopes answer with no top-level
-// access_token: the user token sits under authed_user.
+// access_token: the user token sits under authed_user, where the preset's
+// TokensAt says to look.
 func TestSlackShapes(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -554,7 +560,7 @@ func TestSlackShapes(t *testing.T) {
 	}
 	for _, c := range cases {
 		f := newFake(t, reply(200, "application/json; charset=utf-8", c.body))
-		b := newBroker(t, f.config(Config{}))
+		b := newBroker(t, f.config(Config{TokensAt: "authed_user"}))
 		l, _, err := login(t, b)
 		if c.kind == 0 {
 			if err != nil {
@@ -695,7 +701,7 @@ func TestTokenFieldsRobust(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			body, err := parseTokenResponse(200, "application/json", []byte(c.body))
+			body, err := answerShape{}.parseTokenResponse(200, "application/json", []byte(c.body))
 			if c.ok {
 				if err != nil || string(body) != c.body {
 					t.Fatalf("got %q, %v; want the body unchanged", body, err)
@@ -715,10 +721,135 @@ func TestTokenFieldsRobust(t *testing.T) {
 func TestProviderThrottled(t *testing.T) {
 	t.Parallel()
 	for _, body := range []string{"", `{"error":"rate_limited"}`} {
-		_, err := parseTokenResponse(429, "application/json", []byte(body))
+		_, err := answerShape{}.parseTokenResponse(429, "application/json", []byte(body))
 		var e *Error
 		if !errors.As(err, &e) || e.Kind != KindProviderFailed || e.Code != "temporarily_unavailable" {
 			t.Fatalf("429 %q: got %v, want KindProviderFailed temporarily_unavailable", body, err)
 		}
 	}
+}
+
+// A preset maps its provider's own error codes to the RFC 6749 code a
+// plugin can act on; the provider's code leads error_description, and the
+// JSON /refresh passes on carries the same error. A refusal without a
+// usable code gets the code of its HTTP status.
+func TestRefusalCodes(t *testing.T) {
+	t.Parallel()
+	shape := answerShape{errorCodes: map[string]string{
+		"bad_verification_code": "invalid_grant",
+		"invalid_refresh_token": "invalid_grant",
+		"bad_client_secret":     "invalid_client",
+	}}
+	cases := []struct {
+		name, ct, body string
+		status         int
+		code, desc     string
+		bodyUnchanged  bool
+	}{
+		{"mapped, 200 JSON (GitHub)", "application/json",
+			`{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired.","error_uri":"https://docs.github.com"}`,
+			200, "invalid_grant", "bad_verification_code: The code passed is incorrect or expired.", false},
+		{"mapped, 200 form (GitHub)", "application/x-www-form-urlencoded",
+			"error=bad_verification_code&error_description=expired",
+			200, "invalid_grant", "bad_verification_code: expired", false},
+		{"mapped, ok:false (Slack)", "application/json", `{"ok":false,"error":"invalid_refresh_token"}`,
+			200, "invalid_grant", "invalid_refresh_token", false},
+		{"mapped to invalid_client", "application/json", `{"ok":false,"error":"bad_client_secret"}`,
+			200, "invalid_client", "bad_client_secret", false},
+		{"not mapped: passed on as it is", "application/json", `{"error":"invalid_grant","error_description":"gone"}`,
+			400, "invalid_grant", "gone", true},
+		{"not mapped, 200 ok:false", "application/json", `{"ok":false,"error":"invalid_code"}`,
+			200, "invalid_code", "the provider refused the request", true},
+		{"error true (Figma)", "application/json", `{"error":true,"status":400,"message":"Invalid code"}`,
+			400, "invalid_grant", "Invalid code", false},
+		{"status and message (Twitch)", "application/json", `{"status":400,"message":"Invalid refresh token"}`,
+			400, "invalid_grant", "Invalid refresh token", false},
+		{"401 without a code", "application/json", `{"message":"bad client"}`,
+			401, "invalid_client", "bad client", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := shape.parseTokenResponse(c.status, c.ct, []byte(c.body))
+			e := ferr(t, err, KindProviderRejected, c.code)
+			if e.Description != c.desc {
+				t.Errorf("Description = %q, want %q", e.Description, c.desc)
+			}
+			if c.bodyUnchanged {
+				if string(e.Body) != c.body {
+					t.Errorf("Body = %s, want the provider's bytes", e.Body)
+				}
+				return
+			}
+			var m map[string]any
+			if err := json.Unmarshal(e.Body, &m); err != nil {
+				t.Fatalf("Body %s: %v", e.Body, err)
+			}
+			if m["error"] != c.code || m["error_description"] != c.desc {
+				t.Errorf("Body %s: want error %q and error_description %q", e.Body, c.code, c.desc)
+			}
+			var in map[string]any
+			if json.Unmarshal([]byte(c.body), &in) == nil {
+				for k, v := range in {
+					if k != "error" && k != "error_description" && fmt.Sprint(m[k]) != fmt.Sprint(v) {
+						t.Errorf("member %s = %v, want the provider's %v", k, m[k], v)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A preset's TokenParams go into the code exchange (Shopify's expiring=1),
+// never into a refresh, and never in place of handoff's own parameters.
+func TestTokenParams(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, reply(200, "application/json", `{"access_token":"a","refresh_token":"r"}`))
+	b := newBroker(t, f.config(Config{TokenParams: url.Values{"expiring": {"1"}}}))
+	if _, _, err := login(t, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Refresh(context.Background(), "r"); err != nil {
+		t.Fatal(err)
+	}
+	r := f.requests()
+	if got := r[0].Form.Get("expiring"); got != "1" || r[0].Form.Get("grant_type") != "authorization_code" {
+		t.Errorf("code exchange %v: want expiring=1", r[0].Form)
+	}
+	if r[1].Form.Has("expiring") {
+		t.Errorf("refresh %v carries the code exchange's parameters", r[1].Form)
+	}
+	for _, k := range []string{"grant_type", "code", "redirect_uri", "code_verifier", "client_id", "client_secret", "refresh_token"} {
+		cfg := f.config(Config{TokenParams: url.Values{k: {"x"}}, Sealer: testSealer(t, "x"), LoginTTL: time.Minute, TokenTTL: time.Minute, ProviderTimeout: time.Second, MaxPending: 1})
+		if _, err := New(cfg); err == nil {
+			t.Errorf("New accepted TokenParams setting %s", k)
+		}
+	}
+	cfg := f.config(Config{ErrorCodes: map[string]string{"bad": `in"valid`}, Sealer: testSealer(t, "x"), LoginTTL: time.Minute, TokenTTL: time.Minute, ProviderTimeout: time.Second, MaxPending: 1})
+	if _, err := New(cfg); err == nil {
+		t.Error("New accepted an error mapping to a code unfit to pass on")
+	}
+}
+
+// The preset's name goes on the broker's log lines, so a deployment with
+// several apps says which provider refused.
+func TestProviderNameInLogs(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	f := newFake(t, reply(400, "application/json", `{"error":"invalid_grant"}`))
+	b := newBroker(t, f.config(Config{ProviderName: "Notion", Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, nil))}))
+	login(t, b)
+	if !strings.Contains(buf.String(), "provider=Notion") {
+		t.Errorf("log %q does not name the provider", buf.String())
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -79,6 +79,9 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 	if st.verifier != "" {
 		params.Set("code_verifier", st.verifier)
 	}
+	for k, vs := range b.cfg.TokenParams { // New refused handoff's own names
+		params[k] = vs
+	}
 	tokens, err := b.tokenRequest(ctx, b.cfg.TokenEndpoint, params)
 	if err != nil {
 		var ferr *Error

@@ -10,9 +10,10 @@ import (
 )
 
 // Refresh runs the refresh grant for the plugin. The provider's answer is
-// passed on; when it has no refresh_token (Google, Spotify and Figma keep the
-// old one valid), the one the plugin sent is added, so a plugin that stores
-// the whole answer keeps a working refresh token.
+// passed on; when it has no refresh_token where the tokens sit (Google,
+// Spotify and Figma keep the old one valid), the one the plugin sent is
+// added, so a plugin that stores the whole answer keeps a working refresh
+// token (docs/protocol.md#refresh).
 func (b *Broker) Refresh(ctx context.Context, refreshToken string) ([]byte, error) {
 	if refreshToken == "" {
 		return nil, fail(KindInvalidRequest, "invalid_request", "refresh_token is required")
@@ -34,28 +35,83 @@ func (b *Broker) Refresh(ctx context.Context, refreshToken string) ([]byte, erro
 		return nil, err
 	}
 	b.log.Debug("refresh completed")
-	return withRefreshToken(body, refreshToken), nil
+	return withRefreshToken(body, refreshToken, b.cfg.TokensAt), nil
 }
 
-// withRefreshToken adds a refresh_token member to the JSON object body when it
-// has none, leaving the provider's bytes otherwise as they were.
-func withRefreshToken(body []byte, refreshToken string) []byte {
-	var probe struct {
-		RefreshToken json.RawMessage `json:"refresh_token"`
+// withRefreshToken adds the refresh token the plugin sent to the provider's
+// answer when the answer carries none, leaving the provider's bytes otherwise
+// as they were. tokensAt is the preset's member for tokens that are not at
+// the top level (Slack's authed_user): when the answer's access token sits
+// there, so does the added refresh token, and a refresh token the provider
+// sent there is never joined by a stale one at the top level.
+func withRefreshToken(body []byte, refreshToken, tokensAt string) []byte {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(body, &top) != nil {
+		return body // not an object; parseTokenResponse never returns one
 	}
-	if json.Unmarshal(body, &probe) == nil && probe.RefreshToken != nil {
-		return body
-	}
-	start, end := bytes.IndexByte(body, '{'), bytes.LastIndexByte(body, '}')
-	if start < 0 || end < start { // not an object; parseTokenResponse never returns one
+	if _, ok := top["refresh_token"]; ok {
 		return body
 	}
 	member := jsonstr.Append([]byte(`"refresh_token":`), refreshToken)
+	if tokensAt == "" {
+		return insertMember(body, member)
+	}
+	var nested map[string]json.RawMessage
+	if json.Unmarshal(top[tokensAt], &nested) != nil {
+		return insertMember(body, member)
+	}
+	if _, ok := nested["refresh_token"]; ok {
+		return body
+	}
+	if present(top["access_token"]) || !present(nested["access_token"]) {
+		return insertMember(body, member)
+	}
+	start, end, ok := memberSpan(body, tokensAt)
+	if !ok {
+		return body
+	}
 	out := make([]byte, 0, len(body)+len(member)+1)
-	out = append(out, body[:end]...)
-	if len(bytes.TrimSpace(body[start+1:end])) > 0 {
+	out = append(out, body[:start]...)
+	out = append(out, insertMember(body[start:end], member)...)
+	return append(out, body[end:]...)
+}
+
+// insertMember adds member ("name":value) at the end of the JSON object obj.
+func insertMember(obj, member []byte) []byte {
+	start, end := bytes.IndexByte(obj, '{'), bytes.LastIndexByte(obj, '}')
+	if start < 0 || end < start {
+		return obj
+	}
+	out := make([]byte, 0, len(obj)+len(member)+1)
+	out = append(out, obj[:end]...)
+	if len(bytes.TrimSpace(obj[start+1:end])) > 0 {
 		out = append(out, ',')
 	}
 	out = append(out, member...)
-	return append(out, body[end:]...)
+	return append(out, obj[end:]...)
+}
+
+// memberSpan finds the bytes of the value of the top-level member name in
+// the JSON object body: the last one, as encoding/json reads duplicates.
+func memberSpan(body []byte, name string) (start, end int, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return 0, 0, false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return 0, 0, false
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return 0, 0, false
+		}
+		if key, _ := t.(string); key == name {
+			end = int(dec.InputOffset())
+			start = end - len(raw)
+			ok = start >= 0 && bytes.Equal(body[start:end], raw)
+		}
+	}
+	return start, end, ok
 }

@@ -205,12 +205,54 @@ func TestWithRefreshToken(t *testing.T) {
 		{`{"nested":{"refresh_token":"x"}}`, `{"nested":{"refresh_token":"x"},"refresh_token":"rt"}`},
 	}
 	for _, c := range cases {
-		got := withRefreshToken([]byte(c.in), "rt")
+		got := withRefreshToken([]byte(c.in), "rt", "")
 		if string(got) != c.want {
 			t.Errorf("withRefreshToken(%q) = %q, want %q", c.in, got, c.want)
 		}
 		if !json.Valid(got) {
 			t.Errorf("withRefreshToken(%q) = %q, not JSON", c.in, got)
 		}
+	}
+}
+
+// Where a preset says tokens sit (Slack's user tokens under authed_user),
+// the refresh token the plugin sent goes there, and only when that place
+// has none: never a stale one at the top level beside a rotated one below
+// (issue 14).
+func TestWithRefreshTokenWhereTokensSit(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ name, in, want string }{
+		{"user token below, rotated refresh token below",
+			`{"ok":true,"authed_user":{"access_token":"xoxp","refresh_token":"new"}}`,
+			`{"ok":true,"authed_user":{"access_token":"xoxp","refresh_token":"new"}}`},
+		{"user token below, no refresh token",
+			`{"ok":true,"authed_user":{"id":"U1","access_token":"xoxp"},"team":{"id":"T1"}}`,
+			`{"ok":true,"authed_user":{"id":"U1","access_token":"xoxp","refresh_token":"rt"},"team":{"id":"T1"}}`},
+		{"spaces kept", "{ \"authed_user\" : { \"access_token\" : \"x\" } }",
+			"{ \"authed_user\" : { \"access_token\" : \"x\" ,\"refresh_token\":\"rt\"} }"},
+		{"top-level token (a refresh answer)",
+			`{"ok":true,"access_token":"xoxe.xoxp","token_type":"user"}`,
+			`{"ok":true,"access_token":"xoxe.xoxp","token_type":"user","refresh_token":"rt"}`},
+		{"top-level token, refresh token below",
+			`{"access_token":"xoxb","authed_user":{"id":"U1","refresh_token":"new"}}`,
+			`{"access_token":"xoxb","authed_user":{"id":"U1","refresh_token":"new"}}`},
+		{"top-level refresh token", `{"access_token":"a","refresh_token":"new","authed_user":{"access_token":"b"}}`,
+			`{"access_token":"a","refresh_token":"new","authed_user":{"access_token":"b"}}`},
+		{"authed_user not an object", `{"access_token":"a","authed_user":"U1"}`,
+			`{"access_token":"a","authed_user":"U1","refresh_token":"rt"}`},
+		{"duplicate member: the last one counts",
+			`{"authed_user":{"x":1},"authed_user":{"access_token":"b"}}`,
+			`{"authed_user":{"x":1},"authed_user":{"access_token":"b","refresh_token":"rt"}}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := withRefreshToken([]byte(c.in), "rt", "authed_user")
+			if string(got) != c.want {
+				t.Errorf("got  %s\nwant %s", got, c.want)
+			}
+			if !json.Valid(got) {
+				t.Errorf("%s is not JSON", got)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"handoff/flow"
 	"handoff/web"
 	"net/url"
+	"regexp"
 	"strings"
 
 	"github.com/kelseyhightower/envconfig"
@@ -58,9 +59,21 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 			p.add(v("REDIRECT_URI"), "its path is one of handoff's own routes")
 		}
 	}
-	f.AuthorizeEndpoint = p.httpURL(v("AUTHORIZE_ENDPOINT"), or(e.AuthorizeEndpoint, preset.AuthorizeEndpoint), true)
-	f.TokenEndpoint = p.httpURL(v("TOKEN_ENDPOINT"), or(e.TokenEndpoint, preset.TokenEndpoint), true)
-	f.RefreshEndpoint = p.httpURL(v("REFRESH_ENDPOINT"), or(e.RefreshEndpoint, preset.RefreshEndpoint), false)
+	authorize := or(e.AuthorizeEndpoint, preset.AuthorizeEndpoint)
+	token := or(e.TokenEndpoint, preset.TokenEndpoint)
+	refresh := or(e.RefreshEndpoint, preset.RefreshEndpoint)
+	if tenant, ok := tenantOf(&p, v("TENANT"), e.Tenant, authorize, token, refresh); ok {
+		authorize = strings.ReplaceAll(authorize, TenantPlaceholder, tenant)
+		token = strings.ReplaceAll(token, TenantPlaceholder, tenant)
+		refresh = strings.ReplaceAll(refresh, TenantPlaceholder, tenant)
+	}
+	f.AuthorizeEndpoint = p.httpURL(v("AUTHORIZE_ENDPOINT"), authorize, true)
+	f.TokenEndpoint = p.httpURL(v("TOKEN_ENDPOINT"), token, true)
+	f.RefreshEndpoint = p.httpURL(v("REFRESH_ENDPOINT"), refresh, false)
+	f.ProviderName = preset.Name
+	f.TokensAt = preset.TokensAt
+	f.ErrorCodes = preset.ErrorCodes
+	f.TokenParams, _ = url.ParseQuery(preset.TokenParams) // presets are checked by flow's tests
 
 	sep := or(preset.ScopeSeparator, " ")
 	f.Scope = strings.Join(strings.Fields(e.Scope), sep)
@@ -165,6 +178,44 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 	}
 	*allProblems = append(*allProblems, p...)
 	return app, len(p) == 0
+}
+
+// TENANT fills the {tenant} of a preset's URLs (Microsoft's directory).
+// It is per app, not per login: an app registration is single-tenant (its
+// one directory, which it must name: /common answers AADSTS50194) or
+// multi-tenant (common, organizations, consumers).
+const (
+	TenantPlaceholder = "{tenant}"
+	TenantDefault     = "common"
+)
+
+// tenantPattern admits a tenant's GUID, a verified domain
+// (contoso.onmicrosoft.com) and the common, organizations and consumers
+// aliases: one path segment, nothing that could leave it.
+var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$`)
+
+// tenantOf returns the tenant for endpoints that hold {tenant}: TENANT, or
+// common. TENANT for a provider whose URLs have no tenant is a mistake
+// worth naming, as is one that is not a tenant's name.
+func tenantOf(p *problems, name, tenant string, endpoints ...string) (string, bool) {
+	tenant = strings.TrimSpace(tenant)
+	templated := false
+	for _, e := range endpoints {
+		templated = templated || strings.Contains(e, TenantPlaceholder)
+	}
+	switch {
+	case !templated && tenant != "":
+		p.add(name, "set, but the provider's URLs have no "+TenantPlaceholder+" (only microsoft's do)")
+	case !templated:
+	case tenant == "":
+		return TenantDefault, true
+	case !tenantPattern.MatchString(tenant):
+		p.add(name, "not a tenant: a directory (tenant) ID, a domain such as contoso.onmicrosoft.com, or common, organizations, consumers")
+		return TenantDefault, true // so the URLs draw no second complaint
+	default:
+		return tenant, true
+	}
+	return "", false
 }
 
 // parseSealKey reads a SEAL_KEY or SEAL_KEYS_OLD entry and refuses one byte

@@ -83,6 +83,7 @@ type appEnv struct {
 	RefreshEndpoint   string `split_words:"true"`
 	Scope             string
 	Provider          string
+	Tenant            string
 	AuthorizeParams   string `split_words:"true"`
 	PluginID          string `split_words:"true"`
 	AllowedOrigins    string `split_words:"true"`

@@ -242,16 +242,28 @@ func (h harness) providers(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit status %d\n%s", r.code, r.stderr)
 	}
-	lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+	// One block per preset: its name, then indented lines.
+	blocks := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n\n")
 	names := flow.PresetNames()
-	if len(lines) != len(names) {
-		t.Fatalf("%d lines for %d presets:\n%s", len(lines), len(names), r.stdout)
+	if len(blocks) != len(names) {
+		t.Fatalf("%d blocks for %d presets:\n%s", len(blocks), len(names), r.stdout)
 	}
 	for i, name := range names {
 		p, _ := flow.LookupPreset(name)
-		f := strings.Fields(lines[i])
-		if len(f) == 0 || f[0] != name || !strings.Contains(lines[i], p.TokenEndpoint) {
-			t.Errorf("line %d %q: want preset %s with its token endpoint", i, lines[i], name)
+		b := blocks[i]
+		if !strings.HasPrefix(b, name+" ("+p.Name+")\n") || !strings.Contains(b, p.AuthorizeEndpoint) || !strings.Contains(b, p.TokenEndpoint) {
+			t.Errorf("block %d:\n%s\nwant preset %s with its URLs", i, b, name)
+		}
+		for _, v := range p.Vars {
+			if !strings.Contains(b, "per login  "+v.Name) {
+				t.Errorf("%s's block does not name its variable %s:\n%s", name, v.Name, b)
+			}
+		}
+		if p.LocalRedirect != "" && !strings.Contains(b, p.LocalRedirect) {
+			t.Errorf("%s's block lacks its local redirect note:\n%s", name, b)
+		}
+		if strings.Contains(p.TokenEndpoint, "{tenant}") && !strings.Contains(b, "TENANT") {
+			t.Errorf("%s's block does not say TENANT:\n%s", name, b)
 		}
 	}
 }
