@@ -100,8 +100,9 @@ func (b *Broker) Authorize() Login {
 		u.Write(challenge[:])
 		u.WriteString("&code_challenge_method=S256")
 	}
-	if b.log.Enabled(context.Background(), slog.LevelDebug) {
-		b.log.Debug("login started", "login", id.logRef())
+	b.metrics.LoginStarted()
+	if b.log.Enabled(context.Background(), slog.LevelInfo) {
+		b.log.LogAttrs(context.Background(), slog.LevelInfo, "login started", slog.String("login", id.logRef()))
 	}
 	return Login{URL: u.String(), ReadKey: key}
 }

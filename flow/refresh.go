@@ -7,13 +7,17 @@ import (
 	"errors"
 	"handoff/internal/jsonstr"
 	"net/url"
+	"time"
+
+	"handoff/internal/metrics"
 )
 
 // Refresh runs the refresh grant for the plugin. The provider's answer is
 // passed on; when it has no refresh_token (Google, Spotify and Figma keep the
 // old one valid), the one the plugin sent is added, so a plugin that stores
 // the whole answer keeps a working refresh token.
-func (b *Broker) Refresh(ctx context.Context, refreshToken string) ([]byte, error) {
+func (b *Broker) Refresh(ctx context.Context, refreshToken string) (_ []byte, err error) {
+	defer func() { b.metrics.Refreshed(resultOf(err)) }()
 	if refreshToken == "" {
 		return nil, fail(KindInvalidRequest, "invalid_request", "refresh_token is required")
 	}
@@ -24,7 +28,9 @@ func (b *Broker) Refresh(ctx context.Context, refreshToken string) ([]byte, erro
 	if err := b.acquireProvider(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	body, err := b.tokenRequest(ctx, b.cfg.RefreshEndpoint, params)
+	b.providerCall(metrics.Refresh, start)
 	b.releaseProvider()
 	if err != nil {
 		var ferr *Error
