@@ -49,7 +49,7 @@ func (c counted) value(t *testing.T, series string) float64 {
 }
 
 func finished(outcome string) string {
-	return `handoff_logins_finished_total{app="",outcome="` + outcome + `"}`
+	return `handoff_logins_finished_total{handoff_app="",outcome="` + outcome + `"}`
 }
 
 // waitFor waits until series reaches want; the store's cleanup runs on its
@@ -84,7 +84,7 @@ func TestNotCollectedOnExpiry(t *testing.T) {
 	}
 	b.waitFor(t, finished("not_collected"), 1)
 	b.want(t, finished("delivered"), 0)
-	b.want(t, `handoff_pending{app="",store="tokens"}`, 0)
+	b.want(t, `handoff_pending{handoff_app="",store="tokens"}`, 0)
 	log := b.log.String()
 	if !strings.Contains(log, `msg="tokens not collected"`) || !strings.Contains(log, "reason=expired") {
 		t.Errorf("no line for the expired tokens:\n%s", log)
@@ -106,14 +106,14 @@ func TestDeliveredIsNotNotCollected(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b.want(t, `handoff_pending{app="",store="tokens"}`, 1)
+		b.want(t, `handoff_pending{handoff_app="",store="tokens"}`, 1)
 		mustPoll(t, b.Broker, l.ReadKey)
-		b.want(t, `handoff_pending{app="",store="tokens"}`, 0)
+		b.want(t, `handoff_pending{handoff_app="",store="tokens"}`, 0)
 	}
 	b.want(t, finished("delivered"), 3)
 	b.want(t, finished("not_collected"), 0)
-	b.want(t, `handoff_logins_started_total{app=""}`, 3)
-	b.want(t, `handoff_provider_seconds_count{app="",call="exchange"}`, 3)
+	b.want(t, `handoff_logins_started_total{handoff_app=""}`, 3)
+	b.want(t, `handoff_provider_seconds_count{handoff_app="",call="exchange"}`, 3)
 	b.Close() // nothing left to drop
 	b.want(t, finished("not_collected"), 0)
 }
@@ -223,11 +223,11 @@ func TestRedirectOutcomes(t *testing.T) {
 	if _, _, err := login(t, b.Broker); err == nil {
 		t.Fatal("the exchange succeeded")
 	}
-	b.want(t, `handoff_logins_started_total{app=""}`, 3)
+	b.want(t, `handoff_logins_started_total{handoff_app=""}`, 3)
 	b.want(t, finished("cancelled"), 1)
 	b.want(t, finished("provider_refused"), 1)
 	b.want(t, finished("provider_failed"), 1)
-	b.want(t, `handoff_provider_seconds_count{app="",call="exchange"}`, 2)
+	b.want(t, `handoff_provider_seconds_count{handoff_app="",call="exchange"}`, 2)
 	if !strings.Contains(b.log.String(), "provider_latency=") {
 		t.Errorf("a failed login's line has no provider latency:\n%s", b.log)
 	}
@@ -250,9 +250,9 @@ func TestRefreshResults(t *testing.T) {
 	b.Refresh(context.Background(), "rt")
 	b.Refresh(context.Background(), "")
 	for result, want := range map[string]float64{"ok": 1, "refused": 1, "invalid": 1, "failed": 0, "timeout": 0, "busy": 0} {
-		b.want(t, `handoff_refresh_total{app="",result="`+result+`"}`, want)
+		b.want(t, `handoff_refresh_total{handoff_app="",result="`+result+`"}`, want)
 	}
-	b.want(t, `handoff_provider_seconds_count{app="",call="refresh"}`, 2)
+	b.want(t, `handoff_provider_seconds_count{handoff_app="",call="refresh"}`, 2)
 }
 
 func TestPollLimitAndReplaysCounted(t *testing.T) {

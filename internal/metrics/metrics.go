@@ -8,6 +8,10 @@
 // and no map is searched per request. Creating them up front also makes
 // every series appear at 0 from the start, so a rate() in Grafana has a
 // starting point.
+//
+// The label naming one of APPS is handoff_app, not app: Fly's scraper sets
+// app, region, host and instance on every series it stores, overwriting a
+// label of the same name, so an app label would read as the Fly app's name.
 package metrics
 
 import (
@@ -159,7 +163,7 @@ func (r *Registry) FlyReplay(result Replay) { r.replays[result].Inc() }
 // scraped. app is empty for the single app, and for stores that serve every
 // app (the per-IP limits).
 func (r *Registry) Pending(app, store string, size func() int) {
-	r.set.GetOrCreateGauge(`handoff_pending{app="`+label(app)+`",store="`+label(store)+`"}`,
+	r.set.GetOrCreateGauge(`handoff_pending{handoff_app="`+label(app)+`",store="`+label(store)+`"}`,
 		func() float64 { return float64(size()) })
 }
 
@@ -169,11 +173,12 @@ func (r *Registry) MaxPending(n int) {
 	r.set.GetOrCreateGauge(`handoff_max_pending`, func() float64 { return float64(n) })
 }
 
-// App returns the series of one app (name "" for the single app). Call it
+// App returns the series of one app (name "" for the single app: the
+// handoff_app label is then empty). Call it
 // once per app, when its broker is made.
 func (r *Registry) App(name string) *App {
 	a := &App{reg: r, name: label(name)}
-	l := `app="` + a.name + `"`
+	l := `handoff_app="` + a.name + `"`
 	a.started = r.set.GetOrCreateCounter(`handoff_logins_started_total{` + l + `}`)
 	for o := range a.finished {
 		a.finished[o] = r.set.GetOrCreateCounter(`handoff_logins_finished_total{` + l + `,outcome="` + outcomeNames[o] + `"}`)
@@ -255,7 +260,7 @@ func (a *App) PollLimited() { a.pollLimited.Inc() }
 // app's routes are set up, not per request: it formats the series' names.
 func (a *App) API(upstream string) *API {
 	api := &API{}
-	l := `handoff_api_requests_total{app="` + a.name + `",upstream="` + label(upstream) + `",class="`
+	l := `handoff_api_requests_total{handoff_app="` + a.name + `",upstream="` + label(upstream) + `",class="`
 	for i := range api.classes {
 		api.classes[i] = a.reg.set.GetOrCreateCounter(l + apiClassNames[i] + `"}`)
 	}

@@ -35,17 +35,17 @@ func TestSeriesStartAtZero(t *testing.T) {
 	a.ProviderCall(Exchange, 300*time.Millisecond)
 	m := scrape(t, r)
 	want := map[string]float64{
-		`handoff_logins_started_total{app="sheets"}`:                              1,
-		`handoff_logins_finished_total{app="sheets",outcome="not_collected"}`:     1,
-		`handoff_logins_finished_total{app="sheets",outcome="delivered"}`:         0,
-		`handoff_refresh_total{app="sheets",result="replayed"}`:                   1,
-		`handoff_revoke_total{app="sheets",result="unsupported"}`:                 1,
-		`handoff_provider_seconds_count{app="sheets",call="exchange"}`:            1,
-		`handoff_provider_seconds_bucket{app="sheets",call="exchange",le="0.25"}`: 0,
-		`handoff_provider_seconds_bucket{app="sheets",call="exchange",le="0.5"}`:  1,
-		`handoff_provider_seconds_count{app="sheets",call="revoke"}`:              0,
-		`handoff_rate_limited_total{route="authorize"}`:                           0,
-		`handoff_fly_replays_total{result="sent"}`:                                0,
+		`handoff_logins_started_total{handoff_app="sheets"}`:                              1,
+		`handoff_logins_finished_total{handoff_app="sheets",outcome="not_collected"}`:     1,
+		`handoff_logins_finished_total{handoff_app="sheets",outcome="delivered"}`:         0,
+		`handoff_refresh_total{handoff_app="sheets",result="replayed"}`:                   1,
+		`handoff_revoke_total{handoff_app="sheets",result="unsupported"}`:                 1,
+		`handoff_provider_seconds_count{handoff_app="sheets",call="exchange"}`:            1,
+		`handoff_provider_seconds_bucket{handoff_app="sheets",call="exchange",le="0.25"}`: 0,
+		`handoff_provider_seconds_bucket{handoff_app="sheets",call="exchange",le="0.5"}`:  1,
+		`handoff_provider_seconds_count{handoff_app="sheets",call="revoke"}`:              0,
+		`handoff_rate_limited_total{route="authorize"}`:                                   0,
+		`handoff_fly_replays_total{result="sent"}`:                                        0,
 	}
 	for series, v := range want {
 		if got, ok := m[series]; !ok || got != v {
@@ -53,7 +53,7 @@ func TestSeriesStartAtZero(t *testing.T) {
 		}
 	}
 	// Results that cannot happen are not served as if they could.
-	for _, series := range []string{`handoff_refresh_total{app="sheets",result="unsupported"}`, `handoff_revoke_total{app="sheets",result="replayed"}`} {
+	for _, series := range []string{`handoff_refresh_total{handoff_app="sheets",result="unsupported"}`, `handoff_revoke_total{handoff_app="sheets",result="replayed"}`} {
 		if _, ok := m[series]; ok {
 			t.Errorf("%s is served", series)
 		}
@@ -69,7 +69,7 @@ func TestAPIClasses(t *testing.T) {
 	api.Failed()
 	m := scrape(t, r)
 	for class, want := range map[string]float64{"2xx": 2, "3xx": 1, "4xx": 2, "5xx": 1, "error": 3} {
-		series := `handoff_api_requests_total{app="",upstream="api.hubapi.com",class="` + class + `"}`
+		series := `handoff_api_requests_total{handoff_app="",upstream="api.hubapi.com",class="` + class + `"}`
 		if m[series] != want {
 			t.Errorf("%s = %v, want %v", series, m[series], want)
 		}
@@ -79,7 +79,7 @@ func TestAPIClasses(t *testing.T) {
 func TestLabelQuoting(t *testing.T) {
 	r := New()
 	r.App("").API(`a"b\c`).Failed()
-	if _, ok := scrape(t, r)[`handoff_api_requests_total{app="",upstream="a\"b\\c",class="error"}`]; !ok {
+	if _, ok := scrape(t, r)[`handoff_api_requests_total{handoff_app="",upstream="a\"b\\c",class="error"}`]; !ok {
 		t.Error("a quote in a label value is not escaped")
 	}
 }
@@ -91,7 +91,7 @@ func TestPendingGauge(t *testing.T) {
 	r.MaxPending(10000)
 	n = 5 // read at scrape time
 	m := scrape(t, r)
-	if m[`handoff_pending{app="",store="tokens"}`] != 5 || m[`handoff_max_pending`] != 10000 {
+	if m[`handoff_pending{handoff_app="",store="tokens"}`] != 5 || m[`handoff_max_pending`] != 10000 {
 		t.Errorf("gauges: %v", m)
 	}
 }
@@ -116,7 +116,7 @@ func TestServe(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, string(b)
 	}
-	if code, body := get("GET", "/metrics"); code != 200 || !strings.Contains(body, `handoff_logins_started_total{app=""} 1`) ||
+	if code, body := get("GET", "/metrics"); code != 200 || !strings.Contains(body, `handoff_logins_started_total{handoff_app=""} 1`) ||
 		!strings.Contains(body, "process_resident_memory_bytes") {
 		t.Errorf("GET /metrics: %d\n%s", code, body)
 	}

@@ -168,7 +168,7 @@ func (s *server) waitFor(t *testing.T, series string, want float64) {
 }
 
 func finished(app, outcome string) string {
-	return `handoff_logins_finished_total{app="` + app + `",outcome="` + outcome + `"}`
+	return `handoff_logins_finished_total{handoff_app="` + app + `",outcome="` + outcome + `"}`
 }
 
 func TestMetricsThroughTheBinary(t *testing.T) {
@@ -222,30 +222,30 @@ func TestMetricsThroughTheBinary(t *testing.T) {
 
 	m := s.scrape(t)
 	want := map[string]float64{
-		`handoff_logins_started_total{app="main"}`:                   2,
-		finished("main", "delivered"):                                1,
-		finished("main", "cancelled"):                                1,
-		finished("main", "not_collected"):                            0,
-		finished("main", "provider_failed"):                          0,
-		`handoff_provider_seconds_count{app="main",call="exchange"}`: 1,
-		`handoff_logins_started_total{app="drop"}`:                   1,
-		finished("drop", "not_collected"):                            1,
-		finished("drop", "delivered"):                                0,
-		`handoff_provider_seconds_count{app="drop",call="exchange"}`: 1,
-		`handoff_logins_started_total{app="late"}`:                   1,
-		finished("late", "expired"):                                  1,
-		`handoff_provider_seconds_count{app="late",call="exchange"}`: 0,
-		`handoff_rate_limited_total{route="redirect"}`:               float64(limited),
-		`handoff_rate_limited_total{route="authorize"}`:              0,
-		`handoff_pending{app="main",store="tokens"}`:                 0,
-		`handoff_max_pending`:                                        10000,
+		`handoff_logins_started_total{handoff_app="main"}`:                   2,
+		finished("main", "delivered"):                                        1,
+		finished("main", "cancelled"):                                        1,
+		finished("main", "not_collected"):                                    0,
+		finished("main", "provider_failed"):                                  0,
+		`handoff_provider_seconds_count{handoff_app="main",call="exchange"}`: 1,
+		`handoff_logins_started_total{handoff_app="drop"}`:                   1,
+		finished("drop", "not_collected"):                                    1,
+		finished("drop", "delivered"):                                        0,
+		`handoff_provider_seconds_count{handoff_app="drop",call="exchange"}`: 1,
+		`handoff_logins_started_total{handoff_app="late"}`:                   1,
+		finished("late", "expired"):                                          1,
+		`handoff_provider_seconds_count{handoff_app="late",call="exchange"}`: 0,
+		`handoff_rate_limited_total{route="redirect"}`:                       float64(limited),
+		`handoff_rate_limited_total{route="authorize"}`:                      0,
+		`handoff_pending{handoff_app="main",store="tokens"}`:                 0,
+		`handoff_max_pending`:                                                10000,
 	}
 	for series, v := range want {
 		if got, ok := m[series]; !ok || got != v {
 			t.Errorf("%s = %v (served: %v), want %v", series, got, ok, v)
 		}
 	}
-	if m[`handoff_provider_seconds_sum{app="main",call="exchange"}`] <= 0 {
+	if m[`handoff_provider_seconds_sum{handoff_app="main",call="exchange"}`] <= 0 {
 		t.Error("the exchange took no time")
 	}
 
