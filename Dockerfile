@@ -5,7 +5,10 @@
 # (on Fly.io: `fly secrets set`). CI runs the same `go build` line (see
 # test/deploy/flytoml_test.go) and checks the result is a static binary.
 
-FROM golang:1.26-alpine AS build
+# The image's Go is go.mod's exactly (test/deploy checks it): an older one
+# would fetch go.mod's toolchain during the build (or stop, with
+# GOTOOLCHAIN=local), a newer one would build with a Go that CI did not test.
+FROM golang:1.26.8-alpine AS build
 WORKDIR /src
 # Dependencies in their own layer: rebuilt only when go.mod or go.sum change.
 COPY go.mod go.sum ./

@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"handoff/crypto"
+	"handoff/internal/metrics"
 	"handoff/internal/ratelimit"
 )
 
@@ -75,6 +76,9 @@ type Config struct {
 	// HTTPClient talks to the provider; nil means a client made for it.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// Metrics counts this app's logins and provider calls; nil counts
+	// into nothing anyone reads.
+	Metrics *metrics.App
 }
 
 // Broker runs the flow for one app. It is safe for concurrent use.
@@ -87,7 +91,7 @@ type Broker struct {
 	now          func() time.Time
 
 	// tokens hold provider answers until their one poll (TOKEN_TTL).
-	tokens *expirable.LRU[loginID, []byte]
+	tokens *expirable.LRU[loginID, *waiting]
 	// outcomes remember how each finished login ended, so polls get 410
 	// instead of 404 once it is over (LOGIN_TTL).
 	outcomes *expirable.LRU[loginID, outcome]
@@ -107,6 +111,9 @@ type Broker struct {
 	// basicRefused records that AuthAuto fell back to client_secret_post,
 	// so later requests go straight there.
 	basicRefused atomic.Bool
+
+	metrics *metrics.App
+	closed  atomic.Bool // set by Close, for the log of tokens it drops
 }
 
 // DefaultProviderConcurrency is PROVIDER_CONCURRENCY's default: far more
@@ -155,10 +162,14 @@ func New(cfg Config) (*Broker, error) {
 		authorizeURL: authorizeURL,
 		shape:        answerShape{tokensAt: cfg.TokensAt, errorCodes: cfg.ErrorCodes},
 		now:          time.Now,
-		tokens:       expirable.NewLRU[loginID, []byte](cfg.MaxPending, nil, cfg.TokenTTL),
 		outcomes:     expirable.NewLRU[loginID, outcome](cfg.MaxPending, nil, cfg.LoginTTL),
 		usedStates:   expirable.NewLRU[[crypto.NonceSize]byte, struct{}](cfg.MaxPending, nil, cfg.LoginTTL),
+		metrics:      cfg.Metrics,
 	}
+	if b.metrics == nil {
+		b.metrics = metrics.Discard()
+	}
+	b.tokens = expirable.NewLRU[loginID, *waiting](cfg.MaxPending, b.tokensGone, cfg.TokenTTL)
 	if b.client == nil {
 		b.client = NewProviderClient(cfg.ProviderTimeout)
 	}
@@ -171,6 +182,7 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.PollLimit > 0 {
 		b.pollLimiter = ratelimit.NewBucket(cfg.PollLimit, time.Second, cfg.MaxPending, func(id loginID) uint8 { return id[0] })
 	}
+	b.registerGauges()
 	return b, nil
 }
 
@@ -234,6 +246,7 @@ func buildAuthorizeURL(cfg Config) (string, error) {
 // no way to stop them). It purges the stores so tokens do not outlive the
 // Broker's use.
 func (b *Broker) Close() {
+	b.closed.Store(true)
 	b.tokens.Purge()
 	b.outcomes.Purge()
 	b.usedStates.Purge()

@@ -40,7 +40,13 @@ func (id loginID) logRef() string { return hex.EncodeToString(id[:6]) }
 type Login struct {
 	URL     string `json:"url"`
 	ReadKey string `json:"readKey"`
+	id      loginID
 }
+
+// LogRef is the login's short reference for the log (see loginID.logRef):
+// web puts it on /authorize's request line, which is the line that says a
+// login started (docs/deploy.md#following-a-login).
+func (l Login) LogRef() string { return l.id.logRef() }
 
 // readKey is the opened content of a read key.
 type readKey struct {
@@ -100,10 +106,11 @@ func (b *Broker) Authorize() Login {
 		u.Write(challenge[:])
 		u.WriteString("&code_challenge_method=S256")
 	}
+	b.metrics.LoginStarted()
 	if b.log.Enabled(context.Background(), slog.LevelDebug) {
 		b.log.Debug("login started", "login", id.logRef())
 	}
-	return Login{URL: u.String(), ReadKey: key}
+	return Login{URL: u.String(), ReadKey: key, id: id}
 }
 
 // openReadKey checks a read key without touching any store.

@@ -1,6 +1,10 @@
 package flow
 
-import "time"
+import (
+	"time"
+
+	"handoff/internal/metrics"
+)
 
 // outcome is how a login ended, remembered for LOGIN_TTL so that polls after
 // the end get a final answer (410) rather than "pending" (404).
@@ -42,6 +46,7 @@ func (b *Broker) Poll(key string, opts PollOptions) ([]byte, error) {
 		return nil, err
 	}
 	if b.pollLimiter != nil && !b.pollLimiter.Allow(rk.id) {
+		b.metrics.PollLimited()
 		return nil, fail(KindSlowDown, "slow_down", "this readKey is polled too often; wait before polling again")
 	}
 
@@ -51,6 +56,7 @@ func (b *Broker) Poll(key string, opts PollOptions) ([]byte, error) {
 
 	now := b.now()
 	if now.After(rk.expires) {
+		b.loginExpired(rk.id)
 		return nil, fail(KindGone, "expired_token", "this login has expired; start a new one")
 	}
 	if o, ok := b.outcomes.Peek(rk.id); ok {
@@ -89,16 +95,19 @@ var (
 // whether the poll is answered: with the tokens, or already_delivered for
 // the callers that lost the race.
 func (b *Broker) take(id loginID) (tokens []byte, done bool, err error) {
-	tokens, ok := b.tokens.Peek(id)
+	w, ok := b.tokens.Peek(id)
 	if !ok {
 		return nil, false, nil
 	}
+	w.taking.Store(true)
 	if !b.tokens.Remove(id) {
 		return nil, true, errAlreadyDelivered
 	}
 	b.outcomes.Add(id, outcome{kind: outcomeDelivered})
-	b.log.Info("tokens delivered", "login", id.logRef())
-	return tokens, true, nil
+	b.metrics.LoginFinished(metrics.Delivered)
+	b.log.Info("tokens delivered", "login", id.logRef(), "outcome", metrics.Delivered.String(),
+		"waited", time.Since(w.stored).Round(time.Millisecond))
+	return w.body, true, nil
 }
 
 var errAlreadyDelivered = fail(KindGone, "already_delivered", "the tokens for this login were already delivered")
@@ -110,9 +119,11 @@ func (b *Broker) route(rk readKey, replayFailed bool) error {
 		return nil
 	}
 	if replayFailed {
+		b.metrics.FlyReplay(metrics.ReplayOwnerGone)
 		return &Error{Kind: KindOwnerGone, Code: "expired_token",
 			Description: "the server holding this login restarted; start the login again"}
 	}
+	b.metrics.FlyReplay(metrics.ReplaySent)
 	return &Error{Kind: KindElsewhere, Code: "temporarily_unavailable",
 		Description: "this login is held by another machine", Machine: rk.machine}
 }

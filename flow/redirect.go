@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"time"
+
+	"handoff/internal/metrics"
 )
 
 // Callback is what the provider sent back to the redirect URI.
@@ -32,6 +35,7 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 	}
 	if b.now().After(st.expires) {
 		b.log.Debug("redirect refused", "login", st.id.logRef(), "reason", "state expired")
+		b.loginExpired(st.id)
 		return fail(KindInvalidState, "expired_token", "the login link has expired")
 	}
 	if err := b.route(st.readKey, cb.ReplayFailed); err != nil {
@@ -60,14 +64,18 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 		if desc == "" {
 			desc = "the login was cancelled or refused at the provider"
 		}
-		b.record(st.id, outcome{kind: outcomeFailed, code: code, description: desc}, nil)
-		b.log.Info("login cancelled", "login", ref, "error", code)
+		if b.record(st.id, outcome{kind: outcomeFailed, code: code, description: desc}, nil) {
+			b.metrics.LoginFinished(metrics.Cancelled)
+		}
+		b.log.Info("login cancelled", "login", ref, "outcome", metrics.Cancelled.String(), "error", code)
 		return &Error{Kind: KindCancelled, Code: code, Description: desc}
 	}
 	if cb.Code == "" {
-		b.record(st.id, outcome{kind: outcomeFailed, code: "invalid_request",
-			description: "the provider sent no authorization code"}, nil)
-		b.log.Info("login failed", "login", ref, "error", "invalid_request", "reason", "no code")
+		if b.record(st.id, outcome{kind: outcomeFailed, code: "invalid_request",
+			description: "the provider sent no authorization code"}, nil) {
+			b.metrics.LoginFinished(metrics.ProviderFailed)
+		}
+		b.log.Info("login failed", "login", ref, "outcome", metrics.ProviderFailed.String(), "error", "invalid_request", "reason", "no code")
 		return fail(KindInvalidRequest, "invalid_request", "the provider sent no authorization code")
 	}
 
@@ -82,14 +90,19 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 	for k, vs := range b.cfg.TokenParams { // New refused handoff's own names
 		params[k] = vs
 	}
+	start := time.Now()
 	tokens, err := b.tokenRequest(ctx, b.cfg.TokenEndpoint, params)
+	took := b.providerCall(metrics.Exchange, start).Round(time.Millisecond)
 	if err != nil {
 		var ferr *Error
 		if !errors.As(err, &ferr) {
 			ferr = &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token exchange failed", Err: err}
 		}
-		b.record(st.id, outcome{kind: outcomeFailed, code: ferr.Code, description: ferr.Description}, nil)
-		b.log.Warn("login failed", append([]any{"login", ref}, ferr.logAttrs()...)...)
+		o := failedOutcome(ferr)
+		if b.record(st.id, outcome{kind: outcomeFailed, code: ferr.Code, description: ferr.Description}, nil) {
+			b.metrics.LoginFinished(o)
+		}
+		b.log.Warn("login failed", append([]any{"login", ref, "outcome", o.String(), "provider_latency", took}, ferr.logAttrs()...)...)
 		return ferr
 	}
 	if !b.record(st.id, outcome{kind: outcomeReady, tokensUntil: b.now().Add(b.cfg.TokenTTL)}, tokens) {
@@ -97,7 +110,7 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 		// get here; the first result stands.
 		return fail(KindInvalidState, "invalid_request", "the login link was already used")
 	}
-	b.log.Info("login completed", "login", ref)
+	b.log.Info("login completed", "login", ref, "provider_latency", took)
 	return nil
 }
 
@@ -125,7 +138,7 @@ func (b *Broker) record(id loginID, o outcome, tokens []byte) bool {
 		return false
 	}
 	if tokens != nil {
-		b.tokens.Add(id, tokens)
+		b.tokens.Add(id, &waiting{body: tokens, stored: time.Now()})
 	}
 	b.outcomes.Add(id, o)
 	return true

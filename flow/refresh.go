@@ -7,6 +7,9 @@ import (
 	"errors"
 	"handoff/internal/jsonstr"
 	"net/url"
+	"time"
+
+	"handoff/internal/metrics"
 )
 
 // Refresh runs the refresh grant for the plugin. The provider's answer is
@@ -14,7 +17,8 @@ import (
 // Spotify and Figma keep the old one valid), the one the plugin sent is
 // added, so a plugin that stores the whole answer keeps a working refresh
 // token (docs/protocol.md#refresh).
-func (b *Broker) Refresh(ctx context.Context, refreshToken string) ([]byte, error) {
+func (b *Broker) Refresh(ctx context.Context, refreshToken string) (_ []byte, err error) {
+	defer func() { b.metrics.Refreshed(resultOf(err)) }()
 	if refreshToken == "" {
 		return nil, fail(KindInvalidRequest, "invalid_request", "refresh_token is required")
 	}
@@ -25,7 +29,9 @@ func (b *Broker) Refresh(ctx context.Context, refreshToken string) ([]byte, erro
 	if err := b.acquireProvider(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	body, err := b.tokenRequest(ctx, b.cfg.RefreshEndpoint, params)
+	b.providerCall(metrics.Refresh, start)
 	b.releaseProvider()
 	if err != nil {
 		var ferr *Error

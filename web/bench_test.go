@@ -58,6 +58,7 @@ func newBenchServerLog(b *testing.B, log *slog.Logger) *benchServer {
 		ProviderTimeout:   10 * time.Second,
 		MaxPending:        10000,
 		Sealer:            sealer,
+		Logger:            log,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -125,6 +126,13 @@ func BenchmarkHandlerHealthz(b *testing.B)     { benchHandler(b, "GET", "/health
 func BenchmarkHandlerPollForgedLogInfo(b *testing.B) {
 	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	benchHandlerLog(b, log, "POST", "/poll?forged", 400)
+}
+
+// /authorize at LOG_LEVEL=info: the request line, and the flow's "login
+// started" line (docs/deploy.md#following-a-login).
+func BenchmarkHandlerAuthorizeLogInfo(b *testing.B) {
+	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	benchHandlerLog(b, log, "POST", "/authorize", 200)
 }
 
 // A forged state at the redirect: the invalid-link page, without a request

@@ -43,6 +43,7 @@ func (h *appHandlers) authorize(c *fiber.Ctx) error {
 		return errSlowDown
 	}
 	login := h.app.Broker.Authorize()
+	h.noteLogin(c, login)
 	var arr [1024]byte // on the stack: sendJSON copies it into the response
 	buf := append(arr[:0], `{"url":`...)
 	buf = jsonstr.Append(buf, login.URL)

@@ -41,12 +41,18 @@ func (s *server) logRequest(c *fiber.Ctx, route string, start time.Time, id uint
 				route = unmatchedRoute
 			}
 		}
-		s.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		attrs := [...]slog.Attr{
 			slog.String("method", c.Method()),
 			slog.String("route", route),
 			slog.Int("status", c.Response().StatusCode()),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", strconv.FormatUint(id, 36)),
-		)
+			{},
+		}
+		n := len(attrs) - 1
+		if ref, ok := c.Locals(localsLogin).(string); ok {
+			attrs[n], n = slog.String("login", ref), n+1
+		}
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
 	}
 }

@@ -11,7 +11,11 @@ import (
 // allow applies the per-client-IP limit of a route.
 func (s *server) allow(c *fiber.Ctx, route string) bool {
 	l := s.limiters[route]
-	return l == nil || l.Allow(s.clientIP(c))
+	if l == nil || l.Allow(s.clientIP(c)) {
+		return true
+	}
+	s.opts.Metrics.RateLimited(route).Inc()
+	return false
 }
 
 func (s *server) clientIP(c *fiber.Ctx) string {

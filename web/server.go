@@ -13,6 +13,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 
 	"handoff/flow"
+	"handoff/internal/metrics"
 	"handoff/internal/ratelimit"
 )
 
@@ -44,6 +45,10 @@ type Options struct {
 	DemoPath string
 	// Timeouts on the listener's connections.
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// Metrics counts rate-limited requests and the limiters' sizes; nil
+	// counts into nothing anyone reads. It is served elsewhere
+	// (METRICS_ADDR), never by this server.
+	Metrics *metrics.Registry
 }
 
 // Limits of docs/protocol.md#limits (SECURITY.md properties 5 and 8).
@@ -111,6 +116,7 @@ func New(opts Options) *fiber.App {
 			s.limiters[route] = ratelimit.NewWindow(IPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
 		}
 	}
+	s.registerMetrics()
 
 	app := fiber.New(fiber.Config{
 		AppName:               "handoff",

@@ -19,6 +19,7 @@ import (
 
 	"handoff/flow"
 	"handoff/internal/config"
+	"handoff/internal/metrics"
 	"handoff/internal/mockprovider"
 	"handoff/web"
 )
@@ -27,23 +28,29 @@ import (
 type Server struct {
 	Fiber   *fiber.App
 	Brokers []*flow.Broker
+	// Metrics holds the server's series, for the METRICS_ADDR listener.
+	Metrics *metrics.Registry
 }
 
 // Build assembles cfg into a Server that logs to log. Each tweak may adjust
 // the web options before the server is made (tests use it).
 func Build(cfg *config.Config, log *slog.Logger, tweaks ...func(*web.Options)) (*Server, error) {
+	reg := metrics.New()
+	reg.MaxPending(cfg.MaxPending)
 	opts := web.Options{
 		Logger:           log,
 		RateLimit:        cfg.RateLimit,
 		MaxClients:       cfg.MaxPending,
 		TrustFlyClientIP: cfg.OnFly,
+		Metrics:          reg,
 	}
 	if cfg.Demo {
 		opts.Demo, opts.DemoPath = demoProvider(cfg), config.DemoMockPath
 	}
-	s := &Server{}
+	s := &Server{Metrics: reg}
 	for _, a := range cfg.Apps {
 		fc := a.Flow
+		fc.Metrics = reg.App(a.Name)
 		fc.Logger = log
 		if a.Name != "" {
 			fc.Logger = log.With("app", a.Name)
@@ -150,6 +157,12 @@ func Run(demo bool) error {
 		}
 	}
 	log.Info("handoff listening", "url", fmt.Sprintf("%s://localhost:%d", scheme, cfg.Port))
+	stopMetrics, err := serveMetrics(cfg, server, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopMetrics()
 
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)

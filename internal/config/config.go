@@ -29,6 +29,8 @@ type Config struct {
 	RateLimit          bool
 	MaxPending         int
 	PluginParentDomain string
+	// MetricsAddr is where GET /metrics is served; empty is off.
+	MetricsAddr string
 	// OnFly is set when FLY_APP_NAME is: logs become JSON and the client IP
 	// comes from Fly-Client-IP.
 	OnFly bool
@@ -69,6 +71,7 @@ type serverEnv struct {
 	RateLimit          string `split_words:"true" default:"on"`
 	MaxPending         string `split_words:"true"` // default flow.DefaultMaxPending
 	PluginParentDomain string `split_words:"true" default:"plugins.framercdn.com"`
+	MetricsAddr        string `split_words:"true"`
 	Apps               string
 	FlyAppName         string `split_words:"true"`
 	FlyMachineID       string `split_words:"true"`
@@ -141,6 +144,7 @@ func Load(demo bool) (*Config, error) {
 	if strings.TrimSpace(s.MaxPending) != "" {
 		c.MaxPending = p.positive("MAX_PENDING", s.MaxPending)
 	}
+	c.MetricsAddr = p.metricsAddr("METRICS_ADDR", s.MetricsAddr, c.Port)
 	c.PluginParentDomain = strings.ToLower(strings.TrimSpace(s.PluginParentDomain))
 	if !web.IsHost(c.PluginParentDomain) {
 		p.add("PLUGIN_PARENT_DOMAIN", "not a domain name")

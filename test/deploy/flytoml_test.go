@@ -6,17 +6,20 @@ package deploy
 import (
 	"bufio"
 	"debug/elf"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/BurntSushi/toml"
 
+	"handoff/internal/metrics"
 	"handoff/web"
 )
 
@@ -59,6 +62,10 @@ type flyConfig struct {
 		Size   string `toml:"size"`
 		Memory string `toml:"memory"`
 	} `toml:"vm"`
+	Metrics struct {
+		Port int    `toml:"port"`
+		Path string `toml:"path"`
+	} `toml:"metrics"`
 }
 
 func loadFly(t *testing.T) (flyConfig, toml.MetaData) {
@@ -106,20 +113,10 @@ func TestFlyToml(t *testing.T) {
 	if !hs.ForceHTTPS {
 		t.Error("http_service.force_https is not true")
 	}
-	switch v := hs.AutoStopMachines.(type) {
-	case string:
-		if v != "off" && v != "stop" && v != "suspend" {
-			t.Errorf("auto_stop_machines = %q, want off, stop or suspend", v)
-		}
-	case bool:
-	default:
-		t.Errorf("auto_stop_machines is %T (%v), want a string", v, v)
-	}
-	if stops := hs.AutoStopMachines != "off" && hs.AutoStopMachines != false; stops && !hs.AutoStartMachines {
-		t.Error("Machines stop when idle but auto_start_machines is false: the app would stay down")
-	}
+	checkAutoStop(t, c)
 
 	checkConcurrency(t, c, md)
+	checkMetrics(t, c, md)
 
 	var health bool
 	for _, ch := range hs.Checks {
@@ -148,6 +145,49 @@ func TestFlyToml(t *testing.T) {
 		if secretish.MatchString(k) {
 			t.Errorf("[env] %s looks like a secret; use fly secrets set", k)
 		}
+	}
+}
+
+// checkAutoStop: Fly pauses an idle Machine, and what counts as load is not
+// specified (a request a minute did not keep one up), so a plugin's polls
+// cannot be relied on to. A stopped Machine loses the tokens waiting for
+// their poll; a suspended one keeps its memory. So: "suspend", or "off" with
+// a Machine always running (docs/deploy.md#idle-machines).
+func checkAutoStop(t *testing.T, c flyConfig) {
+	t.Helper()
+	hs := c.HTTPService
+	switch v := hs.AutoStopMachines; v {
+	case "suspend":
+		if !hs.AutoStartMachines {
+			t.Error(`auto_stop_machines = "suspend" but auto_start_machines is false: the app would stay paused`)
+		}
+	case "off", false:
+		if hs.MinMachinesRunning < 1 {
+			t.Errorf(`auto_stop_machines = %v with min_machines_running = %d: want 1, a Machine always running`, v, hs.MinMachinesRunning)
+		}
+	default:
+		t.Errorf(`auto_stop_machines = %v (%T), want "suspend", or "off" with min_machines_running = 1: a stopped Machine loses tokens waiting for their poll`, v, v)
+	}
+}
+
+// checkMetrics: Fly scrapes [metrics] port and path; handoff serves them on
+// METRICS_ADDR, a port apart from the public one (docs/protocol.md#metrics).
+func checkMetrics(t *testing.T, c flyConfig, md toml.MetaData) {
+	t.Helper()
+	if !md.IsDefined("metrics") {
+		t.Error("no [metrics]: Fly does not scrape handoff's metrics")
+		return
+	}
+	if c.Metrics.Port != 9091 || c.Metrics.Path != metrics.Path {
+		t.Errorf("[metrics] port = %d, path = %q; want 9091 and %q", c.Metrics.Port, c.Metrics.Path, metrics.Path)
+	}
+	addr := c.Env["METRICS_ADDR"]
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host != "" || port != strconv.Itoa(c.Metrics.Port) {
+		t.Errorf("[env] METRICS_ADDR = %q, want \":%d\" (every interface: Fly scrapes over its private network)", addr, c.Metrics.Port)
+	}
+	if c.Metrics.Port == c.HTTPService.InternalPort {
+		t.Error("[metrics] port is the public internal_port: the metrics would be public")
 	}
 }
 
@@ -419,5 +459,63 @@ func TestDockerBuildIsStatic(t *testing.T) {
 	}
 	if st, err := os.Stat(out); err == nil && st.Size() > maxBinaryBytes {
 		t.Errorf("binary is %d bytes, over %d", st.Size(), maxBinaryBytes)
+	}
+}
+
+// TestFlyTomlIsNotLaunchRewritten: the documented path is `fly apps create`
+// and `fly deploy`, which read fly.toml as it is. `fly launch --copy-config`
+// writes it back through flyctl's serializer: its comments, which carry the
+// reasons for each setting, are dropped, and an empty [build] is added
+// (TestFlyTomlKnownKeys refuses it). So fly.toml must not tell anyone to run it.
+func TestFlyTomlIsNotLaunchRewritten(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "fly.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "fly launch") && !strings.Contains(line, "rewrites") {
+			t.Errorf("fly.toml suggests fly launch, which rewrites it: %q", line)
+		}
+	}
+	if !strings.Contains(string(b), "fly apps create") {
+		t.Error("fly.toml does not say to create the app with fly apps create")
+	}
+}
+
+// TestDockerGoMatchesGoMod: the build stage's golang image carries go.mod's
+// Go version exactly (the go line, or the toolchain line when there is one).
+func TestDockerGoMatchesGoMod(t *testing.T) {
+	mod, err := os.ReadFile(filepath.Join("..", "..", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ""
+	for _, line := range strings.Split(string(mod), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "go" && want == "":
+			want = f[1]
+		case len(f) == 2 && f[0] == "toolchain":
+			want = strings.TrimPrefix(f[1], "go")
+		}
+	}
+	if strings.Count(want, ".") != 2 {
+		t.Fatalf("go.mod's Go version %q is not major.minor.patch: pin it so the image can match", want)
+	}
+	var golang []string
+	for _, in := range readDockerfile(t) {
+		if in.cmd != "FROM" {
+			continue
+		}
+		image := strings.Fields(in.args)[0]
+		if name, tag, ok := strings.Cut(image, ":"); ok && (name == "golang" || strings.HasSuffix(name, "/golang")) {
+			golang = append(golang, tag)
+			if v, _, _ := strings.Cut(tag, "-"); v != want {
+				t.Errorf("FROM %s: Go %s, go.mod says %s", image, v, want)
+			}
+		}
+	}
+	if len(golang) == 0 {
+		t.Error("no FROM golang:<version> stage")
 	}
 }

@@ -31,7 +31,9 @@ func attach(t *testing.T, base string, p *fakeProvider) *handoff {
 	return h
 }
 
-var requestLine = regexp.MustCompile(`^time=\S+ level=INFO msg=request method=([A-Z]+) route=(\S+) status=(\d{3}) duration=\S+ request_id=([0-9a-z]+)$`)
+// requestLine is a request's log line; a 200 from /authorize also names
+// the login it started by its short reference (docs/deploy.md#following-a-login).
+var requestLine = regexp.MustCompile(`^time=\S+ level=INFO msg=request method=([A-Z]+) route=(\S+) status=(\d{3}) duration=\S+ request_id=([0-9a-z]+)( login=[0-9a-f]{12})?$`)
 
 func TestNoSecretInLogsOrPages(t *testing.T) {
 	secrets := &secretSet{}
@@ -227,13 +229,16 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 		lines++
 		m := requestLine.FindStringSubmatch(line)
 		if m == nil {
-			t.Errorf("a request line without exactly method, route, status, duration and request id: %s", line)
+			t.Errorf("a request line without exactly method, route, status, duration, request id (and login on /authorize): %s", line)
 			continue
 		}
 		switch m[2] {
 		case "/authorize", "/poll", "/refresh", "/redirect", "/healthz", "/", "(unmatched)":
 		default:
 			t.Errorf("a request line names a route that is not a route pattern: %s", line)
+		}
+		if m[5] != "" && (m[2] != "/authorize" || m[3] != "200") {
+			t.Errorf("a request line other than a started login's names a login: %s", line)
 		}
 		if ids[m[4]] {
 			t.Errorf("request id %s twice", m[4])
