@@ -52,17 +52,14 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 	ref := st.id.logRef()
 
 	if cb.Error != "" {
-		code := cb.Error
-		if !ValidErrorCode(code) {
-			code = "access_denied"
+		e := redirectError(cb.Error, cb.ErrorDescription)
+		b.record(st.id, outcome{kind: outcomeFailed, code: e.Code, description: e.Description}, nil)
+		if e.Kind == KindCancelled {
+			b.log.Info("login cancelled", "login", ref, "error", e.Code)
+		} else {
+			b.log.Info("login refused by the provider", "login", ref, "error", e.Code)
 		}
-		desc := truncate(cb.ErrorDescription, 300)
-		if desc == "" {
-			desc = "the login was cancelled or refused at the provider"
-		}
-		b.record(st.id, outcome{kind: outcomeFailed, code: code, description: desc}, nil)
-		b.log.Info("login cancelled", "login", ref, "error", code)
-		return &Error{Kind: KindCancelled, Code: code, Description: desc}
+		return e
 	}
 	if cb.Code == "" {
 		b.record(st.id, outcome{kind: outcomeFailed, code: "invalid_request",
@@ -84,6 +81,11 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 		var ferr *Error
 		if !errors.As(err, &ferr) {
 			ferr = &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token exchange failed", Err: err}
+		}
+		if h := exchangeHint(ferr.Code); h != "" && ferr.Kind == KindProviderRejected {
+			withHint := *ferr // a copy: tokenRequest's errors are its own
+			withHint.Hint = h
+			ferr = &withHint
 		}
 		b.record(st.id, outcome{kind: outcomeFailed, code: ferr.Code, description: ferr.Description}, nil)
 		b.log.Warn("login failed", append([]any{"login", ref}, ferr.logAttrs()...)...)
