@@ -187,28 +187,14 @@ func TestPresetNames(t *testing.T) {
 	}
 }
 
-// docs/providers.md is the README's table of presets; it must say what the
-// code does.
+// docs/providers.md is the table of presets (the README links it); it must
+// say what the code does.
 func TestPresetsDocumented(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "docs", "providers.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkPresetTable(t, "docs/providers.md", string(b), true)
-}
-
-// The README carries the same table between <!-- presets --> markers.
-func TestPresetsInREADME(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	start, end := strings.Index(s, "<!-- presets"), strings.Index(s, "<!-- /presets -->")
-	if start < 0 || end < start {
-		t.Fatal("README.md has no <!-- presets --> ... <!-- /presets --> section")
-	}
-	checkPresetTable(t, "README.md", s[start:end], false)
 }
 
 func checkPresetTable(t *testing.T, file, b string, withDocs bool) {
