@@ -82,14 +82,16 @@ func newAppPages(plugin, provider string) *appPages {
 	ps := &appPages{plugin: plugin, provider: provider}
 	// The phrases each page is made of, named or generic.
 	thePlugin, theProvider, TheProvider := "the plugin", "the provider", "The provider"
-	notConnected := "nothing was connected"
+	notConnected, NotConnected := "nothing was connected", "Nothing was connected"
 	if plugin != "" {
+		// A name is written as given, even at the start of a sentence
+		// ("iPhone Sync").
 		thePlugin, notConnected = plugin, plugin+" is not connected"
+		NotConnected = notConnected
 	}
 	if provider != "" {
 		theProvider, TheProvider = provider, provider
 	}
-	NotConnected := strings.ToUpper(notConnected[:1]) + notConnected[1:]
 	startAgain := "Close this window and start the login again from " + thePlugin + "."
 
 	ps.authenticated = page{Outcome: "authenticated", OK: true, Title: successTitle(plugin, provider),

@@ -65,6 +65,8 @@ func TestRedirectProviderErrors(t *testing.T) {
 	namings := []naming{
 		{"generic", "", "", "The provider refused the login", "Nothing was connected.", "The provider said:"},
 		{"named", "Acme Sync", "Notion", "Notion refused the login", "Acme Sync is not connected.", "Notion said:"},
+		// Names are written as given, even where a sentence starts.
+		{"lower-case names", "iPhone Sync", "eBay", "eBay refused the login", "iPhone Sync is not connected.", "eBay said:"},
 	}
 	for _, n := range namings {
 		s := start(t, setup{pluginName: n.plugin, providerName: n.provider})
