@@ -20,8 +20,8 @@ const (
 	KindGone
 	// KindSlowDown: this read key is polled too often.
 	KindSlowDown
-	// KindCancelled: the provider sent the user back with an error, usually
-	// because they declined.
+	// KindCancelled: the provider sent the user back with access_denied:
+	// the user declined (or the provider denied the request).
 	KindCancelled
 	// KindProviderRejected: the provider answered the token request with an
 	// OAuth error (4xx, or a 200 that carries one).
@@ -39,6 +39,11 @@ const (
 	// (PROVIDER_CONCURRENCY). Nothing was sent and nothing was spent: the
 	// same request may be tried again in a moment.
 	KindBusy
+	// KindRefused: the provider sent the user back with an error other than
+	// access_denied (invalid_scope, server_error, …): it refused the login.
+	// Hint says what the code means for the app's setup, when it says
+	// something.
+	KindRefused
 )
 
 // Error is what the flow reports to the web layer. Code and Description are
@@ -53,6 +58,14 @@ type Error struct {
 	Body   []byte
 	// Machine is the owner of the login, for KindElsewhere.
 	Machine string
+	// Hint says what Code means for the app's setup, for whoever runs it
+	// ("the app asks for a scope the provider does not allow: check
+	// SCOPE"); empty when the code says nothing about the setup.
+	Hint string
+	// ProviderSaid is the error_description the provider sent the user
+	// back with (bounded), for KindCancelled and KindRefused. It is the
+	// provider's text: show it escaped, never log it.
+	ProviderSaid string
 	// Err is the underlying cause, for logs. It never holds a secret.
 	Err error
 }
@@ -76,7 +89,7 @@ func fail(kind Kind, code, description string) *Error {
 // refused.
 func (e *Error) logAttrs() []any {
 	attrs := []any{"error", e.Code}
-	if e.Body == nil && e.Kind != KindCancelled {
+	if e.Body == nil && e.Kind != KindCancelled && e.Kind != KindRefused {
 		attrs = append(attrs, "reason", e.Description)
 	}
 	if e.Status != 0 {

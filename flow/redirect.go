@@ -56,19 +56,20 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 	ref := st.id.logRef()
 
 	if cb.Error != "" {
-		code := cb.Error
-		if !ValidErrorCode(code) {
-			code = "access_denied"
+		e := redirectError(cb.Error, cb.ErrorDescription)
+		finished := metrics.Cancelled
+		if e.Kind != KindCancelled {
+			finished = metrics.ProviderRefused
 		}
-		desc := truncate(cb.ErrorDescription, 300)
-		if desc == "" {
-			desc = "the login was cancelled or refused at the provider"
+		if b.record(st.id, outcome{kind: outcomeFailed, code: e.Code, description: e.Description}, nil) {
+			b.metrics.LoginFinished(finished)
 		}
-		if b.record(st.id, outcome{kind: outcomeFailed, code: code, description: desc}, nil) {
-			b.metrics.LoginFinished(metrics.Cancelled)
+		if e.Kind == KindCancelled {
+			b.log.Info("login cancelled", "login", ref, "outcome", finished.String(), "error", e.Code)
+		} else {
+			b.log.Info("login refused by the provider", "login", ref, "outcome", finished.String(), "error", e.Code)
 		}
-		b.log.Info("login cancelled", "login", ref, "outcome", metrics.Cancelled.String(), "error", code)
-		return &Error{Kind: KindCancelled, Code: code, Description: desc}
+		return e
 	}
 	if cb.Code == "" {
 		if b.record(st.id, outcome{kind: outcomeFailed, code: "invalid_request",
@@ -97,6 +98,11 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 		var ferr *Error
 		if !errors.As(err, &ferr) {
 			ferr = &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token exchange failed", Err: err}
+		}
+		if h := exchangeHint(ferr.Code); h != "" && ferr.Kind == KindProviderRejected {
+			withHint := *ferr // a copy: tokenRequest's errors are its own
+			withHint.Hint = h
+			ferr = &withHint
 		}
 		o := failedOutcome(ferr)
 		if b.record(st.id, outcome{kind: outcomeFailed, code: ferr.Code, description: ferr.Description}, nil) {

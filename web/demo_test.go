@@ -22,6 +22,10 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("GET /: %d\n%s", r.status, r.body)
 	}
 	checkPage(t, r, "handoff demo")
+	// Cancel is there, hidden until a login waits (demo.js shows it).
+	if !strings.Contains(string(r.body), `<button id="cancel" type="button" class="secondary" hidden>Cancel</button>`) {
+		t.Errorf("the demo page has no hidden Cancel button:\n%s", r.body)
+	}
 	if r := s.do("GET", "/healthz", nil); r.status != 200 {
 		t.Errorf("healthz in demo mode: %d", r.status)
 	}

@@ -31,9 +31,9 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		if ferr.Kind == flow.KindSlowDown || ferr.Kind == flow.KindBusy {
 			c.Set(fiber.HeaderRetryAfter, "1")
 		}
-		if isPage, _ := c.Locals(localsPage).(bool); isPage {
-			status, p := pageFor(ferr)
-			return renderPage(c, status, p)
+		if ps, _ := c.Locals(localsPage).(*appPages); ps != nil {
+			status, p := ps.pageFor(ferr)
+			return renderPage(c, ps, status, p)
 		}
 		if ferr.Body != nil && ferr.Kind == flow.KindProviderRejected {
 			// The provider's own error JSON, so the plugin sees what
@@ -107,7 +107,7 @@ func apiStatus(e *flow.Error) int {
 		return fiber.StatusBadRequest
 	case flow.KindPending:
 		return fiber.StatusNotFound // what the worker answers, and clients rely on
-	case flow.KindGone, flow.KindOwnerGone, flow.KindCancelled:
+	case flow.KindGone, flow.KindOwnerGone, flow.KindCancelled, flow.KindRefused:
 		return fiber.StatusGone
 	case flow.KindSlowDown:
 		return fiber.StatusTooManyRequests
@@ -131,28 +131,40 @@ func refusedStatus(status int) int {
 	return fiber.StatusBadRequest
 }
 
-// pageFor maps flow's error kinds to the redirect route's pages.
-func pageFor(e *flow.Error) (int, page) {
+// pageFor maps flow's error kinds to the redirect route's pages
+// (docs/protocol.md#redirect): a cancellation (access_denied) and a refusal
+// (any other code the provider sent the user back with) are different
+// pages, and the provider's description is shown once.
+func (ps *appPages) pageFor(e *flow.Error) (int, page) {
 	switch e.Kind {
 	case flow.KindInvalidState:
-		return fiber.StatusBadRequest, pageInvalidLink
+		return fiber.StatusBadRequest, ps.invalidLink
 	case flow.KindCancelled:
-		p := pageCancelled
-		p.Detail = e.Description
+		p := ps.cancelled
+		p.Detail = e.ProviderSaid
+		return fiber.StatusOK, p
+	case flow.KindRefused:
+		p := ps.refused
+		p.Code, p.Hint, p.Detail = e.Code, e.Hint, e.ProviderSaid
 		return fiber.StatusOK, p
 	case flow.KindInvalidRequest:
-		return fiber.StatusBadRequest, pageBadRequest
+		return fiber.StatusBadRequest, ps.badRequest
+	case flow.KindProviderRejected:
+		// The code is flow's, mapped to RFC 6749's; the provider's own
+		// description of a refused exchange is not shown (it may quote
+		// the code it refused).
+		p := ps.providerRejected
+		p.Code, p.Hint = e.Code, e.Hint
+		return fiber.StatusBadGateway, p
 	case flow.KindProviderTimeout:
-		return fiber.StatusGatewayTimeout, pageProviderTimeout
+		return fiber.StatusGatewayTimeout, ps.providerTimeout
 	case flow.KindOwnerGone:
-		return fiber.StatusServiceUnavailable, pageOwnerGone
+		return fiber.StatusServiceUnavailable, ps.ownerGone
 	case flow.KindBusy:
-		return fiber.StatusServiceUnavailable, pageBusy
+		return fiber.StatusServiceUnavailable, ps.busy
 	case flow.KindSlowDown:
-		p := pageProviderFailed
-		p.Outcome, p.Title, p.Message = "slow_down", "Too many requests", "Too many logins from this address. Wait a minute and start the login again from the plugin."
-		return fiber.StatusTooManyRequests, p
+		return fiber.StatusTooManyRequests, ps.slowDown
 	default:
-		return fiber.StatusBadGateway, pageProviderFailed
+		return fiber.StatusBadGateway, ps.providerFailed
 	}
 }

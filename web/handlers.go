@@ -14,7 +14,8 @@ import (
 // appHandlers serves one app's routes.
 type appHandlers struct {
 	*server
-	app *App
+	app   *App
+	pages *appPages
 }
 
 func (h *appHandlers) cors(c *fiber.Ctx) error {
@@ -90,7 +91,7 @@ func (h *appHandlers) redirect(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderAllow, "GET, OPTIONS")
 		return fiber.ErrMethodNotAllowed
 	}
-	c.Locals(localsPage, true) // errors from here on render as pages
+	c.Locals(localsPage, h.pages) // errors from here on render as this app's pages
 	if !h.allow(c, "redirect") {
 		return errSlowDown
 	}
@@ -105,7 +106,7 @@ func (h *appHandlers) redirect(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return renderPage(c, fiber.StatusOK, pageAuthenticated)
+	return renderPage(c, h.pages, fiber.StatusOK, h.pages.authenticated)
 }
 
 func (h *appHandlers) demoPage(c *fiber.Ctx) error {

@@ -162,6 +162,9 @@ type setup struct {
 	demo         bool
 	noScope      bool
 	formResponse bool // the provider answers form-encoded, as GitHub can
+	// pluginName and providerName name the plugin and the provider on the
+	// pages (PLUGIN_NAME, the preset's name).
+	pluginName, providerName string
 }
 
 // start runs a handoff server for one app on a loopback listener, against
@@ -223,7 +226,8 @@ func start(t *testing.T, s setup) *server {
 	if s.cors != nil {
 		cors = *s.cors
 	}
-	opts.Apps = []web.App{{Broker: broker, RedirectPath: "/redirect", CORS: cors}}
+	opts.Apps = []web.App{{Broker: broker, RedirectPath: "/redirect", CORS: cors,
+		PluginName: s.pluginName, ProviderName: s.providerName}}
 	app := web.New(opts)
 	go app.Listener(ln)
 	t.Cleanup(func() { app.Shutdown() })

@@ -4,9 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"html"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"handoff/flow"
+	"handoff/web"
 )
 
 var (
@@ -132,4 +137,121 @@ func TestPagesHeaders(t *testing.T) {
 	if !strings.Contains(csp, "connect-src 'self'") {
 		t.Errorf("demo CSP %q: the page's script must be able to call handoff", csp)
 	}
+}
+
+// TestPagesName: the success and error pages name the plugin (PLUGIN_NAME)
+// and the provider (the preset's name) when they are known, and fall back to
+// generic wording; the success page says what happened once, in its title,
+// and what to do next in its message (docs/protocol.md#redirect).
+func TestPagesName(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		plugin, provider string
+		title            string
+		invalid          string // a phrase of the invalid-link page
+	}{
+		{"Acme Sync", "Notion", "Acme Sync is now connected to Notion", "so Acme Sync is not connected. Close this window and start the login again from Acme Sync."},
+		{"Acme Sync", "", "Acme Sync is now connected", "start the login again from Acme Sync."},
+		{"", "Notion", "You're authenticated with Notion", "so nothing was connected. Close this window and start the login again from the plugin."},
+		{"", "", "You're authenticated", "start the login again from the plugin."},
+	}
+	for _, c := range cases {
+		t.Run(c.title, func(t *testing.T) {
+			t.Parallel()
+			s := start(t, setup{pluginName: c.plugin, providerName: c.provider, timeout: 300 * time.Millisecond})
+			r := s.do("GET", s.consent(s.authorize()), nil)
+			if r.status != 200 || outcomeOf(r.body) != "authenticated" {
+				t.Fatalf("success: %d %s", r.status, r.body)
+			}
+			checkPage(t, r, c.title)
+			text := pageText(t, r.body)
+			if want := "✓ " + c.title + " You can close this window and return to Framer."; text != want {
+				t.Errorf("success page reads %q, want %q", text, want)
+			}
+			if !strings.Contains(string(r.body), "<title>"+html.EscapeString(c.title)+"</title>") {
+				t.Errorf("the document title is not %q:\n%s", c.title, r.body)
+			}
+			if c.provider == "" && strings.Contains(text, "Notion") || c.plugin == "" && strings.Contains(text, "Acme") {
+				t.Errorf("a name that is not set: %q", text)
+			}
+			r = s.do("GET", "/redirect?state=forged&code=x", nil)
+			if r.status != 400 || !strings.Contains(pageText(t, r.body), c.invalid) {
+				t.Errorf("invalid link page: %d %q, want %q", r.status, pageText(t, r.body), c.invalid)
+			}
+			s.prov.setMode("slow", "")
+			l := s.authorize()
+			r = s.do("GET", s.consent(l), nil)
+			s.prov.setMode("", "")
+			if c.provider != "" && (r.status != 504 || !strings.Contains(pageText(t, r.body), c.provider+" took too long to answer")) {
+				t.Errorf("timeout page: %d %q", r.status, pageText(t, r.body))
+			}
+		})
+	}
+}
+
+// TestPagesPerApp: with several apps on one server, each app's pages name
+// its own plugin and provider, however often and in whatever order they are
+// served: the rendered pages are kept per app, never shared across apps.
+func TestPagesPerApp(t *testing.T) {
+	t.Parallel()
+	prov := newProvider(t, false)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	type appNames struct{ name, plugin, provider string }
+	all := []appNames{{"acme", "Acme Sync", "Notion"}, {"sheets", "Sheets Import", "Google"}, {"plain", "", ""}}
+	var apps []web.App
+	for _, a := range all {
+		b, err := flow.New(flow.Config{
+			ClientID: testClientID, ClientSecret: testClientSecret,
+			RedirectURI:       base + "/" + a.name + "/redirect",
+			AuthorizeEndpoint: prov.srv.URL + "/authorize", TokenEndpoint: prov.srv.URL + "/token",
+			PKCE: true, LoginTTL: time.Minute, TokenTTL: time.Minute, ProviderTimeout: 5 * time.Second,
+			MaxPending: 100, Sealer: sealer(t, "app "+a.name),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		apps = append(apps, web.App{Name: a.name, Broker: b, RedirectPath: "/" + a.name + "/redirect",
+			CORS: web.CORS{ParentDomain: parentDomain}, PluginName: a.plugin, ProviderName: a.provider})
+	}
+	app := web.New(web.Options{Apps: apps})
+	go app.Listener(ln)
+	t.Cleanup(func() { app.Shutdown() })
+
+	for round := range 3 {
+		for _, a := range all {
+			s := &server{t: t, base: base + "/" + a.name, prov: prov, client: noRedirectClient()}
+			want := successTitle(a.plugin, a.provider)
+			r := s.do("GET", s.consent(s.authorize()), nil)
+			if got := pageText(t, r.body); !strings.Contains(got, want) {
+				t.Errorf("round %d, app %s: success page %q, want %q", round, a.name, got, want)
+			}
+			r = s.do("GET", "/redirect?state=forged", nil)
+			text := pageText(t, r.body)
+			for _, other := range all {
+				if other.plugin != "" && other.plugin != a.plugin && strings.Contains(text, other.plugin) {
+					t.Errorf("round %d, app %s: its page names %s: %q", round, a.name, other.plugin, text)
+				}
+			}
+			if a.plugin != "" && !strings.Contains(text, "from "+a.plugin+".") {
+				t.Errorf("round %d, app %s: invalid link page %q", round, a.name, text)
+			}
+		}
+	}
+}
+
+func successTitle(plugin, provider string) string {
+	switch {
+	case plugin != "" && provider != "":
+		return plugin + " is now connected to " + provider
+	case plugin != "":
+		return plugin + " is now connected"
+	case provider != "":
+		return "You're authenticated with " + provider
+	}
+	return "You're authenticated"
 }

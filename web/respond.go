@@ -1,9 +1,6 @@
 package web
 
 import (
-	"bytes"
-	"sync"
-
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -16,29 +13,11 @@ func sendJSON(c *fiber.Ctx, status int, body []byte) error {
 	return nil
 }
 
-// renderedPages holds the HTML of pages without a Detail, which depend only
-// on constants (the keys are the page values of pages.go and pageFor), so
-// each is rendered once: executing the template was an eighth of the
-// server's time in a whole login.
-var renderedPages sync.Map
-
-func renderPage(c *fiber.Ctx, status int, p page) error {
-	p.Style = asCSS(style)
-	var body []byte
-	if p.Detail == "" {
-		if b, ok := renderedPages.Load(p); ok {
-			body = b.([]byte)
-		}
-	}
-	if body == nil {
-		var buf bytes.Buffer
-		if err := pageTmpl.Execute(&buf, p); err != nil {
-			return err
-		}
-		body = buf.Bytes()
-		if p.Detail == "" {
-			renderedPages.Store(p, body)
-		}
+// renderPage answers with one of ps's pages.
+func renderPage(c *fiber.Ctx, ps *appPages, status int, p page) error {
+	body, err := ps.html(p)
+	if err != nil {
+		return err
 	}
 	setPageHeaders(c, pageCSP)
 	c.Status(status).Response().SetBody(body) // a copy: the cached bytes stay as they are

@@ -129,7 +129,7 @@ func ReservedPath(appName, path string) bool {
 
 func (s *server) mount(app *fiber.App, a *App) {
 	base := basePath(a.Name)
-	h := &appHandlers{server: s, app: a}
+	h := &appHandlers{server: s, app: a, pages: newAppPages(a.PluginName, a.ProviderName)}
 	handlers := map[string]fiber.Handler{routeAuthorize: h.authorize, routePoll: h.poll, routeRefresh: h.refresh}
 	for _, r := range appRoutes {
 		app.Post(base+r, h.cors, handlers[r])

@@ -299,7 +299,7 @@ func TestRedirect(t *testing.T) {
 				if r.status != 400 {
 					t.Fatalf("status %d: %s", r.status, r.body)
 				}
-				checkPage(t, r, "invalid or has expired")
+				checkPage(t, r, "invalid or expired")
 				checkCORS(t, r, testPluginOrigin)
 				if after := s.prov.tokenCalls.Load(); after != before {
 					t.Errorf("the provider got %d token requests for a bad state", after-before)
@@ -312,7 +312,7 @@ func TestRedirect(t *testing.T) {
 			if r.status != 400 {
 				t.Fatalf("status %d: %s", r.status, r.body)
 			}
-			checkPage(t, r, "invalid or has expired")
+			checkPage(t, r, "invalid or expired")
 			if short.prov.tokenCalls.Load() != before {
 				t.Error("the provider got a token request for an expired state")
 			}

@@ -25,6 +25,11 @@ type App struct {
 	Broker       *flow.Broker
 	RedirectPath string
 	CORS         CORS
+	// PluginName (PLUGIN_NAME) and ProviderName (the preset's) name the
+	// plugin and the provider on the redirect route's pages; empty, the
+	// pages say "the plugin" and "the provider".
+	PluginName   string
+	ProviderName string
 }
 
 // Options configure the server.

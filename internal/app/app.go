@@ -66,6 +66,8 @@ func Build(cfg *config.Config, log *slog.Logger, tweaks ...func(*web.Options)) (
 			Broker:       broker,
 			RedirectPath: a.RedirectPath,
 			CORS:         web.CORS{PluginID: a.PluginID, ParentDomain: cfg.PluginParentDomain, Extra: a.AllowedOrigins},
+			PluginName:   a.PluginName,
+			ProviderName: a.ProviderName,
 		})
 	}
 	for _, tweak := range tweaks {

@@ -9,6 +9,7 @@ import (
 	"handoff/web"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/kelseyhightower/envconfig"
@@ -38,9 +39,14 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 		if preset, ok = flow.LookupPreset(app.Provider); !ok {
 			p.add(v("PROVIDER"), "unknown provider; known: "+strings.Join(flow.PresetNames(), ", "))
 		}
+		app.ProviderName = preset.Name
 	} else {
 		preset.PKCE = true
+		if c.Demo && e.AuthorizeEndpoint == DemoMockBase(c)+DemoMockPath+"/authorize" {
+			app.ProviderName = DemoProviderName
+		}
 	}
+	app.PluginName = p.displayName(v("PLUGIN_NAME"), e.PluginName)
 	f := &app.Flow
 	f.ClientID = p.required(v("CLIENT_ID"), e.ClientID)
 	f.ClientSecret = p.required(v("CLIENT_SECRET"), e.ClientSecret)
@@ -137,6 +143,7 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 			p.add(v("ALLOWED_ORIGINS"), "each entry must be an origin like https://example.com (no path)")
 		}
 	}
+	pluginURI(&app, &p, v("PLUGIN_URI"), e.PluginURI, c.PluginParentDomain)
 
 	// Seal keys: SEAL_KEY, or the client secret, through HKDF with the
 	// app's name, so apps sharing a secret or a key still refuse each
@@ -218,6 +225,33 @@ func tenantOf(p *problems, name, tenant string, endpoints ...string) (string, bo
 	return "", false
 }
 
+// pluginURI reads PLUGIN_URI, the name older setups of the worker gave the
+// plugin's origin (the worker sent it as Access-Control-Allow-Origin), so
+// such a setup keeps working unchanged: a plugin origin,
+// https://<id>.<PLUGIN_PARENT_DOMAIN>, stands for PLUGIN_ID=<id> when
+// PLUGIN_ID is not set; any other origin is an ALLOWED_ORIGINS entry.
+// Anything else, "*" included, is a problem that names the variable.
+func pluginURI(app *App, p *problems, name, uri, parentDomain string) {
+	uri = strings.TrimSpace(uri)
+	if uri == "" {
+		return
+	}
+	canon, ok := web.CanonicalOrigin(uri)
+	if !ok {
+		p.add(name, "the older worker's name for the plugin's origin, and this is not an origin "+
+			"such as https://<id>."+parentDomain+"; set PLUGIN_ID to the plugin's id instead")
+		return
+	}
+	id, isPlugin := strings.CutPrefix(canon, "https://")
+	id, isPlugin = strings.CutSuffix(id, "."+parentDomain)
+	switch {
+	case isPlugin && web.IsLabel(id) && (app.PluginID == "" || strings.EqualFold(app.PluginID, id)):
+		app.PluginID = id
+	case !slices.Contains(app.AllowedOrigins, canon):
+		app.AllowedOrigins = append(app.AllowedOrigins, canon)
+	}
+}
+
 // parseSealKey reads a SEAL_KEY or SEAL_KEYS_OLD entry and refuses one byte
 // repeated (64 zeros): a placeholder, not a secret.
 func parseSealKey(s string) ([]byte, error) {
@@ -236,11 +270,7 @@ func parseSealKey(s string) ([]byte, error) {
 // demoDefaults points an unconfigured app at the built-in mock provider
 // served on the same port. Variables that are set still apply.
 func demoDefaults(c *Config, app string, e *appEnv) {
-	scheme := "http"
-	if c.TLSCertFile != "" {
-		scheme = "https"
-	}
-	base := fmt.Sprintf("%s://localhost:%d", scheme, c.Port)
+	base := DemoMockBase(c)
 	if e.ClientID == "" {
 		e.ClientID = DemoClientID
 	}
@@ -269,4 +299,16 @@ func demoDefaults(c *Config, app string, e *appEnv) {
 	if e.Scope == "" && e.Provider == "" {
 		e.Scope = "profile"
 	}
+	if e.PluginName == "" {
+		e.PluginName = DemoPluginName
+	}
+}
+
+// DemoMockBase is the origin the demo's mock provider is served on.
+func DemoMockBase(c *Config) string {
+	scheme := "http"
+	if c.TLSCertFile != "" {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://localhost:%d", scheme, c.Port)
 }

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // problems collects "NAME: what is wrong" lines. Values are never quoted:
@@ -86,4 +88,19 @@ func (p *problems) logLevel(name, v string) slog.Level {
 		p.add(name, "must be debug, info, warn or error")
 	}
 	return l
+}
+
+// displayName checks a name shown on the pages (PLUGIN_NAME): one line of
+// printable text, short enough for a title.
+func (p *problems) displayName(name, v string) string {
+	v = strings.TrimSpace(v)
+	switch {
+	case !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl):
+		p.add(name, "must be one line of printable text")
+		return ""
+	case utf8.RuneCountInString(v) > 60:
+		p.add(name, "must be at most 60 characters")
+		return ""
+	}
+	return v
 }

@@ -51,6 +51,11 @@ type App struct {
 	RedirectPath   string
 	PluginID       string
 	AllowedOrigins []string
+	// PluginName (PLUGIN_NAME) and ProviderName (the preset's name, or the
+	// demo's mock provider) name the two on the redirect route's pages;
+	// either may be empty.
+	PluginName   string
+	ProviderName string
 	// KeyFromSecret says the seal key is derived from the client secret,
 	// so rotating the secret ends logins in flight (worth a log line).
 	KeyFromSecret bool
@@ -89,14 +94,19 @@ type appEnv struct {
 	Tenant            string
 	AuthorizeParams   string `split_words:"true"`
 	PluginID          string `split_words:"true"`
-	AllowedOrigins    string `split_words:"true"`
-	SealKey           string `split_words:"true"`
-	SealKeysOld       string `split_words:"true"`
-	PKCE              string
-	TokenAuthStyle    string `split_words:"true"`
-	LoginTTL          string `split_words:"true" default:"10m"`
-	TokenTTL          string `split_words:"true" default:"60s"`
-	ProviderTimeout   string `split_words:"true" default:"10s"`
+	PluginName        string `split_words:"true"`
+	// PluginURI is the older worker's name for the plugin's origin, which
+	// it sent as Access-Control-Allow-Origin; read as PLUGIN_ID or an
+	// ALLOWED_ORIGINS entry (pluginURI).
+	PluginURI       string `split_words:"true"`
+	AllowedOrigins  string `split_words:"true"`
+	SealKey         string `split_words:"true"`
+	SealKeysOld     string `split_words:"true"`
+	PKCE            string
+	TokenAuthStyle  string `split_words:"true"`
+	LoginTTL        string `split_words:"true" default:"10m"`
+	TokenTTL        string `split_words:"true" default:"60s"`
+	ProviderTimeout string `split_words:"true" default:"10s"`
 	// ProviderConcurrency has no default here: flow's is the one.
 	ProviderConcurrency string `split_words:"true"`
 }
@@ -213,6 +223,11 @@ const (
 	DemoClientID     = "handoff-demo"
 	DemoClientSecret = "handoff-demo-secret"
 	DemoMockPath     = "/mock"
+	// DemoPluginName and DemoProviderName name the two on the demo's pages
+	// ("handoff demo is now connected to Mock Provider"); PLUGIN_NAME
+	// still applies.
+	DemoPluginName   = "handoff demo"
+	DemoProviderName = "Mock Provider"
 )
 
 // reservedPath reports whether path is taken by handoff's own routes for

@@ -6,7 +6,6 @@
 package mockprovider
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -20,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"handoff/internal/pagestyle"
 )
 
 // Options shape the provider's behaviour.
@@ -81,15 +82,14 @@ var pages embed.FS
 
 var consentPage = template.Must(template.ParseFS(pages, "consent.html"))
 
-// consentCSP allows the page's one inline style by its hash, so the mock
-// provider's page is as strict as handoff's own.
-var consentCSP = func() string {
-	html, _ := pages.ReadFile("consent.html")
-	style := html[bytes.Index(html, []byte("<style>"))+len("<style>") : bytes.Index(html, []byte("</style>"))]
-	sum := sha256.Sum256(style)
-	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+// The mock provider's pages wear handoff's style sheet, so the demo looks
+// like one product, and allow it by its hash: they are as strict as
+// handoff's own.
+var (
+	pageStyle  = template.CSS(pagestyle.CSS) // compiled in, never input
+	consentCSP = "default-src 'none'; style-src '" + pagestyle.Hash +
 		"'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-}()
+)
 
 // New returns a Provider.
 func New(opts Options) *Provider {
@@ -125,7 +125,7 @@ func (p *Provider) TokenRequests() int64 { return p.requests.Load() }
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if msg := p.checkAuthorize(q); msg != "" {
-		http.Error(w, "mock provider: "+msg, http.StatusBadRequest)
+		refuse(w, http.StatusBadRequest, msg)
 		return
 	}
 	if p.opts.AutoApprove {
@@ -134,6 +134,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	setPageHeaders(w)
 	consentPage.Execute(w, map[string]any{
+		"Style":  pageStyle,
 		"Action": p.opts.Prefix + "/authorize",
 		"Fields": map[string]string{
 			"client_id":             q.Get("client_id"),
@@ -157,16 +158,24 @@ func setPageHeaders(w http.ResponseWriter) {
 	h.Set("X-Frame-Options", "DENY")
 }
 
+// refuse answers a request the mock provider will not serve with an error
+// page in the consent page's style, saying why ("mock provider: …").
+func refuse(w http.ResponseWriter, status int, msg string) {
+	setPageHeaders(w)
+	w.WriteHeader(status)
+	consentPage.Execute(w, map[string]any{"Style": pageStyle, "Error": msg})
+}
+
 // decide handles the consent form.
 func (p *Provider) decide(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	if err := r.ParseForm(); err != nil {
-		http.Error(w, "mock provider: bad form", http.StatusBadRequest)
+		refuse(w, http.StatusBadRequest, "bad form")
 		return
 	}
 	q := r.PostForm
 	if msg := p.checkAuthorize(q); msg != "" {
-		http.Error(w, "mock provider: "+msg, http.StatusBadRequest)
+		refuse(w, http.StatusBadRequest, msg)
 		return
 	}
 	if q.Get("decision") != "approve" {
@@ -228,7 +237,7 @@ func (p *Provider) approve(w http.ResponseWriter, r *http.Request, q url.Values,
 	})
 	p.mu.Unlock()
 	if full {
-		http.Error(w, "mock provider: too many pending codes", http.StatusServiceUnavailable)
+		refuse(w, http.StatusServiceUnavailable, "too many pending codes")
 		return
 	}
 	back(w, r, q.Get("redirect_uri"), url.Values{"code": {code}, "state": {q.Get("state")}})

@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
@@ -785,6 +786,18 @@ func waitText(tb *tab, want string, timeout time.Duration) error {
 	return waitJS(tb, `document.body && document.body.innerText.replace(/[\u2018\u2019]/g, "'").toLowerCase().includes(`+string(b)+`)`, timeout)
 }
 
+// waitFor polls cond every 100 ms until it holds or timeout passes.
+func waitFor(timeout time.Duration, cond func() bool) error {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not within %v", timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil
+}
+
 // pluginStatus waits until #status of the plugin page matches re, and
 // returns the plugin's state.
 func pluginWait(t *testing.T, tb *tab, re string, timeout time.Duration) (*pluginState, error) {
@@ -873,6 +886,25 @@ func providerConsentPage(tb *tab) error {
 // Artifacts.
 
 var artifactsDir = filepath.Join(e2eDir, "artifacts")
+
+// screenshotDark is screenshot with the page in the dark colour scheme
+// (prefers-color-scheme: dark), which it then turns off again.
+func screenshotDark(t *testing.T, b *browser, tb *tab, name string) {
+	t.Helper()
+	set := func(scheme string) error {
+		ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+		defer cancel()
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+		return err
+	}
+	if err := set("dark"); err != nil {
+		t.Errorf("dark scheme for %s: %v", name, err)
+		return
+	}
+	defer set("")
+	screenshot(t, b, tb, name)
+}
 
 // screenshot saves a PNG of the tab to test/e2e/artifacts/NAME.png, and, for
 // handoff's pages (names not starting with "plugin-"), to docs/screenshots/

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -338,7 +339,7 @@ func TestJourney2DenyConsent(t *testing.T) {
 	defer journey(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
 	defer cancel()
-	s := newSetup(t, ctx, setupOptions{style: "post"})
+	s := newSetup(t, ctx, setupOptions{style: "post", env: map[string]string{"PLUGIN_NAME": "Acme Sync"}})
 	s.openPlugin(t, "")
 
 	pop := s.loginToConsent(t, "bob")
@@ -357,8 +358,13 @@ func TestJourney2DenyConsent(t *testing.T) {
 		t.Errorf("the provider's redirect %s has no error=access_denied", redactURL(r))
 	}
 	text := pop.bodyText()
-	if !strings.Contains(text, "End-User aborted interaction") {
-		t.Errorf("cancelled page does not show the provider's error_description: %q", text)
+	if n := strings.Count(text, "End-User aborted interaction"); n != 1 {
+		t.Errorf("cancelled page shows the provider's error_description %d times, want once: %q", n, text)
+	}
+	for _, want := range []string{"Login cancelled", "The login was cancelled at the provider, so Acme Sync is not connected.", "start again from Acme Sync"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("cancelled page lacks %q: %q", want, text)
+		}
 	}
 	screenshot(t, s.browser, pop, "error-cancelled")
 
@@ -383,6 +389,80 @@ func TestJourney2DenyConsent(t *testing.T) {
 	screenshot(t, s.browser, s.plugin, "plugin-cancelled")
 	if n := len(s.prov.TokenRequests(t)); n != 0 {
 		t.Errorf("a denied login made %d token requests", n)
+	}
+	assertNoCSPViolations(t, pop)
+	assertPageHeaders(t, pop, s.handoff.Base)
+}
+
+// ---------------------------------------------------------------------------
+// Journey 7: the provider refuses the login (invalid_scope) instead of the
+// user cancelling it. The browser arrives at /redirect as the provider sends
+// it, with the login's real state.
+
+func TestJourney7ProviderRefuses(t *testing.T) {
+	defer journey(t)()
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	defer cancel()
+	s := newSetup(t, ctx, setupOptions{style: "basic", env: map[string]string{"PLUGIN_NAME": "Acme Sync"}})
+	s.openPlugin(t, "")
+
+	pop, err := s.browser.clickAndCatchPopup(s.plugin, "#login")
+	if err != nil {
+		t.Fatalf("log in: %v", err)
+	}
+	st := readPlugin(t, s.plugin)
+	state := queryParam(st.AuthorizeURL, "state")
+	if state == "" {
+		t.Fatalf("no state in the authorize URL %s", redactURL(st.AuthorizeURL))
+	}
+	const said = "The scope <admin> is not enabled for this client"
+	back := s.handoff.Base + "/redirect?" + url.Values{
+		"state": {state}, "error": {"invalid_scope"}, "error_description": {said},
+	}.Encode()
+	nctx, ncancel := context.WithTimeout(pop.ctx, stepTimeout)
+	err = chromedp.Do(nctx, chromedp.Navigate(back))
+	ncancel()
+	if err != nil {
+		t.Fatalf("the provider's redirect: %v", err)
+	}
+	if err := waitText(pop, "refused the login", stepTimeout); err != nil {
+		t.Fatalf("refused page: %v", err)
+	}
+	if got := pop.DocStatus(s.handoff.Base + "/redirect"); got != 200 {
+		t.Errorf("refused page: status %d, want 200", got)
+	}
+	text := pop.bodyText()
+	for _, want := range []string{
+		"The provider refused the login",
+		"Acme Sync is not connected.",
+		"Error: invalid_scope — the app asks for a scope the provider does not allow: check SCOPE",
+		"The provider said: " + said,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("refused page lacks %q: %q", want, text)
+		}
+	}
+	if strings.Contains(strings.ToLower(text), "cancel") {
+		t.Errorf("a refusal reads as a cancellation: %q", text)
+	}
+	if n := strings.Count(text, said); n != 1 {
+		t.Errorf("the provider's description appears %d times, want once", n)
+	}
+	screenshot(t, s.browser, pop, "error-refused")
+	screenshotDark(t, s.browser, pop, "error-refused-dark")
+
+	st, err = pluginWait(t, s.plugin, `^login (cancelled|expired|failed)|^error`, stepTimeout)
+	if err != nil {
+		t.Fatalf("plugin: %v", err)
+	}
+	if st.Status != "login failed (invalid_scope)" || st.PollOutcome == nil || st.PollOutcome.Status != 410 {
+		t.Errorf("plugin %q, outcome %+v, want login failed / 410 invalid_scope", st.Status, st.PollOutcome)
+	}
+	if d := st.PollOutcome.ErrorDescription; strings.Contains(strings.ToLower(d), "cancel") || !strings.Contains(d, "refused the login (invalid_scope)") {
+		t.Errorf("poll error_description %q, want the refusal, never a cancellation", d)
+	}
+	if n := len(s.prov.TokenRequests(t)); n != 0 {
+		t.Errorf("a refused login made %d token requests", n)
 	}
 	assertNoCSPViolations(t, pop)
 	assertPageHeaders(t, pop, s.handoff.Base)
@@ -619,13 +699,14 @@ func TestJourney5DemoMode(t *testing.T) {
 	if err := click(pop, "#approve"); err != nil {
 		t.Fatalf("mock provider Allow: %v", err)
 	}
-	if err := waitText(pop, "You're authenticated", stepTimeout); err != nil {
+	if err := waitText(pop, "handoff demo is now connected to Mock Provider", stepTimeout); err != nil {
 		t.Fatalf("demo success page: %v", err)
 	}
 	if got := pop.DocStatus(h.Base + "/redirect"); got != 200 {
 		t.Errorf("demo success page: status %d", got)
 	}
 	screenshot(t, b, pop, "demo-success")
+	screenshotDark(t, b, pop, "demo-success-dark")
 
 	// The demo page polls every second and shows the tokens.
 	if err := waitJS(demo, `!document.querySelector("#tokens").hidden && document.querySelector("#tokens").textContent.includes("access_token")`, stepTimeout); err != nil {
@@ -652,6 +733,78 @@ func TestJourney5DemoMode(t *testing.T) {
 			t.Errorf("demo refresh: access token %v, was %v", second["access_token"], first["access_token"])
 		}
 	}
+	// A second login, denied at the provider: the page says so, and the
+	// first login's tokens are no longer shown as if they were its result.
+	if err := waitJS(demo, `!document.querySelector("#tokens").hidden`, stepTimeout); err != nil {
+		t.Fatalf("the first login's tokens are not shown: %v", err)
+	}
+	// The demo opens its login in one named window: the popup still open
+	// from the first login shows the provider again.
+	pop2 := pop
+	if err := click(demo, "#login"); err != nil {
+		t.Fatalf("demo second Log in: %v", err)
+	}
+	if err := waitJS(pop2, `document.querySelector("#approve")`, stepTimeout); err != nil {
+		t.Fatalf("mock provider page: %v", err)
+	}
+	if err := waitText(demo, "waiting for the login window", stepTimeout); err != nil {
+		t.Errorf("demo page while waiting: %v", err)
+	}
+	if err := click(pop2, `button[value="deny"]`); err != nil {
+		t.Fatalf("mock provider Deny: %v", err)
+	}
+	if err := waitText(pop2, "Login cancelled", stepTimeout); err != nil {
+		t.Fatalf("cancelled page: %v", err)
+	}
+	screenshot(t, b, pop2, "demo-cancelled")
+	if err := waitText(demo, "login cancelled at the provider", stepTimeout); err != nil {
+		t.Errorf("demo page after Deny: %v", err)
+	}
+	if err := waitJS(demo, `document.querySelector("#tokens").hidden && document.querySelector("#refresh").disabled`, stepTimeout); err != nil {
+		t.Errorf("after a denied second login the first login's tokens are still shown: %v", err)
+	}
+
+	// Cancel stops a login the user walked away from: the popup closes,
+	// polling stops, the buttons are back as they were.
+	pop3 := pop
+	if err := click(demo, "#login"); err != nil {
+		t.Fatalf("demo third Log in: %v", err)
+	}
+	if err := waitJS(pop3, `document.querySelector("#approve")`, stepTimeout); err != nil {
+		t.Fatalf("mock provider page: %v", err)
+	}
+	if err := waitJS(demo, `!document.querySelector("#cancel").hidden`, stepTimeout); err != nil {
+		t.Fatalf("no Cancel button while waiting: %v", err)
+	}
+	if err := click(demo, "#cancel"); err != nil {
+		t.Fatalf("demo Cancel: %v", err)
+	}
+	if err := waitText(demo, "login cancelled: stopped waiting", stepTimeout); err != nil {
+		t.Fatalf("demo Cancel: %v", err)
+	}
+	if err := waitJS(demo, `document.querySelector("#cancel").hidden && !document.querySelector("#login").disabled`, stepTimeout); err != nil {
+		t.Errorf("after Cancel the buttons are not reset: %v", err)
+	}
+	if err := waitFor(stepTimeout, func() bool {
+		infos, err := chromedp.Targets(demo.ctx)
+		if err != nil {
+			return false
+		}
+		for _, i := range infos {
+			if i.Type == "page" && strings.Contains(i.URL, "/mock/authorize") {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		t.Errorf("the login popup is still open after Cancel")
+	}
+	polls := strings.Count(h.Log(), "/poll")
+	time.Sleep(2500 * time.Millisecond) // more than two poll intervals
+	if after := strings.Count(h.Log(), "/poll"); after != polls {
+		t.Errorf("the demo page polled %d more times after Cancel", after-polls)
+	}
+
 	// Every page here is handoff's: the demo page, the mock provider, the
 	// success page.
 	assertNoCSPViolations(t, demo, pop)

@@ -354,3 +354,42 @@ func TestFramerClientUnchanged(t *testing.T) {
 		})
 	}
 }
+
+// TestEachAppsPagesNameItsPlugin: each app's PLUGIN_NAME reaches its own
+// pages, through the built binary's wiring; the unprefixed PLUGIN_NAME is no
+// default under APPS, and an app without one gets the generic wording.
+func TestEachAppsPagesNameItsPlugin(t *testing.T) {
+	hub := newProvider(t, hubspotID, hubspotSecret)
+	sheets := newProvider(t, sheetsID, sheetsSecret)
+	srv := startServer(t, func(port int) map[string]string {
+		env := twoApps(hub, sheets)(port)
+		env["HUBSPOT_PLUGIN_PLUGIN_NAME"] = "HubSpot Sync"
+		env["PLUGIN_NAME"] = "Not A Default"
+		return env
+	})
+	for _, a := range []struct{ name, redirect, title, startAgain string }{
+		{"hubspot-plugin", "/hubspot-plugin/callback", "HubSpot Sync is now connected", "start the login again from HubSpot Sync."},
+		{"google-sheets-plugin", "/google-sheets-plugin/oauth/redirect", "You&#39;re authenticated", "start the login again from the plugin."},
+	} {
+		t.Run(a.name, func(t *testing.T) {
+			p := plugin{base: srv.URL + "/" + a.name}
+			authURL, _ := p.authorize(t)
+			page := do(t, "GET", consent(t, authURL), nil, "")
+			if page.status != http.StatusOK || page.outcome() != "authenticated" {
+				t.Fatalf("redirect page: %d %s", page.status, page.body)
+			}
+			if !strings.Contains(string(page.body), "<h1>"+a.title+"</h1>") {
+				t.Errorf("success page does not say %q:\n%s", a.title, page.body)
+			}
+			invalid := do(t, "GET", srv.URL+a.redirect+"?state=forged&code=x", nil, "")
+			if invalid.status != http.StatusBadRequest || !strings.Contains(string(invalid.body), a.startAgain) {
+				t.Errorf("invalid link page: %d, want one saying %q:\n%s", invalid.status, a.startAgain, invalid.body)
+			}
+			for _, r := range []response{page, invalid} {
+				if strings.Contains(string(r.body), "Not A Default") {
+					t.Errorf("the unprefixed PLUGIN_NAME reached an app under APPS")
+				}
+			}
+		})
+	}
+}

@@ -135,6 +135,15 @@ func TestEveryPageAndTokenResponseHasSafeHeaders(t *testing.T) {
 	}
 
 	l = h.authorize(t)
+	r = h.client.get(t, h.redirectURL(url.Values{"state": {l.state}, "error": {"invalid_scope"},
+		"error_description": {`</p><script>alert(document.cookie)</script><img src=x onerror=alert(1)>`}}))
+	wantPage(t, "refused, with markup in error_description", r, http.StatusOK, "refused")
+	checkPage(t, "refused", r)
+	if !strings.Contains(r.body, "&lt;script&gt;alert(document.cookie)&lt;/script&gt;") {
+		t.Errorf("the provider's error_description is not shown escaped: %s", r.body)
+	}
+
+	l = h.authorize(t)
 	r = h.client.get(t, h.redirectURL(url.Values{"state": {l.state}}))
 	wantPage(t, "neither code nor error", r, http.StatusBadRequest, "bad_request")
 	checkPage(t, "bad request", r)
