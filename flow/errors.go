@@ -39,6 +39,9 @@ const (
 	// (PROVIDER_CONCURRENCY). Nothing was sent and nothing was spent: the
 	// same request may be tried again in a moment.
 	KindBusy
+	// KindUnsupported: the app cannot do what was asked (a revocation
+	// without a revocation endpoint).
+	KindUnsupported
 )
 
 // Error is what the flow reports to the web layer. Code and Description are

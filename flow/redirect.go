@@ -14,6 +14,10 @@ type Callback struct {
 	ErrorDescription string
 	// ReplayFailed: see PollOptions.
 	ReplayFailed bool
+	// Params are the redirect's other query parameters: a provider may
+	// send back a template variable's value (Shopify's shop), which must
+	// match the sealed one. nil when there are none to check.
+	Params Params
 }
 
 // Redirect finishes a login. The state is checked before anything else, and
@@ -35,6 +39,9 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 		return fail(KindInvalidState, "expired_token", "the login link has expired")
 	}
 	if err := b.route(st.readKey, cb.ReplayFailed); err != nil {
+		return err
+	}
+	if err := b.checkEcho(&st, cb.Params); err != nil {
 		return err
 	}
 	if cb.Error == "" && cb.Code != "" {
@@ -79,7 +86,16 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 	if st.verifier != "" {
 		params.Set("code_verifier", st.verifier)
 	}
-	tokens, err := b.tokenRequest(ctx, b.cfg.TokenEndpoint, params)
+	// The sealed choices only: nothing on this request picks the tenant.
+	endpoint, missing := b.tokenEndpoint.fill(b.vars, st.vars)
+	var tokens []byte
+	var err error
+	if missing != "" {
+		// A state sealed by a build whose endpoints needed fewer variables.
+		err = &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the login does not name its " + missing}
+	} else {
+		tokens, err = b.tokenRequest(ctx, endpoint, params)
+	}
 	if err != nil {
 		var ferr *Error
 		if !errors.As(err, &ferr) {

@@ -39,8 +39,8 @@ type App struct {
 type Options struct {
 	Apps   []App
 	Logger *slog.Logger
-	// RateLimit turns on the per-client-IP limits of /authorize, /redirect
-	// and /refresh (the per-read-key poll limit lives in flow).
+	// RateLimit turns on the per-client-IP limits of /authorize, /redirect,
+	// /refresh and /revoke (the per-read-key poll limit lives in flow).
 	RateLimit bool
 	// MaxClients caps the memory of the per-IP limiters.
 	MaxClients int
@@ -60,7 +60,7 @@ const (
 	MaxBodyBytes   = 64 << 10
 	MaxHeaderBytes = 8 << 10
 	// IPLimit is how many requests per minute one client IP may send to
-	// each of /authorize, /redirect and /refresh.
+	// each of /authorize, /redirect, /refresh and /revoke.
 	IPLimit = 300
 )
 
@@ -103,7 +103,7 @@ func New(opts Options) *fiber.App {
 	}
 	if opts.RateLimit {
 		s.limiters = map[string]*ratelimit.Limiter[string]{}
-		for _, route := range []string{"authorize", "redirect", "refresh"} {
+		for _, route := range []string{"authorize", "redirect", "refresh", "revoke"} {
 			s.limiters[route] = ratelimit.NewWindow(IPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
 		}
 	}
@@ -231,13 +231,14 @@ func (s *server) mount(app *fiber.App, a *App) {
 	app.Post(base+"authorize", h.cors, h.authorize)
 	app.Post(base+"poll", h.cors, h.poll)
 	app.Post(base+"refresh", h.cors, h.refresh)
+	app.Post(base+"revoke", h.cors, h.revoke)
 	app.Get(a.RedirectPath, h.cors, h.redirect)
 	if s.opts.Demo != nil {
 		app.Get(base, h.cors, h.demoPage)
 	} else {
 		app.Get(base, h.cors, h.up)
 	}
-	for _, p := range []string{base + "authorize", base + "poll", base + "refresh", a.RedirectPath, base} {
+	for _, p := range []string{base + "authorize", base + "poll", base + "refresh", base + "revoke", a.RedirectPath, base} {
 		app.Options(p, h.cors, s.preflight)
 	}
 }
@@ -301,7 +302,10 @@ func (h *appHandlers) authorize(c *fiber.Ctx) error {
 	if !h.allow(c, "authorize") {
 		return errSlowDown
 	}
-	login := h.app.Broker.Authorize()
+	login, err := h.app.Broker.AuthorizeWith(loginParams(c))
+	if err != nil {
+		return err
+	}
 	var arr [1024]byte // on the stack: sendJSON copies it into the response
 	buf := append(arr[:0], `{"url":`...)
 	buf = appendJSONString(buf, login.URL)
@@ -333,7 +337,7 @@ func (h *appHandlers) refresh(c *fiber.Ctx) error {
 	} else {
 		token = bodyOrQuery(c, "refresh_token", "refresh_token")
 	}
-	tokens, err := h.app.Broker.Refresh(context.Background(), token)
+	tokens, err := h.app.Broker.RefreshWith(context.Background(), token, newParams(c))
 	if err != nil {
 		return err
 	}
@@ -359,6 +363,7 @@ func (h *appHandlers) redirect(c *fiber.Ctx) error {
 		Error:            string(q.Peek("error")),
 		ErrorDescription: string(q.Peek("error_description")),
 		ReplayFailed:     replayFailed(c),
+		Params:           queryParams(c),
 	})
 	if err != nil {
 		return err
@@ -586,6 +591,8 @@ func apiStatus(e *flow.Error) int {
 		return fiber.StatusGatewayTimeout
 	case flow.KindBusy:
 		return fiber.StatusServiceUnavailable
+	case flow.KindUnsupported:
+		return fiber.StatusNotImplemented
 	default:
 		return fiber.StatusBadGateway
 	}

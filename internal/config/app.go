@@ -58,12 +58,27 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 			p.add(v("REDIRECT_URI"), "its path is one of handoff's own routes")
 		}
 	}
-	f.AuthorizeEndpoint = p.httpURL(v("AUTHORIZE_ENDPOINT"), or(e.AuthorizeEndpoint, preset.AuthorizeEndpoint), true)
-	f.TokenEndpoint = p.httpURL(v("TOKEN_ENDPOINT"), or(e.TokenEndpoint, preset.TokenEndpoint), true)
-	f.RefreshEndpoint = p.httpURL(v("REFRESH_ENDPOINT"), or(e.RefreshEndpoint, preset.RefreshEndpoint), false)
+	// The endpoints may hold the preset's template variables ({shop}),
+	// which each login fills in (docs/protocol.md#authorize).
+	f.Vars = preset.Vars
+	f.AuthorizeEndpoint = p.endpoint(v("AUTHORIZE_ENDPOINT"), or(e.AuthorizeEndpoint, preset.AuthorizeEndpoint), f.Vars, true)
+	f.TokenEndpoint = p.endpoint(v("TOKEN_ENDPOINT"), or(e.TokenEndpoint, preset.TokenEndpoint), f.Vars, true)
+	f.RefreshEndpoint = p.endpoint(v("REFRESH_ENDPOINT"), or(e.RefreshEndpoint, preset.RefreshEndpoint), f.Vars, false)
+	f.RevokeEndpoint = p.endpoint(v("REVOKE_ENDPOINT"), or(e.RevokeEndpoint, preset.RevokeEndpoint), f.Vars, false)
+	f.RevokeStyle = preset.Revoke
 
 	sep := or(preset.ScopeSeparator, " ")
 	f.Scope = strings.Join(strings.Fields(e.Scope), sep)
+	f.ScopeSeparator = sep
+	if words := strings.Fields(e.AllowedScopes); len(words) > 0 {
+		f.AllowedScopes = words
+	}
+	if n := len(strings.Fields(or(e.AllowedScopes, e.Scope))); n > flow.MaxAllowedScopes {
+		p.add(v("ALLOWED_SCOPES"), fmt.Sprintf("at most %d scopes (without it, SCOPE's words are the allowed scopes)", flow.MaxAllowedScopes))
+	}
+	if strings.TrimSpace(e.RefreshReplayTTL) != "" {
+		f.RefreshReplayTTL = p.duration(v("REFRESH_REPLAY_TTL"), e.RefreshReplayTTL)
+	}
 	// AUTHORIZE_PARAMS adds to the preset's parameters and replaces those of
 	// the same name: adding login_hint must not drop Google's
 	// access_type=offline, without which no refresh token comes.
@@ -75,7 +90,7 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 			presetParams[k] = vs
 		}
 		q = presetParams
-		for _, k := range []string{"state", "code_challenge", "code_challenge_method", "client_id", "redirect_uri", "response_type"} {
+		for _, k := range flow.ReservedParams() {
 			if q.Has(k) {
 				p.add(v("AUTHORIZE_PARAMS"), fmt.Sprintf("%s is set by handoff", k))
 			}
@@ -215,7 +230,18 @@ func demoDefaults(c *Config, app string, e *appEnv) {
 	if e.TokenEndpoint == "" && e.Provider == "" {
 		e.TokenEndpoint = base + DemoMockPath + "/token"
 	}
+	if e.RevokeEndpoint == "" && e.Provider == "" {
+		e.RevokeEndpoint = base + DemoMockPath + "/revoke"
+	}
 	if e.Scope == "" && e.Provider == "" {
 		e.Scope = "profile"
+		if e.AllowedScopes == "" {
+			// The demo page's "Also allow email" asks for the second.
+			e.AllowedScopes = strings.Join(DemoScopes, " ")
+		}
 	}
 }
+
+// DemoScopes are the scopes the demo's mock provider knows: a login asks
+// for the first, and may add the second (docs/protocol.md#demo-mode).
+var DemoScopes = []string{"profile", "email"}
