@@ -158,19 +158,15 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.ScopeSeparator == "" {
 		cfg.ScopeSeparator = " "
 	}
-	b := &Broker{
-		cfg:        cfg,
-		client:     cfg.HTTPClient,
-		log:        cfg.Logger,
-		now:        time.Now,
-		tokens:     expirable.NewLRU[loginID, []byte](cfg.MaxPending, nil, cfg.TokenTTL),
-		outcomes:   expirable.NewLRU[loginID, outcome](cfg.MaxPending, nil, cfg.LoginTTL),
-		usedStates: expirable.NewLRU[[crypto.NonceSize]byte, struct{}](cfg.MaxPending, nil, cfg.LoginTTL),
-		replays:    expirable.NewLRU[[32]byte, []byte](cfg.MaxPending, nil, cfg.RefreshReplayTTL),
-	}
+	b := &Broker{cfg: cfg, client: cfg.HTTPClient, log: cfg.Logger, now: time.Now}
+	// Before the stores: their cleanup goroutines would outlive an error.
 	if err := b.setChoices(); err != nil {
 		return nil, err
 	}
+	b.tokens = expirable.NewLRU[loginID, []byte](cfg.MaxPending, nil, cfg.TokenTTL)
+	b.outcomes = expirable.NewLRU[loginID, outcome](cfg.MaxPending, nil, cfg.LoginTTL)
+	b.usedStates = expirable.NewLRU[[crypto.NonceSize]byte, struct{}](cfg.MaxPending, nil, cfg.LoginTTL)
+	b.replays = expirable.NewLRU[[32]byte, []byte](cfg.MaxPending, nil, cfg.RefreshReplayTTL)
 	if b.client == nil {
 		b.client = NewProviderClient(cfg.ProviderTimeout)
 	}

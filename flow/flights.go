@@ -1,6 +1,9 @@
 package flow
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // flights lets concurrent calls with the same key share one run of a
 // function and its result, as golang.org/x/sync/singleflight does; this is
@@ -12,6 +15,9 @@ type flights struct {
 		mu sync.Mutex
 		m  map[[32]byte]*flight
 	}
+	// shared counts the calls that waited for another's run instead of
+	// making their own.
+	shared atomic.Int64
 }
 
 type flight struct {
@@ -28,6 +34,7 @@ func (f *flights) do(key [32]byte, fn func() ([]byte, error)) ([]byte, error) {
 	s.mu.Lock()
 	if c, ok := s.m[key]; ok {
 		s.mu.Unlock()
+		f.shared.Add(1)
 		<-c.done
 		return c.body, c.err
 	}

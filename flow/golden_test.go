@@ -46,6 +46,20 @@ func TestAuthorizeGolden(t *testing.T) {
 			if got != c.want {
 				t.Errorf("Authorize() =\n%#v\nwant\n%#v", got, c.want)
 			}
+			// /authorize without parameters calls AuthorizeWith(nil).
+			cryptotest.SetGlobalRandom(t, 13)
+			got, err := goldenBroker(t, c.pkce, c.machine).AuthorizeWith(nil)
+			if err != nil || got != c.want {
+				t.Errorf("AuthorizeWith(nil) =\n%#v, %v\nwant\n%#v", got, err, c.want)
+			}
 		})
 	}
+}
+
+// goldenLogin runs start on a fresh golden broker (PKCE, no machine id)
+// under the golden seed, so two calls can be compared byte for byte.
+func goldenLogin(t *testing.T, start func(*Broker) Login) Login {
+	t.Helper()
+	cryptotest.SetGlobalRandom(t, 13)
+	return start(goldenBroker(t, true, ""))
 }

@@ -138,6 +138,7 @@ func kindName(k Kind) string {
 		KindGone: "Gone", KindSlowDown: "SlowDown", KindCancelled: "Cancelled",
 		KindProviderRejected: "ProviderRejected", KindProviderFailed: "ProviderFailed",
 		KindProviderTimeout: "ProviderTimeout", KindElsewhere: "Elsewhere", KindOwnerGone: "OwnerGone", KindBusy: "Busy",
+		KindUnsupported: "Unsupported",
 	}
 	if n, ok := names[k]; ok {
 		return n

@@ -50,6 +50,10 @@ func (b *Broker) Revoke(ctx context.Context, token, tokenTypeHint string, p Para
 		}
 		return err
 	}
+	// A refresh answer kept for this token must not outlive the grant.
+	if refresh, err := b.endpointFor(b.refreshEndpoint, p); err == nil {
+		b.replays.Remove(b.refreshKey(refresh, token))
+	}
 	b.log.Debug("revoke completed")
 	return nil
 }
