@@ -162,6 +162,9 @@ type setup struct {
 	demo         bool
 	noScope      bool
 	formResponse bool // the provider answers form-encoded, as GitHub can
+	// flow, when set, adjusts the app's flow.Config last (the provider's
+	// URL is in its endpoints by then).
+	flow func(*flow.Config)
 }
 
 // start runs a handoff server for one app on a loopback listener, against
@@ -212,6 +215,9 @@ func start(t *testing.T, s setup) *server {
 	}
 	if s.noScope {
 		cfg.Scope = ""
+	}
+	if s.flow != nil {
+		s.flow(&cfg)
 	}
 	broker, err := flow.New(cfg)
 	if err != nil {
