@@ -73,7 +73,11 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 	if words := strings.Fields(e.AllowedScopes); len(words) > 0 {
 		f.AllowedScopes = words
 	}
-	if n := len(strings.Fields(or(e.AllowedScopes, e.Scope))); n > flow.MaxAllowedScopes {
+	distinct := map[string]bool{}
+	for _, w := range strings.Fields(or(e.AllowedScopes, e.Scope)) {
+		distinct[w] = true
+	}
+	if len(distinct) > flow.MaxAllowedScopes {
 		p.add(v("ALLOWED_SCOPES"), fmt.Sprintf("at most %d scopes (without it, SCOPE's words are the allowed scopes)", flow.MaxAllowedScopes))
 	}
 	if strings.TrimSpace(e.RefreshReplayTTL) != "" {
