@@ -6,17 +6,25 @@
 
   const show = (t) => {
     tokens = t;
-    $("tokens").textContent = JSON.stringify(t, null, 2);
-    $("tokens").hidden = false;
-    $("refresh").disabled = !t.refresh_token;
+    $("tokens").textContent = t ? JSON.stringify(t, null, 2) : "";
+    $("tokens").hidden = !t;
+    $("refresh").disabled = !(t && t.refresh_token);
+    $("logout").disabled = !t;
   };
+  const failure = async (res) => {
+    const body = await res.json().catch(() => ({}));
+    return body.error_description || body.error || String(res.status);
+  };
+  const buttons = ["login", "more"];
 
-  $("login").addEventListener("click", async () => {
-    $("login").disabled = true;
+  // A login, with the choices of docs/protocol.md#authorize as a form body
+  // (still a CORS simple request).
+  const login = async (choices) => {
+    buttons.forEach((b) => { $(b).disabled = true; });
     try {
       status("Asking handoff for a login URL…");
-      const res = await fetch("authorize", { method: "POST" });
-      if (!res.ok) throw new Error("authorize answered " + res.status);
+      const res = await fetch("authorize", { method: "POST", body: choices ? new URLSearchParams(choices) : undefined });
+      if (!res.ok) throw new Error("authorize refused: " + await failure(res));
       const { url, readKey } = await res.json();
       window.open(url, "handoff-login", "width=520,height=680");
       status("Waiting for you to log in in the popup…");
@@ -33,15 +41,33 @@
     } catch (e) {
       status("Error: " + e.message);
     } finally {
-      $("login").disabled = false;
+      buttons.forEach((b) => { $(b).disabled = false; });
     }
-  });
+  };
+
+  $("login").addEventListener("click", () => login(null));
+  // Incremental consent: the same login, asking for one more scope.
+  $("more").addEventListener("click", () => login({ scope: "profile email", prompt: "consent" }));
 
   $("refresh").addEventListener("click", async () => {
     if (!tokens || !tokens.refresh_token) return;
+    const before = tokens.access_token;
     const res = await fetch("refresh", { method: "POST", body: new URLSearchParams({ refresh_token: tokens.refresh_token }) });
-    const body = await res.json();
-    if (res.ok) { show(body); status("Refreshed: new access token below."); }
-    else status("Refresh failed: " + (body.error || res.status));
+    if (!res.ok) { status("Refresh failed: " + await failure(res)); return; }
+    show(await res.json());
+    status(tokens.access_token === before
+      ? "Refreshed again within REFRESH_REPLAY_TTL: handoff gave the same answer without asking the provider."
+      : "Refreshed: new access token below.");
+  });
+
+  // Log out: revoke the grant at the provider, then forget the tokens.
+  $("logout").addEventListener("click", async () => {
+    if (!tokens) return;
+    const token = tokens.refresh_token || tokens.access_token;
+    const hint = tokens.refresh_token ? "refresh_token" : "access_token";
+    const res = await fetch("revoke", { method: "POST", body: new URLSearchParams({ token, token_type_hint: hint }) });
+    if (res.ok) { show(null); status("Logged out: the provider revoked the grant."); return; }
+    if (res.status === 501) { show(null); status("Logged out here: this app has no revocation endpoint."); return; }
+    status("Log out failed: " + await failure(res));
   });
 })();
