@@ -302,7 +302,7 @@ func TestTemplateVariablesAtTheRedirect(t *testing.T) {
 	}
 	redirect := func(state string, extra string) error {
 		t.Helper()
-		return b.Redirect(context.Background(), Callback{State: state, Code: "c", Params: query(extra)})
+		return b.RedirectWith(context.Background(), Callback{State: state, Code: "c"}, query(extra))
 	}
 
 	cases := []struct {

@@ -14,10 +14,6 @@ type Callback struct {
 	ErrorDescription string
 	// ReplayFailed: see PollOptions.
 	ReplayFailed bool
-	// Params are the redirect's other query parameters: a provider may
-	// send back a template variable's value (Shopify's shop), which must
-	// match the sealed one. nil when there are none to check.
-	Params Params
 }
 
 // Redirect finishes a login. The state is checked before anything else, and
@@ -26,6 +22,14 @@ type Callback struct {
 // other end is recorded so the poll reports it. A nil error means tokens are
 // stored; an *Error's Kind says what the user should be shown.
 func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
+	return b.RedirectWith(ctx, cb, nil)
+}
+
+// RedirectWith is Redirect with the redirect's other query parameters: a
+// provider may send back a template variable's value (Shopify's shop),
+// which must match the sealed one (docs/protocol.md#authorize). p is only
+// read during the call.
+func (b *Broker) RedirectWith(ctx context.Context, cb Callback, p Params) error {
 	if cb.State == "" {
 		return fail(KindInvalidState, "invalid_request", "the login link has no state")
 	}
@@ -41,7 +45,7 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 	if err := b.route(st.readKey, cb.ReplayFailed); err != nil {
 		return err
 	}
-	if err := b.checkEcho(&st, cb.Params); err != nil {
+	if err := b.checkEcho(&st, p); err != nil {
 		return err
 	}
 	if cb.Error == "" && cb.Code != "" {

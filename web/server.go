@@ -357,14 +357,13 @@ func (h *appHandlers) redirect(c *fiber.Ctx) error {
 		return errSlowDown
 	}
 	q := c.Request().URI().QueryArgs()
-	err := h.app.Broker.Redirect(context.Background(), flow.Callback{
+	err := h.app.Broker.RedirectWith(context.Background(), flow.Callback{
 		State:            string(q.Peek("state")), // string() copies: the request's memory is reused
 		Code:             string(q.Peek("code")),
 		Error:            string(q.Peek("error")),
 		ErrorDescription: string(q.Peek("error_description")),
 		ReplayFailed:     replayFailed(c),
-		Params:           queryParams(c),
-	})
+	}, queryParams(c))
 	if err != nil {
 		return err
 	}
