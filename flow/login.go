@@ -103,9 +103,9 @@ func (b *Broker) AuthorizeWith(p Params) (Login, error) {
 }
 
 // start makes a login's read key and state, and its URL from prefix (the
-// authorize URL up to the state). choices, when not empty, are sealed into
-// the state.
-func (b *Broker) start(prefix string, choices []byte) Login {
+// authorize URL up to the state). sealed (choices.appendSealed), when not
+// empty, goes into the state.
+func (b *Broker) start(prefix string, sealed []byte) Login {
 	var id loginID
 	rand.Read(id[:])
 	expires := b.now().Add(b.cfg.LoginTTL)
@@ -131,11 +131,11 @@ func (b *Broker) start(prefix string, choices []byte) Login {
 	} else {
 		p = append(p, 0)
 	}
-	if len(choices) > 0 {
+	if len(sealed) > 0 {
 		p[idSize+8] |= hasChoices
 		p = append(p, byte(len(machine)))
 		p = append(p, machine...)
-		p = append(p, choices...)
+		p = append(p, sealed...)
 	} else {
 		p = append(p, machine...)
 	}
@@ -196,7 +196,6 @@ func (b *Broker) openState(s string) (state, bool) {
 	if err != nil || len(p) < idSize+8+1 {
 		return state{}, false
 	}
-
 	flags := p[idSize+8]
 	n := int(flags &^ hasChoices)
 	if n != 0 && n != verifierSize || len(p) < idSize+8+1+n {

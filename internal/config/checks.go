@@ -1,12 +1,13 @@
 package config
 
 import (
-	"handoff/flow"
 	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"handoff/flow"
 )
 
 // problems collects "NAME: what is wrong" lines. Values are never quoted:
