@@ -35,9 +35,10 @@ const (
 	NonceSize = chacha20poly1305.NonceSizeX
 
 	// MaxSealedLen bounds the encoded values Open accepts, so hostile input
-	// costs little to refuse. It allows payloads of up to 727 bytes; the
-	// payloads here are under 200.
+	// costs little to refuse. It allows payloads of up to MaxPayload bytes.
 	MaxSealedLen = 1024
+	// MaxPayload is the longest payload Seal accepts (727 bytes).
+	MaxPayload = maxPlaintextLen
 
 	version  = 1
 	overhead = 1 + NonceSize + chacha20poly1305.Overhead

@@ -18,6 +18,32 @@ func BenchmarkAuthorize(b *testing.B) {
 	}
 }
 
+// BenchmarkAuthorizeWithNoParams is /authorize without parameters as web
+// calls it: the same cost as BenchmarkAuthorize.
+func BenchmarkAuthorizeWithNoParams(b *testing.B) {
+	br := newBroker(b, Config{PKCE: true, MachineID: "3d8d9d1c2e4f58"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := br.AuthorizeWith(nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAuthorizeWithChoices is /authorize with a scope, a prompt and a
+// template variable: the URL is built per login.
+func BenchmarkAuthorizeWithChoices(b *testing.B) {
+	br := newBroker(b, Config{PKCE: true, AuthorizeEndpoint: "https://{shop}.shop.example/authorize",
+		Scope: "read", AllowedScopes: []string{"read", "write"}, Vars: []TemplateVar{shopVar}})
+	p := query("shop=acme&scope=read+write&prompt=consent")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := br.AuthorizeWith(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkAuthorizeParallel(b *testing.B) {
 	br := newBroker(b, Config{PKCE: true})
 	b.ReportAllocs()

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,8 +35,20 @@ type Config struct {
 	TokenEndpoint     string
 	// RefreshEndpoint is where the refresh grant goes; empty means TokenEndpoint.
 	RefreshEndpoint string
+	// RevokeEndpoint is where /revoke goes; empty means the app has none
+	// (501). It may hold {client_id}, as GitHub's does.
+	RevokeEndpoint string
+	RevokeStyle    RevokeStyle
 	// Scope is sent as is (already joined with the provider's separator).
 	Scope string
+	// ScopeSeparator joins the scopes a login chooses; empty means " ".
+	ScopeSeparator string
+	// AllowedScopes are the scopes a login may choose
+	// (docs/protocol.md#authorize); nil means Scope's words.
+	AllowedScopes []string
+	// Vars are the template variables the endpoints may hold as {name}
+	// (the preset's), chosen per login.
+	Vars []TemplateVar
 	// AuthorizeParams are added to the authorize URL; they replace parameters
 	// of the same name already in AuthorizeEndpoint.
 	AuthorizeParams url.Values
@@ -61,6 +74,10 @@ type Config struct {
 	// (SECURITY.md, property 11), so one client cannot spend the quota of every user of
 	// the client id; 0 means DefaultProviderConcurrency.
 	ProviderConcurrency int
+	// RefreshReplayTTL is how long a successful refresh answer is given
+	// again for the same refresh token (docs/protocol.md#refresh); 0 means
+	// DefaultRefreshReplayTTL.
+	RefreshReplayTTL time.Duration
 	// MaxPending caps each in-memory store.
 	MaxPending int
 	// PollLimit is how many polls per second one read key may make; 0 is
@@ -86,9 +103,25 @@ type Broker struct {
 	cfg          Config
 	client       *http.Client
 	log          *slog.Logger
-	authorizeURL string // everything but state and the PKCE challenge
+	authorizeURL string // everything but state and the PKCE challenge; "" when the endpoint needs a template variable
 	shape        answerShape
 	now          func() time.Time
+
+	// Per-login choices (choices.go).
+	allowed      []string       // ALLOWED_SCOPES; index i is bit i of a scope mask
+	allowedIndex map[string]int // word -> index in allowed
+	vars         []templateVar
+	// The endpoints, with their template variables.
+	authorizeEndpoint, tokenEndpoint, refreshEndpoint, revokeEndpoint endpoint
+	// loginNeeds are the variables a login must choose: those of the
+	// authorize and token endpoints.
+	loginNeeds []int
+
+	// replays keep successful refresh answers for RefreshReplayTTL, keyed
+	// by refreshKey; refreshing shares one provider call among concurrent
+	// refreshes of one token (refresh.go).
+	replays    *expirable.LRU[[32]byte, []byte]
+	refreshing flights
 
 	// tokens hold provider answers until their one poll (TOKEN_TTL).
 	tokens *expirable.LRU[loginID, *waiting]
@@ -137,9 +170,11 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.ProviderConcurrency == 0 {
 		cfg.ProviderConcurrency = DefaultProviderConcurrency
 	}
-	authorizeURL, err := buildAuthorizeURL(cfg)
-	if err != nil {
-		return nil, err
+	if cfg.RefreshReplayTTL < 0 {
+		return nil, errors.New("flow: RefreshReplayTTL must not be negative")
+	}
+	if cfg.RefreshReplayTTL == 0 {
+		cfg.RefreshReplayTTL = DefaultRefreshReplayTTL
 	}
 	if cfg.RefreshEndpoint == "" {
 		cfg.RefreshEndpoint = cfg.TokenEndpoint
@@ -155,21 +190,28 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("flow: error code mapping %q -> %q is not of error codes", own, code)
 		}
 	}
+	if cfg.ScopeSeparator == "" {
+		cfg.ScopeSeparator = " "
+	}
 	b := &Broker{
-		cfg:          cfg,
-		client:       cfg.HTTPClient,
-		log:          cfg.Logger,
-		authorizeURL: authorizeURL,
-		shape:        answerShape{tokensAt: cfg.TokensAt, errorCodes: cfg.ErrorCodes},
-		now:          time.Now,
-		outcomes:     expirable.NewLRU[loginID, outcome](cfg.MaxPending, nil, cfg.LoginTTL),
-		usedStates:   expirable.NewLRU[[crypto.NonceSize]byte, struct{}](cfg.MaxPending, nil, cfg.LoginTTL),
-		metrics:      cfg.Metrics,
+		cfg:     cfg,
+		client:  cfg.HTTPClient,
+		log:     cfg.Logger,
+		shape:   answerShape{tokensAt: cfg.TokensAt, errorCodes: cfg.ErrorCodes},
+		now:     time.Now,
+		metrics: cfg.Metrics,
 	}
 	if b.metrics == nil {
 		b.metrics = metrics.Discard()
 	}
+	// Before the stores: their cleanup goroutines would outlive an error.
+	if err := b.setChoices(); err != nil {
+		return nil, err
+	}
 	b.tokens = expirable.NewLRU[loginID, *waiting](cfg.MaxPending, b.tokensGone, cfg.TokenTTL)
+	b.outcomes = expirable.NewLRU[loginID, outcome](cfg.MaxPending, nil, cfg.LoginTTL)
+	b.usedStates = expirable.NewLRU[[crypto.NonceSize]byte, struct{}](cfg.MaxPending, nil, cfg.LoginTTL)
+	b.replays = expirable.NewLRU[[32]byte, []byte](cfg.MaxPending, nil, cfg.RefreshReplayTTL)
 	if b.client == nil {
 		b.client = NewProviderClient(cfg.ProviderTimeout)
 	}
@@ -211,10 +253,70 @@ func NewProviderClient(timeout time.Duration) *http.Client {
 	}
 }
 
-// buildAuthorizeURL precomputes the authorize URL up to the per-login
-// parameters. Parameters already in the endpoint are kept.
-func buildAuthorizeURL(cfg Config) (string, error) {
-	u, err := url.Parse(cfg.AuthorizeEndpoint)
+// DefaultRefreshReplayTTL is REFRESH_REPLAY_TTL's default: long enough for
+// a plugin to retry a refresh whose answer it lost, short enough that an
+// old refresh token soon stops being worth anything.
+const DefaultRefreshReplayTTL = 30 * time.Second
+
+// setChoices prepares what per-login choices need: the allowed scopes, the
+// template variables and the endpoints that hold them. The authorize URL is
+// precomputed unless its endpoint needs a variable.
+func (b *Broker) setChoices() error {
+	cfg := &b.cfg
+	words := cfg.AllowedScopes
+	if words == nil {
+		words = strings.Split(cfg.Scope, cfg.ScopeSeparator)
+	}
+	b.allowedIndex = make(map[string]int, len(words))
+	for _, w := range words {
+		if _, dup := b.allowedIndex[w]; w != "" && !dup {
+			b.allowedIndex[w] = len(b.allowed)
+			b.allowed = append(b.allowed, w)
+		}
+	}
+	if len(b.allowed) > MaxAllowedScopes {
+		return fmt.Errorf("flow: more than %d allowed scopes", MaxAllowedScopes)
+	}
+	var err error
+	if b.vars, err = compileVars(cfg.Vars, cfg.AuthorizeEndpoint); err != nil {
+		return err
+	}
+	b.authorizeEndpoint = newEndpoint(cfg.AuthorizeEndpoint, b.vars)
+	b.tokenEndpoint = newEndpoint(cfg.TokenEndpoint, b.vars)
+	b.refreshEndpoint = newEndpoint(cfg.RefreshEndpoint, b.vars)
+	// GitHub's revocation URL names the client.
+	b.revokeEndpoint = newEndpoint(strings.ReplaceAll(cfg.RevokeEndpoint, "{client_id}", url.PathEscape(cfg.ClientID)), b.vars)
+	for _, e := range []endpoint{b.authorizeEndpoint, b.tokenEndpoint} {
+		for _, i := range e.needs {
+			if !slices.Contains(b.loginNeeds, i) {
+				b.loginNeeds = append(b.loginNeeds, i)
+			}
+		}
+	}
+	for _, e := range []endpoint{b.tokenEndpoint, b.refreshEndpoint, b.revokeEndpoint} {
+		if e.raw == "" {
+			continue
+		}
+		if _, err := url.Parse(e.sample(b.vars)); err != nil {
+			return fmt.Errorf("flow: endpoint: %w", err)
+		}
+	}
+	// Checked with a sample when it needs a variable; precomputed when not.
+	s, err := buildAuthorizeURL(*cfg, b.authorizeEndpoint.sample(b.vars), nil)
+	if err != nil {
+		return err
+	}
+	if len(b.authorizeEndpoint.needs) == 0 {
+		b.authorizeURL = s
+	}
+	return nil
+}
+
+// buildAuthorizeURL makes the authorize URL up to the per-login parameters
+// (state, PKCE challenge): the endpoint's own query kept, then handoff's
+// parameters, AUTHORIZE_PARAMS and what choose sets.
+func buildAuthorizeURL(cfg Config, endpoint string, choose func(url.Values)) (string, error) {
+	u, err := url.Parse(endpoint)
 	if err != nil {
 		return "", fmt.Errorf("flow: authorize endpoint: %w", err)
 	}
@@ -226,11 +328,13 @@ func buildAuthorizeURL(cfg Config) (string, error) {
 		q.Set("scope", cfg.Scope)
 	}
 	for k, vs := range cfg.AuthorizeParams {
-		switch k {
-		case "state", "code_challenge", "code_challenge_method", "client_id", "redirect_uri", "response_type":
+		if isReservedParam(k) {
 			return "", fmt.Errorf("flow: authorize parameter %q is set by handoff", k)
 		}
 		q[k] = vs
+	}
+	if choose != nil {
+		choose(q)
 	}
 	u.RawQuery = q.Encode()
 	u.Fragment = ""
@@ -250,6 +354,7 @@ func (b *Broker) Close() {
 	b.tokens.Purge()
 	b.outcomes.Purge()
 	b.usedStates.Purge()
+	b.replays.Purge()
 }
 
 // acquireProvider takes a slot for one call to the provider (a code

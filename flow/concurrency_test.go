@@ -40,9 +40,10 @@ func newBlockingProvider(t *testing.T) blockingProvider {
 func (p blockingProvider) fill(t *testing.T, b *Broker, n int) <-chan error {
 	t.Helper()
 	done := make(chan error, n)
-	for range n {
+	for i := range n {
 		go func() {
-			_, err := b.Refresh(context.Background(), "rt")
+			// Each its own token: refreshes of one token share a call.
+			_, err := b.Refresh(context.Background(), "rt-"+string(rune('a'+i)))
 			done <- err
 		}()
 	}
@@ -64,7 +65,7 @@ func TestProviderConcurrencyCap(t *testing.T) {
 		over func(t *testing.T, b *Broker)
 	}{
 		{"refresh", func(t *testing.T, b *Broker) {
-			_, err := b.Refresh(context.Background(), "rt")
+			_, err := b.Refresh(context.Background(), "rt-over")
 			ferr(t, err, KindBusy, "temporarily_unavailable")
 		}},
 		{"redirect keeps the state and code for a reload", func(t *testing.T, b *Broker) {
@@ -114,7 +115,7 @@ func TestProviderConcurrencyCap(t *testing.T) {
 				}
 			}
 			// The slots are back.
-			if _, err := b.Refresh(context.Background(), "rt"); err != nil {
+			if _, err := b.Refresh(context.Background(), "rt-after"); err != nil {
 				t.Errorf("after the calls finished: %v", err)
 			}
 		})

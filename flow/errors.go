@@ -44,6 +44,9 @@ const (
 	// Hint says what the code means for the app's setup, when it says
 	// something.
 	KindRefused
+	// KindUnsupported: the app cannot do what was asked (a revocation
+	// without a revocation endpoint).
+	KindUnsupported
 )
 
 // Error is what the flow reports to the web layer. Code and Description are

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"handoff/crypto"
 )
 
 // Fuzz targets for everything that reads what others send: provider
@@ -291,4 +294,91 @@ func checkOpened(t *testing.T, s string, k readKey, machine string) {
 	if k.machine != machine || k.expires.Before(time.Now().Add(-time.Hour)) || k.expires.After(time.Now().Add(time.Minute)) {
 		t.Fatalf("%q opened to %+v, which this test never sealed", s, k)
 	}
+}
+
+// FuzzChoices feeds /authorize parameters (as a form) to the choice
+// checks: either a 400 naming a parameter, or a login that asks for no more
+// than the app allows, with each parameter handoff sets exactly once and
+// the chosen variables sealed in its state.
+func FuzzChoices(f *testing.F) {
+	for _, s := range []string{
+		"", "shop=acme", "shop=acme&scope=read+files:read&prompt=consent&login_hint=ada%40example.com",
+		"shop=acme&scope=admin,read", "shop=ACME", "shop=a&state=x", "shop=a&prompt=none+login",
+		"shop=a&login_hint=%00", "shop=a&zone=..", "shop=a&zone=x%2Fy", "shop=a&_=1&scope=",
+	} {
+		f.Add(s)
+	}
+	b, err := New(Config{
+		ClientID: "client", ClientSecret: "secret", RedirectURI: "https://handoff.example/redirect",
+		AuthorizeEndpoint: "https://{shop}.shop.example/{zone}/authorize?x=1",
+		TokenEndpoint:     "https://{shop}.shop.example/token",
+		Scope:             "read", ScopeSeparator: ",", AllowedScopes: []string{"read", "write", "files:read"},
+		AuthorizeParams: url.Values{"prompt": {"consent"}},
+		Vars:            []TemplateVar{{Name: "shop", Pattern: `[a-z0-9][a-z0-9-]{0,59}`}, {Name: "zone", Pattern: `.{0,40}`}},
+		PKCE:            true, LoginTTL: time.Minute, TokenTTL: time.Minute, ProviderTimeout: time.Second, MaxPending: 10,
+		Sealer: func() *crypto.Sealer { s, _ := crypto.NewSealer(make([]byte, 32)); return s }(),
+	})
+	if err != nil {
+		f.Fatal(err)
+	}
+	allowed := map[string]bool{"read": true, "write": true, "files:read": true}
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := url.ParseQuery(s)
+		if err != nil {
+			return
+		}
+		p := func(name string) Param {
+			v, ok := q[name]
+			if !ok {
+				return Param{}
+			}
+			return Param{Value: v[0], Found: true}
+		}
+		l, err := b.AuthorizeWith(p)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Kind != KindInvalidRequest || e.Code != "invalid_request" {
+				t.Fatalf("error %v", err)
+			}
+			name, _, _ := strings.Cut(e.Description, ": ")
+			if !q.Has(name) && name != "shop" && name != "zone" {
+				t.Fatalf("%q: the error names %q, which the request does not carry", s, name)
+			}
+			return
+		}
+		u, err := url.Parse(l.URL)
+		if err != nil {
+			t.Fatalf("%q: URL %q: %v", s, l.URL, err)
+		}
+		if !strings.HasSuffix(u.Hostname(), ".shop.example") || strings.Count(u.Hostname(), ".") != 2 {
+			t.Fatalf("%q: host %q", s, u.Host)
+		}
+		got := u.Query()
+		for _, k := range append(reservedParams[:], "scope", "prompt", "x") {
+			if len(got[k]) != 1 {
+				t.Fatalf("%q: %s appears %d times in %s", s, k, len(got[k]), l.URL)
+			}
+		}
+		for _, w := range strings.Split(got.Get("scope"), ",") {
+			if !allowed[w] {
+				t.Fatalf("%q: scope %q asks for %q", s, got.Get("scope"), w)
+			}
+		}
+		if !slices.Contains(prompts[:], got.Get("prompt")) {
+			t.Fatalf("%q: prompt %q", s, got.Get("prompt"))
+		}
+		if h := got.Get("login_hint"); utf8.RuneCountInString(h) > maxLoginHint || !validLoginHint(h) {
+			t.Fatalf("%q: login_hint %q", s, h)
+		}
+		st, ok := b.openState(got.Get("state"))
+		if !ok {
+			t.Fatalf("%q: the state does not open", s)
+		}
+		if len(st.vars) != 2 || st.vars[0] != q.Get("shop") || u.Hostname() != st.vars[0]+".shop.example" {
+			t.Fatalf("%q: sealed %q for host %q", s, st.vars, u.Host)
+		}
+		if u.EscapedPath() != "/"+st.vars[1]+"/authorize" {
+			t.Fatalf("%q: path %q for zone %q", s, u.EscapedPath(), st.vars[1])
+		}
+	})
 }

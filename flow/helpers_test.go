@@ -138,7 +138,8 @@ func kindName(k Kind) string {
 		KindGone: "Gone", KindSlowDown: "SlowDown", KindCancelled: "Cancelled",
 		KindProviderRejected: "ProviderRejected", KindProviderFailed: "ProviderFailed",
 		KindProviderTimeout: "ProviderTimeout", KindElsewhere: "Elsewhere", KindOwnerGone: "OwnerGone", KindBusy: "Busy",
-		KindRefused: "Refused",
+		KindRefused:     "Refused",
+		KindUnsupported: "Unsupported",
 	}
 	if n, ok := names[k]; ok {
 		return n

@@ -55,16 +55,63 @@ type readKey struct {
 	machine string
 }
 
-// state is the opened content of an OAuth state.
+// state is the opened content of an OAuth state:
+//
+//	id(16) expiry(8) flags|verifierLen(1) verifier(0|32) machine
+//
+// or, when the login has sealed choices (flags has hasChoices),
+//
+//	id(16) expiry(8) flags|verifierLen(1) verifier(0|32) machineLen(1) machine choices
+//
+// so a login without choices has the same state as before they existed.
 type state struct {
 	readKey
 	verifier string // PKCE code_verifier; empty with PKCE off
 	nonce    [crypto.NonceSize]byte
+	choices
 }
 
-// Authorize starts a login. It stores nothing: everything /redirect and
-// /poll will need is sealed into the state and the read key.
+// hasChoices marks, in the verifier-length byte, a state that carries
+// choices.
+const hasChoices = 0x80
+
+// Authorize starts a login with the app's defaults. It stores nothing:
+// everything /redirect and /poll will need is sealed into the state and the
+// read key.
 func (b *Broker) Authorize() Login {
+	return b.start(b.authorizeURL, nil)
+}
+
+// AuthorizeWith starts a login shaped by the plugin's choices
+// (docs/protocol.md#authorize); p is nil for a request without parameters.
+// Without choices the login is exactly Authorize's. An *Error of
+// KindInvalidRequest names the parameter at fault.
+func (b *Broker) AuthorizeWith(p Params) (Login, error) {
+	if p == nil && b.authorizeURL != "" && len(b.loginNeeds) == 0 {
+		return b.start(b.authorizeURL, nil), nil
+	}
+	c, err := b.choose(p)
+	if err != nil {
+		return Login{}, err
+	}
+	if c.none() && b.authorizeURL != "" {
+		return b.start(b.authorizeURL, nil), nil
+	}
+	prefix, err := b.loginURL(&c)
+	if err != nil {
+		return Login{}, err
+	}
+	sealed := c.appendSealed(nil)
+	if idSize+8+1+verifierSize+1+len(b.cfg.MachineID)+len(sealed) > crypto.MaxPayload {
+		return Login{}, invalidParam(b.longestVar(&c), "too long")
+	}
+	return b.start(prefix, sealed), nil
+}
+
+// start makes a login's read key and state, and its URL from prefix (the
+// authorize URL up to the state). sealed (choices.appendSealed), when not
+// empty, goes into the state.
+func (b *Broker) start(prefix string, sealed []byte) Login {
 	var id loginID
 	rand.Read(id[:])
 	expires := b.now().Add(b.cfg.LoginTTL)
@@ -90,15 +137,23 @@ func (b *Broker) Authorize() Login {
 	} else {
 		p = append(p, 0)
 	}
-	st := b.cfg.Sealer.Seal(append(p, machine...), statePurpose)
+	if len(sealed) > 0 {
+		p[idSize+8] |= hasChoices
+		p = append(p, byte(len(machine)))
+		p = append(p, machine...)
+		p = append(p, sealed...)
+	} else {
+		p = append(p, machine...)
+	}
+	st := b.cfg.Sealer.Seal(p, statePurpose)
 
-	n := len(b.authorizeURL) + len("state=") + len(st)
+	n := len(prefix) + len("state=") + len(st)
 	if b.cfg.PKCE {
 		n += len("&code_challenge=&code_challenge_method=S256") + len(challenge)
 	}
 	var u strings.Builder
 	u.Grow(n)
-	u.WriteString(b.authorizeURL)
+	u.WriteString(prefix)
 	u.WriteString("state=")
 	u.WriteString(st)
 	if b.cfg.PKCE {
@@ -148,12 +203,26 @@ func (b *Broker) openState(s string) (state, bool) {
 	if err != nil || len(p) < idSize+8+1 {
 		return state{}, false
 	}
-	n := int(p[idSize+8])
+	flags := p[idSize+8]
+	n := int(flags &^ hasChoices)
 	if n != 0 && n != verifierSize || len(p) < idSize+8+1+n {
 		return state{}, false
 	}
 	st := state{nonce: nonce}
-	st.readKey = parseReadKey(p[:idSize+8], p[idSize+8+1+n:], b.cfg.MachineID)
+	machine := p[idSize+8+1+n:]
+	if flags&hasChoices != 0 {
+		rest := machine
+		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
+			return state{}, false
+		}
+		machine = rest[1 : 1+rest[0]]
+		c, ok := b.openChoices(rest[1+rest[0]:])
+		if !ok {
+			return state{}, false
+		}
+		st.choices = c
+	}
+	st.readKey = parseReadKey(p[:idSize+8], machine, b.cfg.MachineID)
 	if n > 0 {
 		var v [43]byte // base64url of verifierSize bytes; one copy, as a string
 		base64.RawURLEncoding.Encode(v[:], p[idSize+8+1:idSize+8+1+n])

@@ -105,8 +105,7 @@ func resultOf(err error) metrics.Result {
 	}
 }
 
-// countRevoke is for POST /revoke (docs/protocol.md#revoke) when it comes:
-// call it once per request with the error the request ends with, and
-// metrics.Unsupported counted apart for an app without a revocation
-// endpoint; time the provider call with providerCall(metrics.Revoke, start).
+// countRevoke counts one POST /revoke (docs/protocol.md#revoke) by the error
+// it ends with; an app without a revocation endpoint counts
+// metrics.Unsupported instead.
 func (b *Broker) countRevoke(err error) { b.metrics.Revoked(resultOf(err)) }

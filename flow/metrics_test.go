@@ -247,9 +247,11 @@ func TestRefreshResults(t *testing.T) {
 	if _, err := b.Refresh(context.Background(), "rt"); err != nil {
 		t.Fatal(err)
 	}
+	b.Refresh(context.Background(), "rt") // within REFRESH_REPLAY_TTL: the kept answer
+	b.replays.Purge()                     // past it: the provider refuses the spent token
 	b.Refresh(context.Background(), "rt")
 	b.Refresh(context.Background(), "")
-	for result, want := range map[string]float64{"ok": 1, "refused": 1, "invalid": 1, "failed": 0, "timeout": 0, "busy": 0} {
+	for result, want := range map[string]float64{"ok": 1, "replayed": 1, "refused": 1, "invalid": 1, "failed": 0, "timeout": 0, "busy": 0} {
 		b.want(t, `handoff_refresh_total{handoff_app="",result="`+result+`"}`, want)
 	}
 	b.want(t, `handoff_provider_seconds_count{handoff_app="",call="refresh"}`, 2)

@@ -744,10 +744,17 @@ func (f *presetFake) refuseWith(w http.ResponseWriter, code string, status int, 
 func (f *presetFake) revoke(w http.ResponseWriter, r *http.Request) {
 	s := record(r)
 	var bad checks
-	if f.spec.revokeCred != credNone {
+	github := strings.HasPrefix(f.spec.revokePath, "/applications/")
+	switch {
+	case github:
+		// GitHub's REST API takes plain HTTP Basic credentials, not the
+		// form-encoded ones of RFC 6749 §2.3.1.
+		id, secret, ok := r.BasicAuth()
+		bad.check(ok && id == presetClientID && secret == presetSecret, "REST API Basic credentials required (got %v %q)", ok, id)
+	case f.spec.revokeCred != credNone:
 		credentials(&bad, s, f.spec.revokeCred)
 	}
-	if strings.HasPrefix(f.spec.revokePath, "/applications/") { // GitHub: DELETE, JSON {"access_token"}
+	if github { // DELETE, JSON {"access_token"}
 		bad.check(r.Method == http.MethodDelete, "method %s, want DELETE", r.Method)
 		bad.check(s.Form.Get("access_token") != "", "no access_token in the JSON body")
 	} else {
@@ -796,12 +803,25 @@ func presetConfig(t *testing.T, c presetCase, base string) Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The revocation endpoint may keep {client_id}, which the broker fills
+	// (GitHub's); only its scheme and host move to the fake.
+	revoke := p.RevokeEndpoint
+	for k, v := range c.vars {
+		revoke = strings.ReplaceAll(revoke, "{"+k+"}", v)
+	}
+	if scheme, rest, ok := strings.Cut(revoke, "://"); ok && scheme != "" {
+		if i := strings.IndexByte(rest, '/'); i >= 0 {
+			revoke = b.Scheme + "://" + b.Host + rest[i:]
+		}
+	}
 	return Config{
 		ClientID:          presetClientID,
 		ClientSecret:      presetSecret,
 		AuthorizeEndpoint: endpoint(p.AuthorizeEndpoint),
 		TokenEndpoint:     endpoint(p.TokenEndpoint),
 		RefreshEndpoint:   endpoint(p.RefreshEndpoint),
+		RevokeEndpoint:    revoke,
+		RevokeStyle:       p.Revoke,
 		Scope:             strings.Join(c.scope, or(p.ScopeSeparator, " ")),
 		AuthorizeParams:   params,
 		PKCE:              p.PKCE,
@@ -919,6 +939,9 @@ func presetScenario(c presetCase, f *presetFake, b *Broker) error {
 			return fmt.Errorf("refresh answer %s: not exactly one refresh token", refreshed)
 		}
 		if c.fake.refresh == refreshRotate { // the old one is dead now
+			// Past REFRESH_REPLAY_TTL, the spent token reaches the
+			// provider again instead of the kept answer.
+			b.replays.Purge()
 			_, err := b.Refresh(ctx, rt)
 			if k, code := kindCode(err); k != KindProviderRejected || code != want {
 				return fmt.Errorf("refresh with a rotated-away token: %v, want %s", err, want)
@@ -985,10 +1008,38 @@ func TestPresetsAgainstFakeProviders(t *testing.T) {
 }
 
 // The revocation endpoints of the presets, against the fakes' documented
-// ones, wait for the /revoke mechanism (Broker.Revoke, Config.RevokeEndpoint).
+// ones: method, path, credentials and body as each provider says.
 func TestPresetRevokeAgainstFakeProviders(t *testing.T) {
-	t.Skip("needs the /revoke mechanism (Broker.Revoke and Config.RevokeEndpoint, issue 14's F13 part); " +
-		"each fake's revoke endpoint (presetFake.revoke) already follows its provider's documentation")
+	t.Parallel()
+	documented := map[string]bool{}
+	for _, c := range presetCases {
+		documented[c.preset] = documented[c.preset] || c.fake.revokePath != ""
+	}
+	for _, name := range PresetNames() {
+		if p, _ := LookupPreset(name); p.RevokeEndpoint != "" && !documented[name] {
+			t.Errorf("preset %s revokes at %q, but no fake documents it", name, p.RevokeEndpoint)
+		}
+	}
+	for _, c := range presetCases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			p, _ := LookupPreset(c.preset)
+			if c.fake.revokePath != "" && p.RevokeEndpoint == "" {
+				t.Fatalf("the fake documents revocation at %q, the preset has no revoke endpoint", c.fake.revokePath)
+			}
+			if c.fake.revokePath == "" {
+				return // another case of the same preset documents it (checked below)
+			}
+			f := newPresetFake(t, c.fake)
+			b := newBroker(t, presetConfig(t, c, f.srv.URL))
+			if err := b.Revoke(context.Background(), "token-to-revoke", "", nil); err != nil {
+				t.Errorf("revoke: %v", err)
+			}
+			for _, pr := range f.problemList() {
+				t.Errorf("the fake of %s: %s", c.name, pr)
+			}
+		})
+	}
 }
 
 // Provider error codes mapped per preset, stated here independently of

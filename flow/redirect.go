@@ -25,6 +25,14 @@ type Callback struct {
 // other end is recorded so the poll reports it. A nil error means tokens are
 // stored; an *Error's Kind says what the user should be shown.
 func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
+	return b.RedirectWith(ctx, cb, nil)
+}
+
+// RedirectWith is Redirect with the redirect's other query parameters: a
+// provider may send back a template variable's value (Shopify's shop),
+// which must match the sealed one (docs/protocol.md#authorize). p is only
+// read during the call.
+func (b *Broker) RedirectWith(ctx context.Context, cb Callback, p Params) error {
 	if cb.State == "" {
 		return fail(KindInvalidState, "invalid_request", "the login link has no state")
 	}
@@ -39,6 +47,9 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 		return fail(KindInvalidState, "expired_token", "the login link has expired")
 	}
 	if err := b.route(st.readKey, cb.ReplayFailed); err != nil {
+		return err
+	}
+	if err := b.checkEcho(&st, p); err != nil {
 		return err
 	}
 	if cb.Error == "" && cb.Code != "" {
@@ -91,8 +102,17 @@ func (b *Broker) Redirect(ctx context.Context, cb Callback) error {
 	for k, vs := range b.cfg.TokenParams { // New refused handoff's own names
 		params[k] = vs
 	}
+	// The sealed choices only: nothing on this request picks the tenant.
+	endpoint, missing := b.tokenEndpoint.fill(b.vars, st.vars)
+	var tokens []byte
+	var err error
 	start := time.Now()
-	tokens, err := b.tokenRequest(ctx, b.cfg.TokenEndpoint, params)
+	if missing != "" {
+		// A state sealed by a build whose endpoints needed fewer variables.
+		err = &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the login does not name its " + missing}
+	} else {
+		tokens, err = b.tokenRequest(ctx, endpoint, params)
+	}
 	took := b.providerCall(metrics.Exchange, start).Round(time.Millisecond)
 	if err != nil {
 		var ferr *Error

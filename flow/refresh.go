@@ -3,6 +3,8 @@ package flow
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"handoff/internal/jsonstr"
@@ -16,32 +18,86 @@ import (
 // passed on; when it has no refresh_token where the tokens sit (Google,
 // Spotify and Figma keep the old one valid), the one the plugin sent is
 // added, so a plugin that stores the whole answer keeps a working refresh
-// token (docs/protocol.md#refresh).
-func (b *Broker) Refresh(ctx context.Context, refreshToken string) (_ []byte, err error) {
-	defer func() { b.metrics.Refreshed(resultOf(err)) }()
+// token.
+//
+// Many providers rotate refresh tokens: a refresh spends the token sent. So
+// that two plugin windows refreshing at once, or a retry after a lost
+// answer, do not log the user out (docs/protocol.md#refresh), concurrent
+// refreshes of one token share one provider call, and a successful answer
+// is given again for RefreshReplayTTL to the same token without a call.
+// Errors are never kept: a retry after one calls the provider again.
+func (b *Broker) Refresh(ctx context.Context, refreshToken string) ([]byte, error) {
+	return b.RefreshWith(ctx, refreshToken, nil)
+}
+
+// RefreshWith is Refresh for a request that may carry the values of the
+// template variables the refresh endpoint holds (docs/protocol.md#refresh).
+func (b *Broker) RefreshWith(ctx context.Context, refreshToken string, p Params) (_ []byte, err error) {
+	replayed := false
+	defer func() {
+		if replayed {
+			b.metrics.Refreshed(metrics.Replayed)
+		} else {
+			b.metrics.Refreshed(resultOf(err))
+		}
+	}()
 	if refreshToken == "" {
 		return nil, fail(KindInvalidRequest, "invalid_request", "refresh_token is required")
 	}
-	params := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {refreshToken},
-	}
-	if err := b.acquireProvider(); err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	body, err := b.tokenRequest(ctx, b.cfg.RefreshEndpoint, params)
-	b.providerCall(metrics.Refresh, start)
-	b.releaseProvider()
+	endpoint, err := b.endpointFor(b.refreshEndpoint, p)
 	if err != nil {
-		var ferr *Error
-		if errors.As(err, &ferr) {
-			b.log.Info("refresh failed", ferr.logAttrs()...)
-		}
 		return nil, err
 	}
-	b.log.Debug("refresh completed")
-	return withRefreshToken(body, refreshToken, b.cfg.TokensAt), nil
+	key := b.refreshKey(endpoint, refreshToken)
+	if body, ok := b.replays.Get(key); ok {
+		b.log.Debug("refresh answered again", "reason", "same refresh token within REFRESH_REPLAY_TTL")
+		replayed = true
+		return body, nil
+	}
+	return b.refreshing.do(key, func() ([]byte, error) {
+		// A call for this token may have finished between the look-up
+		// above and this flight.
+		if body, ok := b.replays.Get(key); ok {
+			return body, nil
+		}
+		if err := b.acquireProvider(); err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		body, err := b.tokenRequest(ctx, endpoint, url.Values{
+			"grant_type":    {"refresh_token"},
+			"refresh_token": {refreshToken},
+		})
+		b.providerCall(metrics.Refresh, start)
+		b.releaseProvider()
+		if err != nil {
+			var ferr *Error
+			if errors.As(err, &ferr) {
+				b.log.Info("refresh failed", ferr.logAttrs()...)
+			}
+			return nil, err
+		}
+		b.log.Debug("refresh completed")
+		body = withRefreshToken(body, refreshToken, b.cfg.TokensAt)
+		b.replays.Add(key, body)
+		return body, nil
+	})
+}
+
+// refreshKey identifies one refresh token of this app in the replay store
+// and among the calls in flight: a SHA-256 of the client, the endpoint and
+// the token, so neither store holds the token itself.
+func (b *Broker) refreshKey(endpoint, refreshToken string) [32]byte {
+	h := sha256.New()
+	for _, s := range []string{"handoff refresh v1", b.cfg.ClientID, endpoint, refreshToken} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	var key [32]byte
+	h.Sum(key[:0])
+	return key
 }
 
 // withRefreshToken adds the refresh token the plugin sent to the provider's

@@ -160,6 +160,7 @@ func TestRefreshMockProvider(t *testing.T) {
 		}
 		json.Unmarshal(mustPoll(t, b, l.ReadKey), &first)
 		rt := first.RefreshToken
+		var answers [][]byte
 		for i := range 3 {
 			got, err := b.Refresh(context.Background(), rt)
 			if err != nil {
@@ -178,18 +179,34 @@ func TestRefreshMockProvider(t *testing.T) {
 			if rotate == (r.RefreshToken == rt) {
 				t.Errorf("rotate=%v: refresh_token %q after sending %q", rotate, r.RefreshToken, rt)
 			}
+			answers = append(answers, got)
 			rt = r.RefreshToken // what a plugin that stores the whole answer does
 		}
-		// A rotated-away token is refused with the provider's JSON.
 		if rotate {
+			// Within REFRESH_REPLAY_TTL a rotated-away token gets its
+			// answer again; past it (the store emptied here), the
+			// provider refuses it, with its JSON.
+			if again, err := b.Refresh(context.Background(), first.RefreshToken); err != nil || !bytes.Equal(again, answers[0]) {
+				t.Errorf("the first token again: %s, %v; want its first answer", again, err)
+			}
+			b.replays.Purge()
 			_, err := b.Refresh(context.Background(), first.RefreshToken)
 			e := ferr(t, err, KindProviderRejected, "invalid_grant")
 			if e.Status != 400 || !json.Valid(e.Body) {
 				t.Errorf("Status %d Body %s", e.Status, e.Body)
 			}
-		}
-		if p.TokenRequests() < 4 {
-			t.Errorf("%d token requests", p.TokenRequests())
+			if n := p.TokenRequests(); n != 5 {
+				t.Errorf("%d token requests, want 5 (a login, 3 refreshes, the refused one)", n)
+			}
+		} else {
+			// The provider keeps the token: the same token within
+			// REFRESH_REPLAY_TTL gets the same answer, without a call.
+			if !bytes.Equal(answers[1], answers[0]) || !bytes.Equal(answers[2], answers[0]) {
+				t.Errorf("answers to one token within the replay TTL differ:\n%s", bytes.Join(answers, []byte("\n")))
+			}
+			if n := p.TokenRequests(); n != 2 {
+				t.Errorf("%d token requests, want 2 (a login, one refresh)", n)
+			}
 		}
 	}
 }

@@ -117,6 +117,8 @@ func apiStatus(e *flow.Error) int {
 		return fiber.StatusGatewayTimeout
 	case flow.KindBusy:
 		return fiber.StatusServiceUnavailable
+	case flow.KindUnsupported:
+		return fiber.StatusNotImplemented
 	default:
 		return fiber.StatusBadGateway
 	}

@@ -43,7 +43,10 @@ func (h *appHandlers) authorize(c *fiber.Ctx) error {
 	if !h.allow(c, "authorize") {
 		return errSlowDown
 	}
-	login := h.app.Broker.Authorize()
+	login, err := h.app.Broker.AuthorizeWith(loginParams(c))
+	if err != nil {
+		return err
+	}
 	h.noteLogin(c, login)
 	var arr [1024]byte // on the stack: sendJSON copies it into the response
 	buf := append(arr[:0], `{"url":`...)
@@ -76,7 +79,7 @@ func (h *appHandlers) refresh(c *fiber.Ctx) error {
 	} else {
 		token = bodyOrQuery(c, "refresh_token", "refresh_token")
 	}
-	tokens, err := h.app.Broker.Refresh(context.Background(), token)
+	tokens, err := h.app.Broker.RefreshWith(context.Background(), token, newParams(c))
 	if err != nil {
 		return err
 	}
@@ -96,13 +99,13 @@ func (h *appHandlers) redirect(c *fiber.Ctx) error {
 		return errSlowDown
 	}
 	q := c.Request().URI().QueryArgs()
-	err := h.app.Broker.Redirect(context.Background(), flow.Callback{
+	err := h.app.Broker.RedirectWith(context.Background(), flow.Callback{
 		State:            string(q.Peek("state")), // string() copies: the request's memory is reused
 		Code:             string(q.Peek("code")),
 		Error:            string(q.Peek("error")),
 		ErrorDescription: string(q.Peek("error_description")),
 		ReplayFailed:     replayFailed(c),
-	})
+	}, queryParams(c))
 	if err != nil {
 		return err
 	}

@@ -165,6 +165,9 @@ type setup struct {
 	// pluginName and providerName name the plugin and the provider on the
 	// pages (PLUGIN_NAME, the preset's name).
 	pluginName, providerName string
+	// flow, when set, adjusts the app's flow.Config last (the provider's
+	// URL is in its endpoints by then).
+	flow func(*flow.Config)
 }
 
 // start runs a handoff server for one app on a loopback listener, against
@@ -215,6 +218,9 @@ func start(t *testing.T, s setup) *server {
 	}
 	if s.noScope {
 		cfg.Scope = ""
+	}
+	if s.flow != nil {
+		s.flow(&cfg)
 	}
 	broker, err := flow.New(cfg)
 	if err != nil {

@@ -50,6 +50,7 @@ func TestUnknownMethodPathAndAllow(t *testing.T) {
 		{"/nope", http.StatusNotFound, "not_found", ""},
 		{"/poll/extra", http.StatusNotFound, "not_found", ""},
 		{"/poll", http.StatusMethodNotAllowed, "method_not_allowed", "POST, OPTIONS"},
+		{"/revoke", http.StatusMethodNotAllowed, "method_not_allowed", "POST, OPTIONS"},
 		{"/Poll/", http.StatusMethodNotAllowed, "method_not_allowed", "POST, OPTIONS"},
 		{"/healthz", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, OPTIONS"},
 	} {

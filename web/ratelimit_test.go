@@ -9,8 +9,8 @@ import (
 )
 
 // TestRateLimitPerIP: with RATE_LIMIT on, one client IP gets 300 requests a
-// minute on each of /authorize, /redirect and /refresh, then 429 slow_down
-// with Retry-After: 1 (docs/protocol.md#configuration).
+// minute on each of /authorize, /redirect, /refresh and /revoke, then 429 slow_down
+// with Retry-After: 1 (docs/protocol.md#limits).
 func TestRateLimitPerIP(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{rateLimit: true, pollLimit: 10})
@@ -20,6 +20,7 @@ func TestRateLimitPerIP(t *testing.T) {
 	}{
 		{"POST", "/authorize", false},
 		{"POST", "/refresh", false}, // 400 (no token) until the limit
+		{"POST", "/revoke", false},  // 501 (no revocation endpoint) until the limit
 		{"GET", "/redirect", true},  // 400 page (no state) until the limit
 	} {
 		t.Run(c.path, func(t *testing.T) {

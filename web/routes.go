@@ -97,11 +97,12 @@ const (
 	routeAuthorize = "authorize"
 	routePoll      = "poll"
 	routeRefresh   = "refresh"
+	routeRevoke    = "revoke"
 	healthPath     = "/healthz"
 )
 
 // appRoutes are the POST routes of an app, each also answering OPTIONS.
-var appRoutes = []string{routeAuthorize, routePoll, routeRefresh}
+var appRoutes = []string{routeAuthorize, routePoll, routeRefresh, routeRevoke}
 
 // basePath is where an app's routes live.
 func basePath(appName string) string {
@@ -130,7 +131,7 @@ func ReservedPath(appName, path string) bool {
 func (s *server) mount(app *fiber.App, a *App) {
 	base := basePath(a.Name)
 	h := &appHandlers{server: s, app: a, pages: newAppPages(a.PluginName, a.ProviderName)}
-	handlers := map[string]fiber.Handler{routeAuthorize: h.authorize, routePoll: h.poll, routeRefresh: h.refresh}
+	handlers := map[string]fiber.Handler{routeAuthorize: h.authorize, routePoll: h.poll, routeRefresh: h.refresh, routeRevoke: h.revoke}
 	for _, r := range appRoutes {
 		app.Post(base+r, h.cors, handlers[r])
 		app.Options(base+r, h.cors, s.preflight)

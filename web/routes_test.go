@@ -591,6 +591,8 @@ func TestUnknownAndWrongMethod(t *testing.T) {
 		{"DELETE", "/poll", 405, "method_not_allowed"},
 		{"GET", "/poll", 405, "method_not_allowed"},
 		{"GET", "/refresh", 405, "method_not_allowed"},
+		{"GET", "/revoke", 405, "method_not_allowed"},
+		{"GET", "/revoke/extra", 404, "not_found"},
 		{"POST", "/redirect", 405, "method_not_allowed"},
 		{"POST", "/healthz", 405, "method_not_allowed"},
 		{"DELETE", "/", 405, "method_not_allowed"},
@@ -602,7 +604,7 @@ func TestUnknownAndWrongMethod(t *testing.T) {
 		})
 	}
 
-	for _, path := range []string{"/authorize", "/poll", "/refresh", "/redirect", "/", "/healthz"} {
+	for _, path := range []string{"/authorize", "/poll", "/refresh", "/revoke", "/redirect", "/", "/healthz"} {
 		t.Run("OPTIONS "+path, func(t *testing.T) {
 			for _, origin := range []string{testPluginOrigin, "http://localhost:5173", "https://evil.example"} {
 				r := s.do("OPTIONS", path, nil, "Origin", origin,

@@ -36,8 +36,8 @@ type App struct {
 type Options struct {
 	Apps   []App
 	Logger *slog.Logger
-	// RateLimit turns on the per-client-IP limits of /authorize, /redirect
-	// and /refresh (the per-read-key poll limit lives in flow).
+	// RateLimit turns on the per-client-IP limits of /authorize, /redirect,
+	// /refresh and /revoke (the per-read-key poll limit lives in flow).
 	RateLimit bool
 	// MaxClients caps the memory of the per-IP limiters.
 	MaxClients int
@@ -61,7 +61,7 @@ const (
 	MaxBodyBytes   = 64 << 10
 	MaxHeaderBytes = 8 << 10
 	// IPLimit is how many requests per minute one client IP may send to
-	// each of /authorize, /redirect and /refresh.
+	// each of /authorize, /redirect, /refresh and /revoke.
 	IPLimit = 300
 	// MaxConns caps open connections, idle ones included. Each holds
 	// 15-25 KB (its read buffer, goroutine and the part of a body read
@@ -117,7 +117,7 @@ func New(opts Options) *fiber.App {
 	}
 	if opts.RateLimit {
 		s.limiters = map[string]*ratelimit.Limiter[string]{}
-		for _, route := range []string{"authorize", "redirect", "refresh"} {
+		for _, route := range []string{"authorize", "redirect", "refresh", "revoke"} {
 			s.limiters[route] = ratelimit.NewWindow(IPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
 		}
 	}

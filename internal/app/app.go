@@ -86,14 +86,21 @@ func (s *Server) Close() {
 
 func demoProvider(cfg *config.Config) *mockprovider.Provider {
 	var redirects []string
+	// The mock knows the demo's scopes and any an app asks for or allows,
+	// and refuses others, as a real provider refuses scopes it has not
+	// heard of.
+	scopes := append([]string(nil), config.DemoScopes...)
 	for _, a := range cfg.Apps {
 		redirects = append(redirects, a.Flow.RedirectURI)
+		scopes = append(scopes, a.Flow.AllowedScopes...)
+		scopes = append(scopes, strings.Fields(strings.ReplaceAll(a.Flow.Scope, a.Flow.ScopeSeparator, " "))...)
 	}
 	return mockprovider.New(mockprovider.Options{
 		ClientID:     cfg.Apps[0].Flow.ClientID,
 		ClientSecret: cfg.Apps[0].Flow.ClientSecret,
 		Prefix:       config.DemoMockPath,
 		RedirectURIs: redirects,
+		Scopes:       scopes,
 	})
 }
 

@@ -68,14 +68,20 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 	authorize := or(e.AuthorizeEndpoint, preset.AuthorizeEndpoint)
 	token := or(e.TokenEndpoint, preset.TokenEndpoint)
 	refresh := or(e.RefreshEndpoint, preset.RefreshEndpoint)
-	if tenant, ok := tenantOf(&p, v("TENANT"), e.Tenant, authorize, token, refresh); ok {
-		authorize = strings.ReplaceAll(authorize, TenantPlaceholder, tenant)
-		token = strings.ReplaceAll(token, TenantPlaceholder, tenant)
-		refresh = strings.ReplaceAll(refresh, TenantPlaceholder, tenant)
+	revoke := or(e.RevokeEndpoint, preset.RevokeEndpoint)
+	if tenant, ok := tenantOf(&p, v("TENANT"), e.Tenant, authorize, token, refresh, revoke); ok {
+		for _, u := range []*string{&authorize, &token, &refresh, &revoke} {
+			*u = strings.ReplaceAll(*u, TenantPlaceholder, tenant)
+		}
 	}
-	f.AuthorizeEndpoint = p.httpURL(v("AUTHORIZE_ENDPOINT"), authorize, true)
-	f.TokenEndpoint = p.httpURL(v("TOKEN_ENDPOINT"), token, true)
-	f.RefreshEndpoint = p.httpURL(v("REFRESH_ENDPOINT"), refresh, false)
+	// The endpoints may hold the preset's template variables ({shop}),
+	// which each login fills in (docs/protocol.md#authorize).
+	f.Vars = preset.Vars
+	f.AuthorizeEndpoint = p.endpoint(v("AUTHORIZE_ENDPOINT"), authorize, f.Vars, true)
+	f.TokenEndpoint = p.endpoint(v("TOKEN_ENDPOINT"), token, f.Vars, true)
+	f.RefreshEndpoint = p.endpoint(v("REFRESH_ENDPOINT"), refresh, f.Vars, false)
+	f.RevokeEndpoint = p.endpoint(v("REVOKE_ENDPOINT"), revoke, f.Vars, false)
+	f.RevokeStyle = preset.Revoke
 	f.ProviderName = preset.Name
 	f.TokensAt = preset.TokensAt
 	f.ErrorCodes = preset.ErrorCodes
@@ -83,6 +89,20 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 
 	sep := or(preset.ScopeSeparator, " ")
 	f.Scope = strings.Join(strings.Fields(e.Scope), sep)
+	f.ScopeSeparator = sep
+	if words := strings.Fields(e.AllowedScopes); len(words) > 0 {
+		f.AllowedScopes = words
+	}
+	distinct := map[string]bool{}
+	for _, w := range strings.Fields(or(e.AllowedScopes, e.Scope)) {
+		distinct[w] = true
+	}
+	if len(distinct) > flow.MaxAllowedScopes {
+		p.add(v("ALLOWED_SCOPES"), fmt.Sprintf("at most %d scopes (without it, SCOPE's words are the allowed scopes)", flow.MaxAllowedScopes))
+	}
+	if strings.TrimSpace(e.RefreshReplayTTL) != "" {
+		f.RefreshReplayTTL = p.duration(v("REFRESH_REPLAY_TTL"), e.RefreshReplayTTL)
+	}
 	// AUTHORIZE_PARAMS adds to the preset's parameters and replaces those of
 	// the same name: adding login_hint must not drop Google's
 	// access_type=offline, without which no refresh token comes.
@@ -94,7 +114,7 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 			presetParams[k] = vs
 		}
 		q = presetParams
-		for _, k := range []string{"state", "code_challenge", "code_challenge_method", "client_id", "redirect_uri", "response_type"} {
+		for _, k := range flow.ReservedParams() {
 			if q.Has(k) {
 				p.add(v("AUTHORIZE_PARAMS"), fmt.Sprintf("%s is set by handoff", k))
 			}
@@ -296,8 +316,15 @@ func demoDefaults(c *Config, app string, e *appEnv) {
 	if e.TokenEndpoint == "" && e.Provider == "" {
 		e.TokenEndpoint = base + DemoMockPath + "/token"
 	}
+	if e.RevokeEndpoint == "" && e.Provider == "" {
+		e.RevokeEndpoint = base + DemoMockPath + "/revoke"
+	}
 	if e.Scope == "" && e.Provider == "" {
 		e.Scope = "profile"
+		if e.AllowedScopes == "" {
+			// The demo page's "Also allow email" asks for the second.
+			e.AllowedScopes = strings.Join(DemoScopes, " ")
+		}
 	}
 	if e.PluginName == "" {
 		e.PluginName = DemoPluginName
@@ -312,3 +339,7 @@ func DemoMockBase(c *Config) string {
 	}
 	return fmt.Sprintf("%s://localhost:%d", scheme, c.Port)
 }
+
+// DemoScopes are the scopes the demo's mock provider knows: a login asks
+// for the first, and may add the second (docs/protocol.md#demo-mode).
+var DemoScopes = []string{"profile", "email"}

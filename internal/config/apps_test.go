@@ -233,9 +233,6 @@ func TestProviderPreset(t *testing.T) {
 	t.Run("every preset loads", func(t *testing.T) {
 		for _, name := range flow.PresetNames() {
 			t.Run(name, func(t *testing.T) {
-				if p, _ := flow.LookupPreset(name); len(p.Vars) > 0 {
-					t.Skipf("%s's URLs hold per-login template variables, which the Vars mechanism (issue 14, F13) fills; not merged yet", name)
-				}
 				c, err := load(t, append(base, "PROVIDER", name)...)
 				if err != nil {
 					t.Fatalf("PROVIDER=%s: %v", name, err)

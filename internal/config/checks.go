@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"handoff/flow"
 )
 
 // problems collects "NAME: what is wrong" lines. Values are never quoted:
@@ -38,6 +40,21 @@ func (p *problems) httpURL(name, v string, required bool) string {
 		return ""
 	}
 	return v
+}
+
+// endpoint is httpURL for a provider endpoint that may hold the preset's
+// template variables ({shop}) or, for revocation, {client_id}: the URL is
+// checked with each filled in.
+func (p *problems) endpoint(name, v string, vars []flow.TemplateVar, required bool) string {
+	sample := v
+	for _, tv := range vars {
+		sample = strings.ReplaceAll(sample, "{"+tv.Name+"}", "x")
+	}
+	sample = strings.ReplaceAll(sample, "{client_id}", "x")
+	if p.httpURL(name, sample, required) == "" {
+		return ""
+	}
+	return strings.TrimSpace(v)
 }
 
 func (p *problems) duration(name, v string) time.Duration {

@@ -89,7 +89,9 @@ type appEnv struct {
 	AuthorizeEndpoint string `split_words:"true"`
 	TokenEndpoint     string `split_words:"true"`
 	RefreshEndpoint   string `split_words:"true"`
+	RevokeEndpoint    string `split_words:"true"`
 	Scope             string
+	AllowedScopes     string `split_words:"true"`
 	Provider          string
 	Tenant            string
 	AuthorizeParams   string `split_words:"true"`
@@ -107,8 +109,10 @@ type appEnv struct {
 	LoginTTL        string `split_words:"true" default:"10m"`
 	TokenTTL        string `split_words:"true" default:"60s"`
 	ProviderTimeout string `split_words:"true" default:"10s"`
-	// ProviderConcurrency has no default here: flow's is the one.
+	// ProviderConcurrency and RefreshReplayTTL have no default here:
+	// flow's are the ones.
 	ProviderConcurrency string `split_words:"true"`
+	RefreshReplayTTL    string `split_words:"true"`
 }
 
 // emptyMeansDefault gives a variable that is set but empty (PORT= in a .env)

@@ -15,7 +15,9 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,10 +48,14 @@ type Options struct {
 	AutoApprove bool
 	// CodeTTL bounds how long a code can be redeemed; zero means a minute.
 	CodeTTL time.Duration
+	// Scopes are the scopes the provider knows; a login asking for another
+	// is sent back with invalid_scope (RFC 6749 §4.1.2.1). Empty allows any.
+	// The email scope adds the user's email to /userinfo.
+	Scopes []string
 }
 
-// Provider is an http.Handler serving /authorize, /token and /userinfo under
-// Options.Prefix.
+// Provider is an http.Handler serving /authorize, /token, /revoke (RFC 7009)
+// and /userinfo under Options.Prefix.
 type Provider struct {
 	opts Options
 	mux  *http.ServeMux
@@ -59,12 +65,14 @@ type Provider struct {
 	refresh  map[string]grant // refresh token -> grant
 	access   map[string]grant // access token -> grant
 	requests atomic.Int64
+	revokes  atomic.Int64
 	// swept is when each map was last swept for expired entries, so a full
 	// map of live entries is scanned once a second, not on every put.
 	swept map[*map[string]grant]time.Time
 }
 
 type grant struct {
+	id            string // one per consent: revoking any token of it revokes all
 	user          string
 	scope         string
 	redirectURI   string
@@ -110,6 +118,7 @@ func New(opts Options) *Provider {
 	p.mux.HandleFunc("GET "+opts.Prefix+"/authorize", p.authorize)
 	p.mux.HandleFunc("POST "+opts.Prefix+"/authorize", p.decide)
 	p.mux.HandleFunc("POST "+opts.Prefix+"/token", p.token)
+	p.mux.HandleFunc("POST "+opts.Prefix+"/revoke", p.revoke)
 	p.mux.HandleFunc("GET "+opts.Prefix+"/userinfo", p.userinfo)
 	return p
 }
@@ -120,12 +129,25 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.Ser
 // that a refused state never reached the provider.
 func (p *Provider) TokenRequests() int64 { return p.requests.Load() }
 
+// RevokeRequests counts requests to the revocation endpoint.
+func (p *Provider) RevokeRequests() int64 { return p.revokes.Load() }
+
 // authorize checks the client's request and shows the consent page (or, with
 // AutoApprove, approves at once).
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if msg := p.checkAuthorize(q); msg != "" {
 		refuse(w, http.StatusBadRequest, msg)
+		return
+	}
+	if unknown := p.unknownScope(q.Get("scope")); unknown != "" {
+		// The client is known and its redirect URI registered: the error
+		// goes back to it, as RFC 6749 §4.1.2.1 says.
+		back(w, r, q.Get("redirect_uri"), url.Values{
+			"error":             {"invalid_scope"},
+			"error_description": {"unknown scope: " + unknown},
+			"state":             {q.Get("state")},
+		})
 		return
 	}
 	if p.opts.AutoApprove {
@@ -145,8 +167,21 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 			"code_challenge_method": q.Get("code_challenge_method"),
 			"response_type":         q.Get("response_type"),
 		},
-		"Scope": q.Get("scope"),
+		"Scopes": strings.Fields(q.Get("scope")),
 	})
+}
+
+// unknownScope returns a scope the provider does not know, or "".
+func (p *Provider) unknownScope(scope string) string {
+	if len(p.opts.Scopes) == 0 {
+		return ""
+	}
+	for _, s := range strings.Fields(scope) {
+		if !slices.Contains(p.opts.Scopes, s) {
+			return s
+		}
+	}
+	return ""
 }
 
 func setPageHeaders(w http.ResponseWriter) {
@@ -176,6 +211,10 @@ func (p *Provider) decide(w http.ResponseWriter, r *http.Request) {
 	q := r.PostForm
 	if msg := p.checkAuthorize(q); msg != "" {
 		refuse(w, http.StatusBadRequest, msg)
+		return
+	}
+	if unknown := p.unknownScope(q.Get("scope")); unknown != "" {
+		http.Error(w, "mock provider: unknown scope", http.StatusBadRequest)
 		return
 	}
 	if q.Get("decision") != "approve" {
@@ -229,6 +268,7 @@ func (p *Provider) approve(w http.ResponseWriter, r *http.Request, q url.Values,
 	code := randomToken("code")
 	p.mu.Lock()
 	full := !p.put(&p.codes, code, grant{
+		id:          randomToken("grant"),
 		user:        user,
 		scope:       q.Get("scope"),
 		redirectURI: q.Get("redirect_uri"),
@@ -328,6 +368,45 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// revoke implements RFC 7009: any token of a grant revokes the whole grant
+// (its access and refresh tokens), and an unknown token is no error.
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+	p.revokes.Add(1)
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		p.oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be form-encoded")
+		return
+	}
+	f := r.PostForm
+	if !p.authenticated(r, f) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="mock"`)
+		p.oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		return
+	}
+	token := f.Get("token")
+	if token == "" {
+		p.oauthError(w, http.StatusBadRequest, "invalid_request", "token is required")
+		return
+	}
+	p.mu.Lock()
+	g, ok := p.refresh[token]
+	if !ok {
+		g, ok = p.access[token]
+	}
+	if ok {
+		for _, m := range []map[string]grant{p.refresh, p.access} {
+			for k, v := range m {
+				if v.id == g.id {
+					delete(m, k)
+				}
+			}
+		}
+	}
+	p.mu.Unlock()
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
 func (p *Provider) authenticated(r *http.Request, f url.Values) bool {
 	id, secret, basic := r.BasicAuth()
 	if basic {
@@ -424,8 +503,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		p.oauthError(w, http.StatusUnauthorized, "invalid_token", "unknown or expired token")
 		return
 	}
+	claims := map[string]string{"sub": g.user, "name": g.user}
+	if slices.Contains(strings.Fields(g.scope), "email") {
+		claims["email"] = g.user + "@example.test"
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(map[string]string{"sub": g.user, "name": g.user})
+	json.NewEncoder(w).Encode(claims)
 }
 
 func randomToken(prefix string) string {

@@ -3,9 +3,11 @@ package mockprovider
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -95,5 +97,103 @@ func TestPagesLookLikeHandoffs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Scopes: a login asking for one the provider does not know goes back
+// with invalid_scope; the email scope shows in /userinfo; /revoke ends the
+// whole grant (RFC 7009), an unknown token being no error.
+func TestScopesAndRevoke(t *testing.T) {
+	const redirect = "http://localhost/cb"
+	p := New(Options{ClientID: "c", ClientSecret: "s", Scopes: []string{"profile", "email"}, AutoApprove: true, RotateRefreshTokens: true})
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	authorize := func(scope string) url.Values {
+		t.Helper()
+		resp, err := noFollow.Get(srv.URL + "/authorize?" + url.Values{"client_id": {"c"}, "response_type": {"code"},
+			"redirect_uri": {redirect}, "state": {"st"}, "scope": {scope}}.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		return loc.Query()
+	}
+	post := func(path string, form url.Values) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("c", "s")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	userinfo := func(at string) map[string]any {
+		req, _ := http.NewRequest("GET", srv.URL+"/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+at)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return m
+	}
+
+	if q := authorize("profile admin"); q.Get("error") != "invalid_scope" || q.Get("state") != "st" || q.Has("code") {
+		t.Errorf("an unknown scope: %v", q)
+	}
+	tokens := map[string]map[string]any{}
+	for _, scope := range []string{"profile", "profile email"} {
+		q := authorize(scope)
+		status, m := post("/token", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {redirect}})
+		if status != 200 || m["scope"] != scope {
+			t.Fatalf("%s: %d %v", scope, status, m)
+		}
+		tokens[scope] = m
+	}
+	if u := userinfo(tokens["profile"]["access_token"].(string)); u["email"] != nil || u["sub"] != "demo-user" {
+		t.Errorf("userinfo with profile: %v", u)
+	}
+	if u := userinfo(tokens["profile email"]["access_token"].(string)); u["email"] != "demo-user@example.test" {
+		t.Errorf("userinfo with email: %v", u)
+	}
+
+	// Revoke the refresh token of one grant: its refresh and access
+	// tokens stop working, the other grant's do not.
+	rt := tokens["profile"]["refresh_token"].(string)
+	if status, _ := post("/revoke", url.Values{"token": {rt}, "token_type_hint": {"refresh_token"}}); status != 200 {
+		t.Fatalf("revoke: %d", status)
+	}
+	if status, m := post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}); status != 400 || m["error"] != "invalid_grant" {
+		t.Errorf("refresh after revoke: %d %v", status, m)
+	}
+	if u := userinfo(tokens["profile"]["access_token"].(string)); u["error"] != "invalid_token" {
+		t.Errorf("access token after revoke: %v", u)
+	}
+	if status, _ := post("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tokens["profile email"]["refresh_token"].(string)}}); status != 200 {
+		t.Errorf("the other grant's refresh: %d", status)
+	}
+	if status, _ := post("/revoke", url.Values{"token": {"never-issued"}}); status != 200 {
+		t.Errorf("an unknown token: %d, want 200 (RFC 7009 §2.2)", status)
+	}
+	if status, m := post("/revoke", url.Values{}); status != 400 || m["error"] != "invalid_request" {
+		t.Errorf("no token: %d %v", status, m)
+	}
+	req, _ := http.NewRequest("POST", srv.URL+"/revoke", strings.NewReader("token=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("c", "wrong")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Errorf("wrong client secret: %v %v", resp, err)
+	}
+	if n := p.RevokeRequests(); n != 4 {
+		t.Errorf("%d revocation requests counted, want 4", n)
 	}
 }

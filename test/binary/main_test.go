@@ -54,6 +54,8 @@ func TestBinary(t *testing.T) {
 	t.Run("SIGTERM finishes requests in flight", h.gracefulShutdown)
 	t.Run("a Dropbox-like client secret is the seal key's source", h.dropboxSecret)
 	t.Run("PROVIDER_CONCURRENCY caps calls to the provider", h.providerConcurrency)
+	t.Run("a scoped login, refresh replay and revoke in -demo", h.tokenLife)
+	t.Run("refreshes of one token under rotation share one call", h.refreshRotation)
 }
 
 // Values the scenarios share: a client secret that looks machine-generated

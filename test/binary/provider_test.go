@@ -82,9 +82,10 @@ func (h harness) providerConcurrency(t *testing.T) {
 	l := startLogin(t, client, p.base)
 
 	held := make(chan int, limit)
-	for range limit {
+	for i := range limit {
 		go func() {
-			resp, err := client.Post(p.base+"/refresh", "application/x-www-form-urlencoded", strings.NewReader("refresh_token=rt"))
+			// Each its own token: refreshes of one token share a call.
+			resp, err := client.Post(p.base+"/refresh", "application/x-www-form-urlencoded", strings.NewReader(fmt.Sprintf("refresh_token=rt-%d", i)))
 			if err != nil {
 				t.Error(err)
 				held <- 0
@@ -103,7 +104,7 @@ func (h harness) providerConcurrency(t *testing.T) {
 	}
 
 	// Past the cap: answered while the provider still holds both calls.
-	resp, body := post(t, client, p.base+"/refresh?code=rt")
+	resp, body := post(t, client, p.base+"/refresh?code=rt-over")
 	var e struct{ Error string }
 	json.Unmarshal([]byte(body), &e)
 	if resp.StatusCode != http.StatusServiceUnavailable || e.Error != "temporarily_unavailable" || resp.Header.Get("Retry-After") != "1" {

@@ -180,6 +180,7 @@ type oidcProvider struct {
 		AuthorizationEndpoint string `json:"authorization_endpoint"`
 		TokenEndpoint         string `json:"token_endpoint"`
 		UserinfoEndpoint      string `json:"userinfo_endpoint"`
+		RevocationEndpoint    string `json:"revocation_endpoint"`
 		Issuer                string `json:"issuer"`
 	}
 }

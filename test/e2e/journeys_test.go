@@ -28,10 +28,12 @@ type setup struct {
 }
 
 type setupOptions struct {
-	style     string            // TOKEN_AUTH_STYLE and which client: basic, post, auto (post client)
-	env       map[string]string // extra handoff variables
-	https     *testCert
-	hostRules []string
+	style string            // TOKEN_AUTH_STYLE and which client: basic, post, auto (post client)
+	env   map[string]string // extra handoff variables
+	// providerEnv gives more handoff variables once the provider is up.
+	providerEnv func(*oidcProvider) map[string]string
+	https       *testCert
+	hostRules   []string
 }
 
 func newSetup(t *testing.T, ctx context.Context, o setupOptions) *setup {
@@ -57,6 +59,11 @@ func newSetup(t *testing.T, ctx context.Context, o setupOptions) *setup {
 	}
 	for k, v := range o.env {
 		env[k] = v
+	}
+	if o.providerEnv != nil {
+		for k, v := range o.providerEnv(s.prov) {
+			env[k] = v
+		}
 	}
 	s.handoff = startHandoff(t, env, cert)
 	if o.https != nil {
@@ -217,7 +224,9 @@ func TestJourney1HappyPath(t *testing.T) {
 	defer journey(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
 	defer cancel()
-	s := newSetup(t, ctx, setupOptions{style: "basic"})
+	// A short REFRESH_REPLAY_TTL, so that the provider's refusal of the
+	// rotated token can be seen below (Journey 7 sees the replay).
+	s := newSetup(t, ctx, setupOptions{style: "basic", env: map[string]string{"REFRESH_REPLAY_TTL": "1s"}})
 	s.openPlugin(t, "")
 
 	pop, st := s.runHappyLogin(t, "alice", "success")
@@ -307,6 +316,9 @@ func TestJourney1HappyPath(t *testing.T) {
 
 	// The rotated (old) refresh token is refused by the provider; the plugin
 	// gets the provider's 400 invalid_grant so it knows to log in again.
+	// Within REFRESH_REPLAY_TTL (1 s here) handoff would give the refresh's
+	// answer again; well past it, the provider is asked.
+	time.Sleep(3 * time.Second)
 	old, err := evalAsync[fetchResult](s.plugin, `refreshWith(window.plugin.tokens.refresh_token)`)
 	if err != nil {
 		t.Fatalf("refresh with the old token: %v", err)
@@ -733,6 +745,30 @@ func TestJourney5DemoMode(t *testing.T) {
 			t.Errorf("demo refresh: access token %v, was %v", second["access_token"], first["access_token"])
 		}
 	}
+	// Log out revokes the grant at the mock provider.
+	if err := click(demo, "#logout"); err != nil {
+		t.Fatalf("demo log out: %v", err)
+	}
+	if err := waitText(demo, "Logged out", stepTimeout); err != nil {
+		t.Errorf("demo log out: %v", err)
+	}
+	// "Also allow email": a new login asking for one more scope, which the
+	// mock's page lists and its token answer grants.
+	// The demo opens its login in one named window, which the first login
+	// left on the success page: the new one goes there.
+	if err := click(demo, "#more"); err != nil {
+		t.Fatalf("demo Also allow email: %v", err)
+	}
+	if err := waitJS(pop, `document.querySelector("#approve") && document.body.innerText.includes("email")`, stepTimeout); err != nil {
+		t.Fatalf("the mock provider's page does not ask for email: %v", err)
+	}
+	if err := click(pop, "#approve"); err != nil {
+		t.Fatalf("mock provider Allow: %v", err)
+	}
+	if err := waitJS(demo, `!document.querySelector("#tokens").hidden && JSON.parse(document.querySelector("#tokens").textContent).scope === "profile email"`, stepTimeout); err != nil {
+		t.Errorf("demo page never showed tokens for profile and email: %v (%q)", err, demo.bodyText())
+	}
+
 	// A second login, denied at the provider: the page says so, and the
 	// first login's tokens are no longer shown as if they were its result.
 	if err := waitJS(demo, `!document.querySelector("#tokens").hidden`, stepTimeout); err != nil {

@@ -49,6 +49,7 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 		"REDIRECT_URI":       base + "/redirect",
 		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
 		"TOKEN_ENDPOINT":     p.URL + "/token?api_key=" + endpointKey,
+		"REVOKE_ENDPOINT":    p.URL + "/revoke?api_key=" + endpointKey,
 		"SEAL_KEY":           sealKey,
 		"SEAL_KEYS_OLD":      oldKey,
 		"LOG_LEVEL":          "debug",
@@ -93,6 +94,20 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 	wantCode(t, "refused refresh", count(c.post(t, base+"/refresh?code="+bogusRT, "", "")), 400, "invalid_grant")
 	wantCode(t, "refused refresh with a space", count(c.post(t, base+"/refresh?code="+bogusRT[:10]+"+"+bogusRT[10:], "", "")), 400, "invalid_grant")
 
+	// Log out, with the token in the query and in a body; and one the
+	// provider refuses.
+	for what, r := range map[string]resp{
+		"revoke in the query": c.post(t, base+"/revoke?token="+url.QueryEscape(rt.RefreshToken)+"&token_type_hint=refresh_token", "", ""),
+		"revoke in a form":    c.post(t, base+"/revoke", "application/x-www-form-urlencoded", "token="+url.QueryEscape(rt.RefreshToken)),
+		"revoke in JSON":      c.post(t, base+"/revoke", "application/json", `{"token":"`+rt.RefreshToken+`"}`),
+	} {
+		count(r)
+		if r.status != 200 {
+			t.Errorf("%s: %v", what, r)
+		}
+	}
+	wantCode(t, "refused revoke", count(c.post(t, base+"/revoke?token="+bogusRT, "", "")), 400, "invalid_request")
+
 	// A denied login.
 	l = h.authorize(t)
 	count(resp{})
@@ -134,7 +149,11 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 		if r := count(h.poll(t, l.readKey)); r.status != 410 {
 			t.Errorf("poll after %s: %v", f.name, r)
 		}
-		if r := count(c.post(t, base+"/refresh?code="+url.QueryEscape(rt.RefreshToken), "", "")); r.status < 400 {
+		// A token never refreshed before: one that was is answered
+		// again from memory for REFRESH_REPLAY_TTL, not by the provider.
+		faultRT := random(24)
+		secrets.add(faultRT)
+		if r := count(c.post(t, base+"/refresh?code="+url.QueryEscape(faultRT), "", "")); r.status < 400 {
 			t.Errorf("refresh during %s: %v", f.name, r)
 		}
 	}
@@ -233,7 +252,7 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 			continue
 		}
 		switch m[2] {
-		case "/authorize", "/poll", "/refresh", "/redirect", "/healthz", "/", "(unmatched)":
+		case "/authorize", "/poll", "/refresh", "/revoke", "/redirect", "/healthz", "/", "(unmatched)":
 		default:
 			t.Errorf("a request line names a route that is not a route pattern: %s", line)
 		}

@@ -52,6 +52,7 @@ func newFakeProvider(t *testing.T, secrets *secretSet) *fakeProvider {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /authorize", p.authorize)
 	mux.HandleFunc("POST /token", p.token)
+	mux.HandleFunc("POST /revoke", p.revoke)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL
@@ -94,6 +95,24 @@ func (p *fakeProvider) authorize(w http.ResponseWriter, r *http.Request) {
 	v.Set("iss", p.URL) // an extra parameter handoff must ignore
 	back.RawQuery = v.Encode()
 	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
+// revoke is an RFC 7009 endpoint that keeps the token valid (the log tests
+// revoke and refresh in either order) and, unlike RFC 7009, refuses a token
+// it never issued, so that a refusal is logged too.
+func (p *fakeProvider) revoke(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("client_secret") != p.clientSecret {
+		oauthError(w, http.StatusUnauthorized, "invalid_client")
+		return
+	}
+	p.mu.Lock()
+	known := p.refresh[r.PostForm.Get("token")]
+	p.mu.Unlock()
+	if !known {
+		oauthError(w, http.StatusBadRequest, "invalid_request")
+		return
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 func (p *fakeProvider) token(w http.ResponseWriter, r *http.Request) {
