@@ -46,10 +46,13 @@ func (s *server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 		// In streaming mode fasthttp would wait for the first bytes of
 		// the body before the handler could refuse it.
 		refused = "413"
-	case n == -2 && hasTransferEncoding(h.RawHeaders()):
-		// fasthttp drops "Transfer-Encoding: identity" and reads no body,
-		// so the body that a proxy may have sent would be read as the
-		// next request (SPEC §5.9: only chunked is accepted).
+	case n != -1 && (n == -2 || h.ConnectionClose()) && hasTransferEncoding(h.RawHeaders()):
+		// Only chunked is accepted (SPEC §5.9), but fasthttp drops
+		// "Transfer-Encoding: identity" and frames the body by
+		// Content-Length, or reads none: a proxy that framed it
+		// otherwise would have its body read as the next request.
+		// (With both fields fasthttp closes the connection after the
+		// answer, so only such requests need their raw headers read.)
 		refused = "400"
 	}
 	if refused != "" {
