@@ -141,7 +141,7 @@ func New(opts Options) *fiber.App {
 		// the wrong CORS origin.
 		DisablePreParseMultipartForm: true,
 	})
-	app.Use(s.logRequests, s.takeBody)
+	app.Use(s.logRequests, takeBody)
 
 	app.Get("/healthz", s.healthz)
 	app.Options("/healthz", s.preflight)
@@ -157,7 +157,7 @@ func New(opts Options) *fiber.App {
 	}
 	srv := app.Server()
 	srv.MaxConnsPerIP = MaxConnsPerIP // fiber.Config has no field for it
-	srv.HeaderReceived = s.headerReceived
+	srv.HeaderReceived = headerReceived
 	srv.Handler = s.refuseUnknownMethods(app, srv.Handler)
 	return app
 }
