@@ -47,8 +47,18 @@ func loopback(first, n int) []net.IP {
 // connFlood holds the client side of a flood of connections.
 type connFlood struct{ conns []net.Conn }
 
+// close resets the connections instead of closing them: a close would
+// leave thousands of sockets in TIME_WAIT on ports of 127.0.0.x for a minute,
+// and a server asked to listen on such a port on every address (as
+// testkit.FreePort and main.go do) would fail with "address already in use".
 func (f *connFlood) close() {
 	for _, c := range f.conns {
+		if c == nil {
+			continue
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
 		c.Close()
 	}
 }
