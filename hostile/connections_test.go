@@ -114,7 +114,7 @@ func (f *connFlood) held() int {
 	var held atomic.Int64
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range 64 {
+	for range 128 { // 1,024 held connections in under 2 s, far from the 10 s read timeout
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -125,7 +125,7 @@ func (f *connFlood) held() int {
 					return
 				}
 				c := f.conns[i]
-				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+				c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 				_, err := c.Read(one)
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
