@@ -19,8 +19,8 @@ import (
 //
 // No body is ever decompressed: handlers read it with c.Request().Body(),
 // never Fiber's c.Body(), which inflates whatever Content-Encoding says with
-// no limit (a 1 KB gzip bomb became 2 GB), and a Content-Encoding other than
-// identity is refused with 415 before anything reads the body.
+// no limit (a 1.4 KB double-gzip body became 256 MB), and a Content-Encoding
+// other than identity is refused with 415 before anything reads the body.
 
 // readAheadBytes is what fasthttp buffers of a body before the handler runs
 // (its MaxRequestBodySize, in streaming mode): a form body with a read key or
@@ -36,7 +36,7 @@ const refusedHeader = "Handoff-Refused"
 // any of its body. A request it refuses gets its Content-Length set to 0, so
 // that no body byte is read, and a Connection: close, so that the unread body
 // is never taken for the next request; readBody then answers it.
-func (s *server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+func headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if h.Peek(refusedHeader) != nil {
 		h.Del(refusedHeader)
 	}
@@ -46,10 +46,13 @@ func (s *server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 		// In streaming mode fasthttp would wait for the first bytes of
 		// the body before the handler could refuse it.
 		refused = "413"
-	case n == -2 && hasTransferEncoding(h.RawHeaders()):
-		// fasthttp drops "Transfer-Encoding: identity" and reads no body,
-		// so the body that a proxy may have sent would be read as the
-		// next request (SECURITY.md property 9: only chunked is accepted).
+	case n != -1 && (n == -2 || h.ConnectionClose()) && hasTransferEncoding(h.RawHeaders()):
+		// Only chunked is accepted (SECURITY.md property 9), but fasthttp drops
+		// "Transfer-Encoding: identity" and frames the body by
+		// Content-Length, or reads none: a proxy that framed it
+		// otherwise would have its body read as the next request.
+		// (With both fields fasthttp closes the connection after the
+		// answer, so only such requests need their raw headers read.)
 		refused = "400"
 	}
 	if refused != "" {
@@ -88,7 +91,7 @@ var (
 )
 
 // takeBody is readBody as the first middleware of every route.
-func (s *server) takeBody(c *fiber.Ctx) error {
+func takeBody(c *fiber.Ctx) error {
 	if err := readBody(c.Request()); err != nil {
 		return err
 	}
@@ -100,11 +103,10 @@ func (s *server) takeBody(c *fiber.Ctx) error {
 // request's ordinary body, where c.Request().Body(), PostArgs and
 // MultipartForm find it. Its buffer grows with what arrives.
 func readBody(req *fasthttp.Request) error {
-	switch string(req.Header.Peek(refusedHeader)) { // no allocation: compared, not kept
-	case "":
-	case "413":
-		return errBodyLarge
-	default:
+	if refused := req.Header.Peek(refusedHeader); refused != nil {
+		if string(refused) == "413" {
+			return errBodyLarge
+		}
 		return errBadBody
 	}
 	if req.Header.Peek(fasthttp.HeaderContentEncoding) != nil {

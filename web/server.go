@@ -143,7 +143,7 @@ func New(opts Options) *fiber.App {
 		// the wrong CORS origin.
 		DisablePreParseMultipartForm: true,
 	})
-	app.Use(s.logRequests, s.takeBody)
+	app.Use(s.logRequests, takeBody)
 
 	app.Get(healthPath, s.healthz)
 	app.Options(healthPath, s.preflight)
@@ -159,7 +159,7 @@ func New(opts Options) *fiber.App {
 	}
 	srv := app.Server()
 	srv.MaxConnsPerIP = MaxConnsPerIP // fiber.Config has no field for it
-	srv.HeaderReceived = s.headerReceived
+	srv.HeaderReceived = headerReceived
 	srv.Handler = s.refuseUnknownMethods(app, srv.Handler)
 	return app
 }

@@ -47,8 +47,18 @@ func loopback(first, n int) []net.IP {
 // connFlood holds the client side of a flood of connections.
 type connFlood struct{ conns []net.Conn }
 
+// close resets the connections instead of closing them: a close would
+// leave thousands of sockets in TIME_WAIT on ports of 127.0.0.x for a minute,
+// and a server asked to listen on such a port on every address (as
+// testkit.FreePort and main.go do) would fail with "address already in use".
 func (f *connFlood) close() {
 	for _, c := range f.conns {
+		if c == nil {
+			continue
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
 		c.Close()
 	}
 }
@@ -104,7 +114,7 @@ func (f *connFlood) held() int {
 	var held atomic.Int64
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range 64 {
+	for range 128 { // 1,024 held connections in under 2 s, far from the 10 s read timeout
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -115,7 +125,7 @@ func (f *connFlood) held() int {
 					return
 				}
 				c := f.conns[i]
-				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+				c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 				_, err := c.Read(one)
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {

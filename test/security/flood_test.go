@@ -27,8 +27,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"handoff/internal/testkit"
 )
 
 func or(a, b string) string {
@@ -52,16 +50,9 @@ func TestFloodKeepsMemoryBounded(t *testing.T) {
 
 	secrets := &secretSet{}
 	p := newFakeProvider(t, secrets)
-	port := testkit.FreePort(t)
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	env := map[string]string{
-		"CLIENT_ID":          p.clientID,
-		"CLIENT_SECRET":      p.clientSecret,
-		"REDIRECT_URI":       base + "/redirect",
-		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-		"TOKEN_ENDPOINT":     p.URL + "/token",
-		"LOG_LEVEL":          "error",
-		"RATE_LIMIT":         "on",
+		"LOG_LEVEL":  "error",
+		"RATE_LIMIT": "on",
 		// Trust Fly-Client-IP, so every request can come from a new
 		// address and the per-address limiters fill to their cap.
 		"FLY_APP_NAME": "handoff-flood",
@@ -71,12 +62,13 @@ func TestFloodKeepsMemoryBounded(t *testing.T) {
 			env[k] = v
 		}
 	}
-	proc := startBinary(t, port, env)
+	proc, _ := startBinaryFor(t, p, env)
+	base := proc.URL
 	pid := proc.Cmd.Process.Pid
 	idle := statusKB(t, pid, "VmRSS")
 	t.Logf("idle: RSS %d KB", idle)
 	bomb := gzipBomb(t, 256<<20, 2)
-	slow := openConns(t, "127.0.0.1:"+strconv.Itoa(port), 900, loopback(2, 9), slowSenders)
+	slow := openConns(t, strings.TrimPrefix(base, "http://"), 900, loopback(2, 9), slowSenders)
 	defer slow.close()
 
 	var sent, next atomic.Int64

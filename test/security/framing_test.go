@@ -65,6 +65,7 @@ func TestHTTPFramingIsNeverGuessed(t *testing.T) {
 		{"two Content-Length values in one field", head + "Content-Length: 0, " + n(smuggled) + "\r\n\r\n" + smuggled},
 		{"Transfer-Encoding: gzip", head + "Transfer-Encoding: gzip\r\n\r\n" + smuggled},
 		{"Transfer-Encoding: identity", head + "Transfer-Encoding: identity\r\n\r\n" + smuggled},
+		{"Transfer-Encoding: identity with a Content-Length", head + "Content-Length: 2\r\nTransfer-Encoding: identity\r\n\r\nxx" + smuggled},
 		{"Transfer-Encoding: gzip, chunked", head + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + smuggled},
 		{"Transfer-Encoding: chunked, gzip", head + "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n" + smuggled},
 		{"chunked twice", head + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled},

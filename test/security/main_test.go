@@ -68,24 +68,26 @@ func startBinary(t *testing.T, port int, env map[string]string) *process {
 
 // startBinaryFor runs the binary against p, configured as startHandoff
 // configures the in-process server (rate limits off) plus env, and returns
-// it with a client that keeps every error body to search for secrets.
+// it with a client that keeps every error body to search for secrets. The
+// port is testkit's to choose, and to choose again if another process takes
+// it first.
 func startBinaryFor(t *testing.T, p *fakeProvider, env map[string]string) (*process, *handoff) {
 	t.Helper()
-	port := testkit.FreePort(t)
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	vars := map[string]string{
-		"CLIENT_ID":          p.clientID,
-		"CLIENT_SECRET":      p.clientSecret,
-		"REDIRECT_URI":       base + "/redirect",
-		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-		"TOKEN_ENDPOINT":     p.URL + "/token",
-		"RATE_LIMIT":         "off",
-		"LOG_LEVEL":          "warn",
-	}
-	for k, v := range env {
-		vars[k] = v
-	}
-	proc := startBinary(t, port, vars)
+	proc := &process{testkit.Start(t, testkit.Options{Env: func(port int) map[string]string {
+		vars := map[string]string{
+			"CLIENT_ID":          p.clientID,
+			"CLIENT_SECRET":      p.clientSecret,
+			"REDIRECT_URI":       "http://127.0.0.1:" + strconv.Itoa(port) + "/redirect",
+			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
+			"TOKEN_ENDPOINT":     p.URL + "/token",
+			"RATE_LIMIT":         "off",
+			"LOG_LEVEL":          "warn",
+		}
+		for k, v := range env {
+			vars[k] = v
+		}
+		return vars
+	}})}
 	return proc, attach(t, proc.URL, p)
 }
 
