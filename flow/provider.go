@@ -81,6 +81,34 @@ func refusedClient(err error) bool {
 }
 
 func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Values, style AuthStyle) ([]byte, error) {
+	req, err := b.clientRequest(ctx, endpoint, params, style)
+	if err != nil {
+		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token endpoint is misconfigured", Err: err}
+	}
+	req.Header.Set("User-Agent", "handoff")
+
+	resp, err := b.client.Do(req)
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	raw, err := readBody(resp)
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	if len(raw) > maxProviderBody {
+		return nil, &Error{Kind: KindProviderFailed, Code: "server_error",
+			Description: "the provider's answer is too large"}
+	}
+	return b.shape.parseTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+}
+
+// clientRequest is a POST of fields to endpoint with the app's client
+// credentials, as the token endpoint wants them (docs/protocol.md#talking-to-the-provider):
+// in the body (post) or as HTTP Basic, each part form-encoded first (RFC 6749
+// §2.3.1), and a form or JSON body (BodyFormat). The token and revocation
+// requests share it.
+func (b *Broker) clientRequest(ctx context.Context, endpoint string, params url.Values, style AuthStyle) (*http.Request, error) {
 	fields := make(url.Values, len(params)+2)
 	for k, v := range params {
 		fields[k] = v
@@ -103,30 +131,14 @@ func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Valu
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token endpoint is misconfigured", Err: err}
+		return nil, err
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "handoff")
 	if style == AuthBasic {
-		// RFC 6749 §2.3.1: form-encode each part before Basic encoding.
 		req.SetBasicAuth(url.QueryEscape(b.cfg.ClientID), url.QueryEscape(b.cfg.ClientSecret))
 	}
-
-	resp, err := b.client.Do(req)
-	if err != nil {
-		return nil, transportError(ctx, err)
-	}
-	defer resp.Body.Close()
-	raw, err := readBody(resp)
-	if err != nil {
-		return nil, transportError(ctx, err)
-	}
-	if len(raw) > maxProviderBody {
-		return nil, &Error{Kind: KindProviderFailed, Code: "server_error",
-			Description: "the provider's answer is too large"}
-	}
-	return b.shape.parseTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	return req, nil
 }
 
 // readBody reads at most maxProviderBody+1 bytes of the answer. When the

@@ -106,31 +106,7 @@ func (b *Broker) revokeOnce(ctx context.Context, endpoint, token, hint string, s
 		if hint != "" {
 			fields.Set("token_type_hint", hint)
 		}
-		if style == AuthPost {
-			fields.Set("client_id", b.cfg.ClientID)
-			fields.Set("client_secret", b.cfg.ClientSecret)
-		}
-		var body []byte
-		contentType := "application/x-www-form-urlencoded"
-		if b.cfg.BodyFormat == BodyJSON {
-			flat := make(map[string]string, len(fields))
-			for k := range fields {
-				flat[k] = fields.Get(k)
-			}
-			body, _ = json.Marshal(flat) // a map of strings always marshals
-			contentType = "application/json"
-		} else {
-			body = []byte(fields.Encode())
-		}
-		req, err = http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
-		if err == nil {
-			req.Header.Set("Content-Type", contentType)
-			req.Header.Set("Accept", "application/json")
-			if style == AuthBasic {
-				// RFC 6749 §2.3.1: form-encode each part before Basic encoding.
-				req.SetBasicAuth(url.QueryEscape(b.cfg.ClientID), url.QueryEscape(b.cfg.ClientSecret))
-			}
-		}
+		req, err = b.clientRequest(ctx, endpoint, fields, style)
 	}
 	if err != nil {
 		return &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the revocation endpoint is misconfigured", Err: redactURLError(err)}
