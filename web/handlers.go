@@ -15,6 +15,8 @@ import (
 type appHandlers struct {
 	*server
 	app *App
+	// scopes are what the app's API passthrough may call (nil: off).
+	scopes []apiScope
 }
 
 func (h *appHandlers) cors(c *fiber.Ctx) error {

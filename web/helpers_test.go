@@ -162,6 +162,8 @@ type setup struct {
 	demo         bool
 	noScope      bool
 	formResponse bool // the provider answers form-encoded, as GitHub can
+	apiOrigins   []string
+	api          web.APIOptions
 }
 
 // start runs a handoff server for one app on a loopback listener, against
@@ -194,6 +196,7 @@ func start(t *testing.T, s setup) *server {
 		Logger:           s.logger,
 		RateLimit:        s.rateLimit,
 		TrustFlyClientIP: s.trustFly,
+		API:              s.api,
 	}
 	if s.demo {
 		opts.Demo = mockprovider.New(mockprovider.Options{
@@ -223,7 +226,7 @@ func start(t *testing.T, s setup) *server {
 	if s.cors != nil {
 		cors = *s.cors
 	}
-	opts.Apps = []web.App{{Broker: broker, RedirectPath: "/redirect", CORS: cors}}
+	opts.Apps = []web.App{{Broker: broker, RedirectPath: "/redirect", CORS: cors, APIOrigins: s.apiOrigins}}
 	app := web.New(opts)
 	go app.Listener(ln)
 	t.Cleanup(func() { app.Shutdown() })

@@ -41,12 +41,21 @@ func (s *server) logRequest(c *fiber.Ctx, route string, start time.Time, id uint
 				route = unmatchedRoute
 			}
 		}
-		s.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		attrs := [6]slog.Attr{
 			slog.String("method", c.Method()),
 			slog.String("route", route),
 			slog.Int("status", c.Response().StatusCode()),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", strconv.FormatUint(id, 36)),
-		)
+		}
+		n := 5
+		if up, ok := c.Locals(localsUpstream).(string); ok {
+			// The API passthrough's upstream host (from the app's
+			// API_ORIGINS, not from the request): never its path or
+			// query, which may hold a token.
+			attrs[n] = slog.String("upstream", up)
+			n++
+		}
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
 	}
 }
