@@ -52,6 +52,7 @@ var presets = map[string]Preset{
 		BodyFormat:        BodyJSON,
 		PKCE:              false,
 		AuthorizeParams:   "owner=user",
+		APIOrigins:        []string{"https://api.notion.com"},
 		Docs:              "https://developers.notion.com/reference/create-a-token",
 	},
 	// HubSpot's token endpoint is the date-versioned one: the v1 endpoint
@@ -64,6 +65,7 @@ var presets = map[string]Preset{
 		AuthStyle:         AuthPost,
 		BodyFormat:        BodyForm,
 		PKCE:              true,
+		APIOrigins:        []string{"https://api.hubapi.com"},
 		Docs:              "https://developers.hubspot.com/docs/api-reference/latest/authentication/manage-oauth-tokens",
 	},
 	// Airtable requires PKCE (S256) and, for integrations with a client

@@ -37,6 +37,7 @@ func Build(cfg *config.Config, log *slog.Logger, tweaks ...func(*web.Options)) (
 		RateLimit:        cfg.RateLimit,
 		MaxClients:       cfg.MaxPending,
 		TrustFlyClientIP: cfg.OnFly,
+		API:              web.APIOptions{MaxBody: cfg.APIMaxBody, Timeout: cfg.APITimeout},
 	}
 	if cfg.Demo {
 		opts.Demo, opts.DemoPath = demoProvider(cfg), config.DemoMockPath
@@ -59,6 +60,7 @@ func Build(cfg *config.Config, log *slog.Logger, tweaks ...func(*web.Options)) (
 			Broker:       broker,
 			RedirectPath: a.RedirectPath,
 			CORS:         web.CORS{PluginID: a.PluginID, ParentDomain: cfg.PluginParentDomain, Extra: a.AllowedOrigins},
+			APIOrigins:   a.APIOrigins,
 		})
 	}
 	for _, tweak := range tweaks {
@@ -185,6 +187,14 @@ func logApp(log *slog.Logger, cfg *config.Config, a config.App) {
 	cors := web.CORS{PluginID: a.PluginID, ParentDomain: cfg.PluginParentDomain, Extra: a.AllowedOrigins}
 	log.Info("app ready", "app", a.Name, "provider", provider, "redirect_route", a.RedirectPath,
 		"pkce", a.Flow.PKCE, "allowed_origins", cors.Describe())
+	if len(a.APIOrigins) > 0 {
+		base := "/"
+		if a.Name != "" {
+			base = "/" + a.Name + "/"
+		}
+		log.Info("API passthrough on", "app", a.Name, "routes", base+"api/<host>/… and "+base+"?<URL>",
+			"api_origins", strings.Join(a.APIOrigins, " "), "api_max_body", cfg.APIMaxBody, "api_timeout", cfg.APITimeout)
+	}
 	if a.PluginID == "" && !cfg.Demo {
 		log.Warn("PLUGIN_ID is not set: any plugin origin under " + cfg.PluginParentDomain +
 			" may call this server; set PLUGIN_ID before publishing the plugin")

@@ -12,11 +12,12 @@ import (
 // serverVars and appVars are every variable of docs/protocol.md#configuration and #several-apps.
 var (
 	serverVars = []string{"PORT", "LOG_LEVEL", "TLS_CERT_FILE", "TLS_KEY_FILE", "SHUTDOWN_GRACE",
-		"RATE_LIMIT", "MAX_PENDING", "PLUGIN_PARENT_DOMAIN", "APPS", "FLY_APP_NAME", "FLY_MACHINE_ID"}
+		"RATE_LIMIT", "MAX_PENDING", "PLUGIN_PARENT_DOMAIN", "APPS", "FLY_APP_NAME", "FLY_MACHINE_ID",
+		"API_MAX_BODY", "API_TIMEOUT"}
 	appVars = []string{"CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI", "AUTHORIZE_ENDPOINT", "TOKEN_ENDPOINT",
 		"REFRESH_ENDPOINT", "SCOPE", "PROVIDER", "AUTHORIZE_PARAMS", "PLUGIN_ID", "ALLOWED_ORIGINS",
 		"SEAL_KEY", "SEAL_KEYS_OLD", "PKCE", "TOKEN_AUTH_STYLE", "LOGIN_TTL", "TOKEN_TTL", "PROVIDER_TIMEOUT",
-		"PROVIDER_CONCURRENCY"}
+		"PROVIDER_CONCURRENCY", "API_ORIGINS"}
 )
 
 // cleanEnv unsets every variable handoff reads, prefixed or not, for the
