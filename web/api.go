@@ -599,7 +599,12 @@ func (h *appHandlers) forward(c *fiber.Ctx, t apiTarget) error {
 		c.Response().SetBodyStream(&upstreamBody{resp: resp, r: stream}, n)
 		return nil
 	}
-	// HEAD, 204, 304: no body came, and the connection is back in the pool.
+	// HEAD, 204, 304: no body came, and the connection is back in the
+	// pool. (A body fasthttp read whole, which StreamResponseBody never
+	// leaves, would be copied.)
+	if b := resp.Body(); len(b) > 0 {
+		c.Response().SetBody(b) // a copy: resp goes back to its pool
+	}
 	if in.Header.IsHead() && resp.Header.ContentLength() >= 0 {
 		c.Response().Header.SetContentLength(resp.Header.ContentLength())
 		c.Response().SkipBody = true
