@@ -306,12 +306,11 @@ func (h *appHandlers) apiCall(c *fiber.Ctx) error {
 	return h.forward(c, t)
 }
 
-// apiPreflight answers OPTIONS <base>api/<host>/<path>: the target is
-// checked as for the call itself, and nothing is sent upstream.
+// apiPreflight answers OPTIONS <base>api/<host>/<path> itself: nothing is
+// ever sent upstream. A target the call would refuse is let through here,
+// so that the plugin can read the call's 403 and its reason (a failed
+// preflight reads as a bare network error).
 func (h *appHandlers) apiPreflight(c *fiber.Ctx) error {
-	if _, err := h.pathTarget(c); err != nil {
-		return err
-	}
 	return apiPreflightAnswer(c)
 }
 
@@ -340,15 +339,12 @@ func (h *appHandlers) rootOr(up fiber.Handler) fiber.Handler {
 }
 
 // rootPreflight answers OPTIONS <base>: the passthrough's preflight for
-// the /?<URL> form, else the routes' own.
+// the /?<URL> form (with the CORS rules of the app the target belongs to,
+// as apiPreflight, whether or not the call will be refused), else the
+// routes' own.
 func (h *appHandlers) rootPreflight(c *fiber.Ctx) error {
-	if q := c.Request().URI().QueryString(); urlForm(q) {
-		if h.scopes == nil {
-			return errAPIOff
-		}
-		if _, err := h.urlTarget(c, q); err != nil {
-			return err
-		}
+	if q := c.Request().URI().QueryString(); h.scopes != nil && urlForm(q) {
+		h.urlTarget(c, q) //nolint:errcheck // only for its choice of CORS rules
 		return apiPreflightAnswer(c)
 	}
 	return h.preflight(c)

@@ -341,7 +341,8 @@ func TestAPIMethods(t *testing.T) {
 
 // TestAPIPreflight: OPTIONS allows the forwarded methods and echoes the
 // requested headers (Notion-Version), for both forms; nothing reaches the
-// upstream, and a refused target is refused here too.
+// upstream. A target the call will refuse passes the preflight, so that
+// the plugin can read the call's 403.
 func TestAPIPreflight(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t)
@@ -363,9 +364,18 @@ func TestAPIPreflight(t *testing.T) {
 			t.Errorf("Max-Age %q", g)
 		}
 	}
-	r := s.do("OPTIONS", "/api/example.com/x", nil, "Origin", testPluginOrigin, "Access-Control-Request-Method", "GET")
-	checkError(t, r, 403, "invalid_request")
-	// The routes' own preflight is unchanged.
+	for _, target := range []string{"/api/example.com/x", "/?https://example.com/x"} {
+		r := s.do("OPTIONS", target, nil, "Origin", testPluginOrigin, "Access-Control-Request-Method", "GET")
+		if r.status != 204 || r.header.Get("Access-Control-Allow-Methods") != "GET, POST, PUT, PATCH, DELETE" {
+			t.Errorf("OPTIONS %s: %d %v", target, r.status, r.header)
+		}
+		checkCORS(t, r, testPluginOrigin)
+	}
+	r := s.do("OPTIONS", "/?x=1", nil, "Origin", testPluginOrigin, "Access-Control-Request-Method", "GET")
+	// The routes' own preflight is unchanged, / without a URL included.
+	if r.status != 204 || r.header.Get("Access-Control-Allow-Methods") != "GET, POST, OPTIONS" {
+		t.Errorf("/?x=1 preflight: %v", r.header)
+	}
 	r = s.do("OPTIONS", "/poll", nil, "Origin", testPluginOrigin, "Access-Control-Request-Method", "POST")
 	if r.header.Get("Access-Control-Allow-Methods") != "GET, POST, OPTIONS" {
 		t.Errorf("/poll preflight: %v", r.header)
