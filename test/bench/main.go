@@ -51,6 +51,9 @@ type options struct {
 	strict     bool
 	waitQuiet  time.Duration
 	retries    int
+	// rig is the fake API and the bare forwarder of the api-*
+	// scenarios, when they run.
+	rig *apiRig
 }
 
 type machine struct {
@@ -93,16 +96,17 @@ type resources struct {
 }
 
 type report struct {
-	Machine     machine          `json:"machine"`
-	Command     string           `json:"command"`
-	Target      string           `json:"target"`
-	Duration    string           `json:"duration"`
-	Connections int              `json:"connections"`
-	Rate        float64          `json:"fixed_rate"`
-	Results     []scenarioResult `json:"results"`
-	Resources   resources        `json:"resources"`
-	Notes       []string         `json:"notes"`
-	Started     time.Time        `json:"started"`
+	Machine     machine              `json:"machine"`
+	Command     string               `json:"command"`
+	Target      string               `json:"target"`
+	Duration    string               `json:"duration"`
+	Connections int                  `json:"connections"`
+	Rate        float64              `json:"fixed_rate"`
+	Results     []scenarioResult     `json:"results"`
+	Resources   resources            `json:"resources"`
+	Passthrough []passthroughSummary `json:"passthrough,omitempty"`
+	Notes       []string             `json:"notes"`
+	Started     time.Time            `json:"started"`
 }
 
 func main() {
@@ -127,12 +131,24 @@ func main() {
 		o.extraEnv = append(o.extraEnv, v)
 		return nil
 	})
-	flag.StringVar(&only, "only", "", "run only these scenarios, comma-separated (authorize, poll-pending, poll-forged, login, refresh)")
+	flag.StringVar(&only, "only", "", "run only these scenarios, comma-separated (authorize, poll-pending, poll-forged, login, refresh, api-direct, api-bare, api-passthrough)")
+	// The api-* scenarios' children: this harness, re-executed.
+	var serveAPI, serveForwarder bool
+	var to string
+	flag.BoolVar(&serveAPI, "serve-api", false, "internal: serve the fake API (a child of the api-* scenarios)")
+	flag.BoolVar(&serveForwarder, "serve-forwarder", false, "internal: serve the bare forwarder to -to (a child of the api-* scenarios)")
+	flag.StringVar(&to, "to", "", "internal: the fake API's address, for -serve-forwarder")
 	flag.DurationVar(&o.waitQuiet, "wait-quiet", 30*time.Second, "before each run, wait up to this long for other processes to leave the CPU idle (0: never wait)")
 	flag.IntVar(&o.retries, "retries", 2, "runs to repeat when other processes disturbed them (see -wait-quiet)")
 	flag.BoolVar(&o.strict, "strict", false, "exit with status 1 if a scenario was skipped or any request got an unexpected answer (for CI)")
 	flag.StringVar(&cpuprofile, "cpuprofile", "", "write the harness's own CPU profile (load generator and fake provider) to this file")
 	flag.Parse()
+	switch {
+	case serveAPI:
+		serveAux("api", "")
+	case serveForwarder:
+		serveAux("forwarder", to)
+	}
 	o.levels = splitList(levels)
 	if o.quick {
 		o.waitQuiet = 0
@@ -259,6 +275,17 @@ func run(o options) (*report, error) {
 	}
 	clientID := "bench-client"
 	secret := randomHex(24)
+	if wantsAPI(o) {
+		progress("starting the fake API and the bare forwarder")
+		if o.rig, err = startAPIRig(); err != nil {
+			return nil, err
+		}
+		defer o.rig.stop()
+		rep.Notes = append(rep.Notes, "api-* ops are one GET of a small JSON page with a bearer token: straight to a fake API (api-direct), "+
+			"through a bare fasthttp forwarder (api-bare: HostClient.Do of the request as it came, no checks), and through handoff's "+
+			"/api/<host>/ passthrough (api-passthrough); the fake API and the forwarder are child processes, counted as harness CPU, "+
+			"and their CPU column is the one process that serves the row")
+	}
 
 	if o.coldStarts > 0 {
 		progress("cold start ×%d", o.coldStarts)
@@ -313,7 +340,18 @@ func run(o options) (*report, error) {
 	if o.quick {
 		rep.Notes = append(rep.Notes, "-quick: smoke run; the figures are not meaningful")
 	}
+	rep.Passthrough = summarizePassthrough(rep.Results)
 	return rep, nil
+}
+
+// wantsAPI reports whether the run includes an api-* scenario.
+func wantsAPI(o options) bool {
+	for _, sc := range scenarios {
+		if sc.api && (o.only == nil || o.only[sc.name]) {
+			return true
+		}
+	}
+	return false
 }
 
 // launch starts a fake provider and a handoff child wired to it, and waits
@@ -327,7 +365,11 @@ func launch(o options, bin, workdir, clientID, secret, level string) (*child, *p
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	srv, err := startChild(bin, workdir, port, append(serverEnv(port, prov, clientID, level), o.extraEnv...))
+	env := serverEnv(port, prov, clientID, level)
+	if o.rig != nil {
+		env = append(env, "API_ORIGINS=http://"+o.rig.api.addr)
+	}
+	srv, err := startChild(bin, workdir, port, append(env, o.extraEnv...))
 	if err != nil {
 		prov.close()
 		return nil, nil, nil, err
@@ -345,6 +387,11 @@ func launch(o options, bin, workdir, clientID, secret, level string) (*child, *p
 		pid:       srv.cmd.Process.Pid,
 		provConns: &prov.conns,
 	}
+	if o.rig != nil {
+		t.rig = o.rig
+		t.apiHC = newHostClient(o.rig.api.addr, false, conns)
+		t.fwdHC = newHostClient(o.rig.fwd.addr, false, conns)
+	}
 	if t.refreshToken, err = fetchRefreshToken(t); err != nil {
 		srv.stop()
 		prov.close()
@@ -358,6 +405,16 @@ func runScenario(o options, t *target, sc scenario) scenarioResult {
 	if sc.provider && t.prov == nil {
 		r.Skipped = "needs the harness's fake provider (not available with -base)"
 		return r
+	}
+	if sc.api && t.rig == nil {
+		r.Skipped = "needs the harness's fake API in handoff's API_ORIGINS (not available with -base)"
+		return r
+	}
+	if sc.pidOf != nil {
+		// The CPU and RSS columns are of the process serving this row.
+		t2 := *t
+		t2.pid = sc.pidOf(t)
+		t = &t2
 	}
 	o2, err := sc.prepare(t)
 	if err != nil {
@@ -578,6 +635,10 @@ func printReport(out io.Writer, r *report) {
 		if f.FirstError != "" {
 			fmt.Fprintf(out, "first flood error:    %s\n", f.FirstError)
 		}
+	}
+	for _, p := range r.Passthrough {
+		fmt.Fprintf(out, "API passthrough (%s): %.2f× the bare forwarder's throughput (target ≥ 0.6×); p50 added over the direct call at %s: %+.3f ms (bare forwarder %+.3f ms; target < 0.5 ms); at saturation %+.3f ms\n",
+			p.LogLevel, p.Ratio, rateLabel(r.Rate), p.AddedP50ms, p.BareAddedP50ms, p.SatAddedP50ms)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(out, "note:", n)
