@@ -541,6 +541,9 @@ func (h *appHandlers) forward(c *fiber.Ctx, t apiTarget) error {
 	p := h.server.api
 	c.Locals(localsUpstream, t.up.host)
 	in := c.Request()
+	if viaHandoff(&in.Header) {
+		return errAPILoop
+	}
 	out := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(out)
 
@@ -553,10 +556,14 @@ func (h *appHandlers) forward(c *fiber.Ctx, t apiTarget) error {
 	out.Header.SetMethodBytes(in.Header.Method())
 	out.Header.SetNoDefaultContentType(true)
 	copyRequestHeaders(&out.Header, &in.Header)
+	// RFC 9110 §7.6.3; it names no deployment, and viaHandoff stops a
+	// call that comes back to a handoff (one listing its own origin, or
+	// another's).
+	out.Header.Set(fiber.HeaderVia, viaValue)
 	var body *limitedBody
 	if n := in.Header.ContentLength(); n > 0 || n == -1 {
 		if stream := in.BodyStream(); stream != nil {
-			body = &limitedBody{r: stream, left: p.maxBody}
+			body = &limitedBody{r: stream, left: p.maxBody, short: int64(n)}
 			out.SetBodyStream(body, n)
 		} else {
 			out.SetBodyRaw(in.Body()) // never reached: takeBody leaves passthrough bodies streamed
@@ -609,6 +616,31 @@ func (h *appHandlers) forward(c *fiber.Ctx, t apiTarget) error {
 	return nil
 }
 
+// viaValue is the Via entry handoff adds to each call.
+const viaValue = "1.1 handoff"
+
+// viaHandoff reports whether a request already went through a handoff's
+// passthrough: its Via names handoff. Without this, a deployment whose
+// API_ORIGINS lists its own origin would forward /api/<self>/api/<self>/…
+// to itself once per segment, each hop holding a connection.
+func viaHandoff(h *fasthttp.RequestHeader) bool {
+	for _, v := range h.PeekAll(fiber.HeaderVia) {
+		for len(v) > 0 {
+			entry := v
+			if i := bytes.IndexByte(v, ','); i >= 0 {
+				entry, v = v[:i], v[i+1:]
+			} else {
+				v = nil
+			}
+			fields := bytes.Fields(entry)
+			if len(fields) >= 2 && bytes.EqualFold(fields[1], []byte("handoff")) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // callError says why a call failed: the plugin's body (over API_MAX_BODY,
 // too slow, cut short) or the upstream (too slow, busy, unreachable).
 func callError(u *upstream, body *limitedBody, err error) error {
@@ -641,8 +673,10 @@ func isTimeout(err error) bool {
 type limitedBody struct {
 	r    io.Reader
 	left int64
-	over bool  // more than API_MAX_BODY came (a chunked body)
-	err  error // reading the plugin's body failed
+	// short is how many bytes of a declared length are still due.
+	short int64
+	over  bool  // more than API_MAX_BODY came (a chunked body)
+	err   error // reading the plugin's body failed, or it ended short
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -655,6 +689,10 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		return 0, errAPIBodyLarge
 	}
 	b.left -= int64(n)
+	b.short -= int64(n)
+	if err == io.EOF && b.short > 0 {
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil && err != io.EOF {
 		b.err = err
 	}

@@ -1,11 +1,13 @@
 package web_test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -61,7 +63,7 @@ func TestAPIForwardsRequest(t *testing.T) {
 				"X-Forwarded-For", "203.0.113.9",
 				"X-Forwarded-Proto", "https",
 				"Forwarded", "for=203.0.113.9",
-				"Via", "1.1 fly.io",
+				"Via", "2 fly.io",
 				"Proxy-Authorization", "Basic cHJveHk6cHJveHk=",
 				"Keep-Alive", "timeout=5",
 				"Connection", "keep-alive, X-Hop-Secret",
@@ -94,10 +96,13 @@ func TestAPIForwardsRequest(t *testing.T) {
 				t.Errorf("upstream Content-Type %q", got.header.Get("Content-Type"))
 			}
 			for _, k := range []string{"Cookie", "Origin", "Referer", "Fly-Client-Ip", "Fly-Region", "X-Forwarded-For",
-				"X-Forwarded-Proto", "Forwarded", "Via", "Proxy-Authorization", "Keep-Alive", "Upgrade", "X-Hop-Secret"} {
+				"X-Forwarded-Proto", "Forwarded", "Proxy-Authorization", "Keep-Alive", "Upgrade", "X-Hop-Secret"} {
 				if v := got.header.Values(k); len(v) > 0 {
 					t.Errorf("upstream received %s: %q", k, v)
 				}
+			}
+			if v := got.header.Values("Via"); len(v) != 1 || v[0] != "1.1 handoff" {
+				t.Errorf("upstream Via %q, want handoff's own entry only", v)
 			}
 			if c := got.header.Get("Connection"); c != "" && !strings.EqualFold(c, "keep-alive") {
 				t.Errorf("upstream Connection %q", c)
@@ -631,5 +636,47 @@ func TestAPIStreamsAnswer(t *testing.T) {
 				t.Fatalf("%s: byte %d is %d", q, i, r.body[i])
 			}
 		}
+	}
+}
+
+// TestAPIBrokenBody: a plugin body that breaks off before its declared
+// length is the plugin's failure (400), not the upstream's (502).
+func TestAPIBrokenBody(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t)
+	s := apiServer(t, up, setup{})
+	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "POST "+apiPath(up, "/in")+" HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"+strings.Repeat("a", 5000))
+	conn.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	checkError(t, response{resp.StatusCode, resp.Header, b}, 400, "invalid_request")
+}
+
+// TestAPILoop: a deployment that lists its own origin forwards to itself
+// once; a call that already came through a handoff's passthrough is 508,
+// so /api/<self>/api/<self>/… cannot chain hops.
+func TestAPILoop(t *testing.T) {
+	t.Parallel()
+	s := start(t, setup{apiSelf: true})
+	self := strings.TrimPrefix(s.base, "http://")
+	if r := s.do("GET", "/api/"+self+"/healthz", nil); r.status != 200 || string(r.body) != `{"status":"ok"}` {
+		t.Errorf("one hop: %d %s", r.status, r.body)
+	}
+	r := s.do("GET", "/api/"+self+"/api/"+self+"/api/"+self+"/healthz", nil)
+	if r.status != 508 || !strings.Contains(string(r.body), "invalid_request") {
+		t.Errorf("a loop: %d %s", r.status, r.body)
+	}
+	r = s.do("GET", "/?"+s.base+"/?"+s.base+"/healthz", nil, "Via", "1.0 corp-proxy")
+	if r.status != 508 {
+		t.Errorf("a loop through /?: %d %s", r.status, r.body)
 	}
 }

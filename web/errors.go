@@ -34,6 +34,8 @@ var (
 		`the API path or query is refused: no "." or ".." segments, no empty segments, no encoded "/", "\" or ".", no backslash, printable ASCII only`}
 	errAPIEncoded = &apiError{fiber.StatusForbidden, "invalid_request",
 		"put the target URL after /? as it is, not percent-encoded"}
+	errAPILoop = &apiError{fiber.StatusLoopDetected, "invalid_request",
+		"the request came through a handoff's API passthrough already"}
 	errAPIOff = &apiError{fiber.StatusNotFound, "not_found",
 		"no API passthrough here: the app has no API_ORIGINS"}
 	errAPIBodyLarge = &apiError{fiber.StatusRequestEntityTooLarge, "invalid_request",

@@ -163,6 +163,7 @@ type setup struct {
 	noScope      bool
 	formResponse bool // the provider answers form-encoded, as GitHub can
 	apiOrigins   []string
+	apiSelf      bool // the server's own origin in its API origins
 	api          web.APIOptions
 }
 
@@ -225,6 +226,9 @@ func start(t *testing.T, s setup) *server {
 	cors := web.CORS{PluginID: testPluginID, ParentDomain: parentDomain}
 	if s.cors != nil {
 		cors = *s.cors
+	}
+	if s.apiSelf {
+		s.apiOrigins = append(s.apiOrigins, base)
 	}
 	opts.Apps = []web.App{{Broker: broker, RedirectPath: "/redirect", CORS: cors, APIOrigins: s.apiOrigins}}
 	app := web.New(opts)
