@@ -211,9 +211,16 @@ func do(t testing.TB, method, u string, body io.Reader, headers ...string) respo
 	return response{resp.StatusCode, resp.Header, b}
 }
 
-// raw sends a request line and headers as written (no client library
+// raw sends a GET request line and headers as written (no client library
 // normalises them) and reads the answer.
 func raw(t testing.TB, base, target string, headers ...string) response {
+	t.Helper()
+	return rawMethod(t, base, "GET", target, headers...)
+}
+
+// rawMethod is raw with another method. A body is never sent: a request
+// that declares one is answered from its headers.
+func rawMethod(t testing.TB, base, method, target string, headers ...string) response {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
@@ -222,7 +229,7 @@ func raw(t testing.TB, base, target string, headers ...string) response {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	var b strings.Builder
-	b.WriteString("GET " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
 	for i := 0; i+1 < len(headers); i += 2 {
 		b.WriteString(headers[i] + ": " + headers[i+1] + "\r\n")
 	}
@@ -232,7 +239,7 @@ func raw(t testing.TB, base, target string, headers ...string) response {
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("GET %s: %v", target, err)
+		t.Fatalf("%s %s: %v", method, target, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
