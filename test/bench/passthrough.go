@@ -13,9 +13,9 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// The API passthrough's scenarios (docs/protocol.md#api-passthrough, SPEC
-// §7): the same small API call three ways, in the same run, against one
-// fake API:
+// The API passthrough's scenarios (docs/protocol.md#api-passthrough, and
+// its targets in BENCHMARKS.md): the same small API call three ways, in the
+// same run, against one fake API:
 //
 //	api-direct       GET http://<api>/v1/contacts?limit=10           (the floor)
 //	api-bare         GET http://<bare forwarder>/v1/contacts?limit=10
@@ -192,7 +192,7 @@ func prepAPIPassthrough(t *target) (op, error) {
 }
 
 // passthroughSummary compares the three API scenarios of one log level:
-// the targets of SPEC §7 are ratio ≥ 0.6 and AddedP50ms < 0.5.
+// the targets (BENCHMARKS.md) are Ratio ≥ 0.6 and AddedP50ms < 0.5.
 type passthroughSummary struct {
 	LogLevel string `json:"log_level"`
 	// Ratio is handoff's throughput at saturation over the bare
