@@ -10,6 +10,7 @@ package web_test
 // BENCHMARKS.md. Nothing here asserts a speed.
 
 import (
+	"bufio"
 	"encoding/base64"
 	"io"
 	"log/slog"
@@ -202,6 +203,49 @@ func benchBrokerPoll(b *testing.B, pending bool) {
 	for b.Loop() {
 		if _, err := s.broker.Poll(key, flow.PollOptions{}); err == nil {
 			b.Fatal("poll delivered tokens")
+		}
+	}
+}
+
+// The API passthrough's handler, to a fasthttp API on loopback (so this
+// counts the upstream round trip too); its answer is written out as the
+// server would, which reads the streamed body and gives the upstream
+// connection back to the pool.
+func BenchmarkHandlerAPIPassthrough(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"results":[{"id":"1","properties":{"email":"ada@example.com"}}],"paging":{}}`)
+	up := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.SetContentType("application/json")
+		ctx.Response.Header.Set("X-RateLimit-Remaining", "99")
+		ctx.Response.SetBodyRaw(body)
+	}}
+	go up.Serve(ln)
+	b.Cleanup(func() { up.Shutdown() })
+	addr := ln.Addr().String()
+	s := newBenchServer(b)
+	app := web.New(web.Options{Apps: []web.App{{Broker: s.broker, RedirectPath: "/redirect",
+		CORS: web.CORS{PluginID: "qjx3k9", ParentDomain: "plugins.framercdn.com"}, APIOrigins: []string{"http://" + addr}}}})
+	h := app.Handler()
+	var ctx fasthttp.RequestCtx
+	var req fasthttp.Request
+	req.SetRequestURI("/api/" + addr + "/v1/contacts?limit=10")
+	req.Header.Set("Origin", "https://qjx3k9.plugins.framercdn.com")
+	req.Header.Set("Authorization", "Bearer bench-access-token")
+	ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}, nil)
+	bw := bufio.NewWriter(io.Discard)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		ctx.Response.Reset()
+		h(&ctx)
+		if ctx.Response.StatusCode() != 200 {
+			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+		}
+		if err := ctx.Response.Write(bw); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -35,14 +35,26 @@ const refusedHeader = "Handoff-Refused"
 // headerReceived runs once a request's headers are in, before fasthttp reads
 // any of its body. A request it refuses gets its Content-Length set to 0, so
 // that no body byte is read, and a Connection: close, so that the unread body
-// is never taken for the next request; readBody then answers it.
-func headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+// is never taken for the next request; readBody (or the API passthrough)
+// then answers it.
+//
+// The body limit is per route: MaxBodyBytes for handoff's own routes,
+// API_MAX_BODY for the API passthrough, whose requests also get API_TIMEOUT
+// to arrive and to be answered, if that is longer than the listener's
+// timeouts (docs/protocol.md#limits).
+func (s *server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 	if h.Peek(refusedHeader) != nil {
 		h.Del(refusedHeader)
 	}
+	limit, conf := int64(MaxBodyBytes), fasthttp.RequestConfig{}
+	if s.api.matches(h) {
+		limit = s.api.maxBody
+		conf.ReadTimeout = max(s.api.timeout, s.opts.ReadTimeout)
+		conf.WriteTimeout = max(s.api.timeout, s.opts.WriteTimeout)
+	}
 	var refused string
 	switch n := h.ContentLength(); {
-	case n > MaxBodyBytes:
+	case int64(n) > limit:
 		// In streaming mode fasthttp would wait for the first bytes of
 		// the body before the handler could refuse it.
 		refused = "413"
@@ -60,8 +72,9 @@ func headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
 		h.SetConnectionClose()
 		h.Del(fasthttp.HeaderExpect) // no 100 Continue: the body is not wanted
 		h.Set(refusedHeader, refused)
+		return fasthttp.RequestConfig{}
 	}
-	return fasthttp.RequestConfig{}
+	return conf
 }
 
 // hasTransferEncoding reports whether raw request headers have a
@@ -91,24 +104,39 @@ var (
 )
 
 // takeBody is readBody as the first middleware of every route.
-func takeBody(c *fiber.Ctx) error {
-	if err := readBody(c.Request()); err != nil {
+func (s *server) takeBody(c *fiber.Ctx) error {
+	if err := s.readBody(c.Request()); err != nil {
 		return err
 	}
 	return c.Next()
 }
 
-// readBody answers what headerReceived refused, refuses a compressed body,
-// and reads the rest of a streamed body, up to MaxBodyBytes, into the
-// request's ordinary body, where c.Request().Body(), PostArgs and
-// MultipartForm find it. Its buffer grows with what arrives.
-func readBody(req *fasthttp.Request) error {
-	if refused := req.Header.Peek(refusedHeader); refused != nil {
-		if string(refused) == "413" {
-			return errBodyLarge
+// readBody answers what headerReceived refused and, except on the API
+// passthrough, whose body streams on to the upstream as it arrives
+// (passthrough.forward), reads the body with readWholeBody.
+func (s *server) readBody(req *fasthttp.Request) error {
+	api := s.api.matches(&req.Header)
+	switch string(req.Header.Peek(refusedHeader)) { // no allocation: compared, not kept
+	case "":
+	case "413":
+		if api {
+			return errAPIBodyLarge
 		}
+		return errBodyLarge
+	default:
 		return errBadBody
 	}
+	if api {
+		return nil
+	}
+	return readWholeBody(req)
+}
+
+// readWholeBody refuses a compressed body, and reads the rest of a streamed
+// body, up to MaxBodyBytes, into the request's ordinary body, where
+// c.Request().Body(), PostArgs and MultipartForm find it. Its buffer grows
+// with what arrives.
+func readWholeBody(req *fasthttp.Request) error {
 	if req.Header.Peek(fasthttp.HeaderContentEncoding) != nil {
 		if !identityEncoded(&req.Header) {
 			// Unread: fasthttp drains what is left of it, or closes

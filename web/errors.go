@@ -14,6 +14,40 @@ var errSlowDown = &flow.Error{Kind: flow.KindSlowDown, Code: "slow_down",
 
 const localsPage = "handoff.page"
 
+// apiError is a refusal or a failure of the API passthrough
+// (docs/protocol.md#api-passthrough). It belongs to web, not flow: no
+// OAuth is involved. errorHandler maps it.
+type apiError struct {
+	status int
+	code   string
+	desc   string
+}
+
+func (e *apiError) Error() string { return e.desc }
+
+// The passthrough's errors. Descriptions never quote the target: its path
+// or query may hold a token.
+var (
+	errAPITarget = &apiError{fiber.StatusForbidden, "invalid_request",
+		"the API target is not one of this app's API_ORIGINS (scheme, host and port exactly as listed, no user info)"}
+	errAPIPath = &apiError{fiber.StatusForbidden, "invalid_request",
+		`the API path or query is refused: no "." or ".." segments, no empty segments, no encoded "/", "\" or ".", no backslash, printable ASCII only`}
+	errAPIEncoded = &apiError{fiber.StatusForbidden, "invalid_request",
+		"put the target URL after /? as it is, not percent-encoded"}
+	errAPILoop = &apiError{fiber.StatusLoopDetected, "invalid_request",
+		"the request came through a handoff's API passthrough already"}
+	errAPIOff = &apiError{fiber.StatusNotFound, "not_found",
+		"no API passthrough here: the app has no API_ORIGINS"}
+	errAPIBodyLarge = &apiError{fiber.StatusRequestEntityTooLarge, "invalid_request",
+		"the request body is over API_MAX_BODY"}
+	errAPITimeout = &apiError{fiber.StatusGatewayTimeout, "temporarily_unavailable",
+		"the API did not answer within API_TIMEOUT"}
+	errAPIUnreachable = &apiError{fiber.StatusBadGateway, "server_error",
+		"the API could not be reached"}
+	errAPIBusy = &apiError{fiber.StatusServiceUnavailable, "temporarily_unavailable",
+		"too many API calls in flight; try again in a moment"}
+)
+
 // errorHandler is the one place errors become HTTP responses: JSON for the
 // API, an HTML page for the redirect route.
 func (s *server) errorHandler(c *fiber.Ctx, err error) error {
@@ -41,6 +75,19 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 			return sendJSON(c, refusedStatus(ferr.Status), ferr.Body)
 		}
 		return sendError(c, apiStatus(ferr), ferr.Code, ferr.Description)
+	}
+	var ae *apiError
+	if errors.As(err, &ae) {
+		if ae.status >= 500 {
+			// err names the upstream host and the network's error,
+			// never the path or the query (fasthttp's errors quote no
+			// bytes: SecureErrorLogMessage).
+			s.log.Warn("API passthrough failed", "err", err)
+		}
+		if ae == errAPIBusy {
+			c.Set(fiber.HeaderRetryAfter, "1")
+		}
+		return sendError(c, ae.status, ae.code, ae.desc)
 	}
 	fe, ok := asFiberError(err)
 	if !ok {

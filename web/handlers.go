@@ -16,6 +16,8 @@ type appHandlers struct {
 	*server
 	app   *App
 	pages *appPages
+	// scopes are what the app's API passthrough may call (nil: off).
+	scopes []apiScope
 }
 
 func (h *appHandlers) cors(c *fiber.Ctx) error {

@@ -167,7 +167,10 @@ type setup struct {
 	pluginName, providerName string
 	// flow, when set, adjusts the app's flow.Config last (the provider's
 	// URL is in its endpoints by then).
-	flow func(*flow.Config)
+	flow       func(*flow.Config)
+	apiOrigins []string
+	apiSelf    bool // the server's own origin in its API origins
+	api        web.APIOptions
 }
 
 // start runs a handoff server for one app on a loopback listener, against
@@ -200,6 +203,7 @@ func start(t *testing.T, s setup) *server {
 		Logger:           s.logger,
 		RateLimit:        s.rateLimit,
 		TrustFlyClientIP: s.trustFly,
+		API:              s.api,
 	}
 	if s.demo {
 		opts.Demo = mockprovider.New(mockprovider.Options{
@@ -232,8 +236,11 @@ func start(t *testing.T, s setup) *server {
 	if s.cors != nil {
 		cors = *s.cors
 	}
+	if s.apiSelf {
+		s.apiOrigins = append(s.apiOrigins, base)
+	}
 	opts.Apps = []web.App{{Broker: broker, RedirectPath: "/redirect", CORS: cors,
-		PluginName: s.pluginName, ProviderName: s.providerName}}
+		PluginName: s.pluginName, ProviderName: s.providerName, APIOrigins: s.apiOrigins}}
 	app := web.New(opts)
 	go app.Listener(ln)
 	t.Cleanup(func() { app.Shutdown() })

@@ -41,17 +41,22 @@ func (s *server) logRequest(c *fiber.Ctx, route string, start time.Time, id uint
 				route = unmatchedRoute
 			}
 		}
-		attrs := [...]slog.Attr{
+		attrs := [7]slog.Attr{
 			slog.String("method", c.Method()),
 			slog.String("route", route),
 			slog.Int("status", c.Response().StatusCode()),
 			slog.Duration("duration", time.Since(start)),
 			slog.String("request_id", strconv.FormatUint(id, 36)),
-			{},
 		}
-		n := len(attrs) - 1
+		n := 5
 		if ref, ok := c.Locals(localsLogin).(string); ok {
 			attrs[n], n = slog.String("login", ref), n+1
+		}
+		if up, ok := c.Locals(localsUpstream).(string); ok {
+			// The API passthrough's upstream host (from the app's
+			// API_ORIGINS, not from the request): never its path or
+			// query, which may hold a token.
+			attrs[n], n = slog.String("upstream", up), n+1
 		}
 		s.log.LogAttrs(context.Background(), slog.LevelInfo, "request", attrs[:n]...)
 	}

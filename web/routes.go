@@ -27,7 +27,13 @@ func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandl
 	var wildcards []wildcard
 	for _, r := range app.GetRoutes(true) {
 		if strings.HasSuffix(r.Path, "/*") {
-			wildcards = append(wildcards, wildcard{r.Path, strings.ToLower(strings.TrimSuffix(r.Path, "*"))})
+			// Keyed by the route as registered, which no request
+			// path's routeKey can equal.
+			if methods[r.Path] == nil {
+				methods[r.Path] = map[string]bool{}
+				wildcards = append(wildcards, wildcard{r.Path, strings.ToLower(strings.TrimSuffix(r.Path, "*"))})
+			}
+			methods[r.Path][r.Method] = true
 			continue
 		}
 		p := routeKey(r.Path)
@@ -47,7 +53,6 @@ func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandl
 		}
 		allow[p] = strings.Join(list, ", ")
 	}
-	allMethods := strings.Join(fiber.DefaultMethods, ", ")
 	return func(ctx *fasthttp.RequestCtx) {
 		if known[string(ctx.Method())] { // no allocation: map lookup by converted bytes
 			next(ctx)
@@ -63,12 +68,12 @@ func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandl
 		} else {
 			for _, w := range wildcards {
 				if strings.HasPrefix(key, w.prefix) || key+"/" == w.prefix {
-					route, methods = w.route, allMethods
+					route, methods = w.route, allow[w.route]
 					break
 				}
 			}
 		}
-		err := readBody(c.Request())
+		err := s.readBody(c.Request())
 		if err == nil {
 			err = fiber.ErrNotFound
 			if methods != "" {
@@ -98,7 +103,9 @@ const (
 	routePoll      = "poll"
 	routeRefresh   = "refresh"
 	routeRevoke    = "revoke"
-	healthPath     = "/healthz"
+	// routeAPI is the API passthrough: <base>api/<host>/<path>.
+	routeAPI   = "api"
+	healthPath = "/healthz"
 )
 
 // appRoutes are the POST routes of an app, each also answering OPTIONS.
@@ -114,10 +121,14 @@ func basePath(appName string) string {
 
 // ReservedPath reports whether path reaches one of handoff's own routes for
 // the app called appName (or /healthz), as the router compares paths: then
-// it cannot be the app's redirect route.
+// it cannot be the app's redirect route. Paths under <base>api/ are the
+// API passthrough's, whether or not the app has API origins.
 func ReservedPath(appName, path string) bool {
 	key, base := routeKey(path), basePath(appName)
 	if key == healthPath || key == routeKey(base) {
+		return true
+	}
+	if key == base+routeAPI || strings.HasPrefix(key, base+routeAPI+"/") {
 		return true
 	}
 	for _, r := range appRoutes {
@@ -138,18 +149,43 @@ func (s *server) mount(app *fiber.App, a *App) {
 	}
 	app.Get(a.RedirectPath, h.cors, h.redirect)
 	app.Options(a.RedirectPath, h.cors, s.preflight)
-	if s.opts.Demo != nil {
-		app.Get(base, h.cors, h.demoPage)
-	} else {
-		app.Get(base, h.cors, h.up)
+	if ups := s.api.upstreamsOf(a); len(ups) > 0 {
+		h.scopes = []apiScope{newAPIScope(s.opts.Metrics, a, ups)}
+		app.Get(base+routeAPI+"/*", h.cors, h.apiCall) // and HEAD
+		for _, m := range apiMethods[1:] {
+			app.Add(m, base+routeAPI+"/*", h.cors, h.apiCall)
+		}
+		app.Options(base+routeAPI+"/*", h.cors, h.apiPreflight)
 	}
-	app.Options(base, h.cors, s.preflight)
+	up := h.up
+	if s.opts.Demo != nil {
+		up = h.demoPage
+	}
+	s.mountRoot(app, base, h, up)
 }
 
+// mountRoot serves base ("/" or "/<app>/"): the "up" line, or the demo
+// page, and, where h has API origins, the /?<URL> form of the passthrough
+// with the methods it forwards. GET base without such a query answers
+// exactly as it did before the passthrough existed.
+func (s *server) mountRoot(app *fiber.App, base string, h *appHandlers, up fiber.Handler) {
+	app.Get(base, h.cors, h.rootOr(up))
+	app.Options(base, h.cors, h.rootPreflight)
+	if h.scopes != nil {
+		for _, m := range apiMethods[1:] {
+			app.Add(m, base, h.cors, h.rootOr(nil))
+		}
+	}
+}
+
+// setCORS sets the CORS headers of rules, replacing any set before (the
+// /?<URL> form picks its rules once it knows the target).
 func setCORS(c *fiber.Ctx, rules CORS) {
 	c.Set(fiber.HeaderVary, fiber.HeaderOrigin)
 	if o := rules.AllowOrigin(c.Get(fiber.HeaderOrigin)); o != "" {
 		c.Set(fiber.HeaderAccessControlAllowOrigin, o)
+	} else {
+		c.Response().Header.Del(fiber.HeaderAccessControlAllowOrigin)
 	}
 }
 

@@ -30,6 +30,10 @@ type App struct {
 	// pages say "the plugin" and "the provider".
 	PluginName   string
 	ProviderName string
+	// APIOrigins are the origins the API passthrough may call for this
+	// app, each as APIOrigin returns it; none turns the passthrough off
+	// (docs/protocol.md#api-passthrough).
+	APIOrigins []string
 }
 
 // Options configure the server.
@@ -54,6 +58,21 @@ type Options struct {
 	// counts into nothing anyone reads. It is served elsewhere
 	// (METRICS_ADDR), never by this server.
 	Metrics *metrics.Registry
+	// API configures the passthrough of the apps that have APIOrigins.
+	API APIOptions
+}
+
+// APIOptions are the server-wide settings of the API passthrough
+// (docs/protocol.md#api-passthrough). They are not per app: the /?<URL>
+// form belongs to no single app, and the body limit is decided from the
+// request line, before any handler runs.
+type APIOptions struct {
+	// MaxBody caps a forwarded request body (API_MAX_BODY); 0 means
+	// DefaultAPIMaxBody.
+	MaxBody int64
+	// Timeout bounds a whole call to the upstream (API_TIMEOUT); 0 means
+	// DefaultAPITimeout.
+	Timeout time.Duration
 }
 
 // Limits of docs/protocol.md#limits (SECURITY.md properties 5 and 8).
@@ -63,6 +82,10 @@ const (
 	// IPLimit is how many requests per minute one client IP may send to
 	// each of /authorize, /redirect, /refresh and /revoke.
 	IPLimit = 300
+	// APIIPLimit is how many API passthrough requests per minute one
+	// client IP may send: a plugin's API calls come in bursts (a page of
+	// results after another), far more than its logins.
+	APIIPLimit = 1200
 	// MaxConns caps open connections, idle ones included. Each holds
 	// 15-25 KB (its read buffer, goroutine and the part of a body read
 	// so far), so all of them stay near 25 MB, and a 256 MB machine with
@@ -85,6 +108,7 @@ type server struct {
 	rootCORS  CORS // for routes outside every app
 	requestID atomic.Uint64
 	limiters  map[string]*ratelimit.Limiter[string]
+	api       *passthrough // nil when no app has API origins
 }
 
 // New returns the Fiber app serving opts.Apps. main and the tests share it.
@@ -120,8 +144,10 @@ func New(opts Options) *fiber.App {
 		for _, route := range []string{"authorize", "redirect", "refresh", "revoke"} {
 			s.limiters[route] = ratelimit.NewWindow(IPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
 		}
+		s.limiters[routeAPI] = ratelimit.NewWindow(APIIPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
 	}
 	s.registerMetrics()
+	s.api = newPassthrough(s.opts)
 
 	app := fiber.New(fiber.Config{
 		AppName:               "handoff",
@@ -143,7 +169,7 @@ func New(opts Options) *fiber.App {
 		// the wrong CORS origin.
 		DisablePreParseMultipartForm: true,
 	})
-	app.Use(s.logRequests, takeBody)
+	app.Use(s.logRequests, s.takeBody)
 
 	app.Get(healthPath, s.healthz)
 	app.Options(healthPath, s.preflight)
@@ -154,12 +180,15 @@ func New(opts Options) *fiber.App {
 		s.mount(app, &opts.Apps[i])
 	}
 	if !rootApp {
-		app.Get("/", s.upNoApp)
-		app.Options("/", s.preflight)
+		root := &appHandlers{server: s, app: &App{CORS: s.rootCORS}}
+		if s.api != nil {
+			root.scopes = s.api.all
+		}
+		s.mountRoot(app, "/", root, s.upNoApp)
 	}
 	srv := app.Server()
 	srv.MaxConnsPerIP = MaxConnsPerIP // fiber.Config has no field for it
-	srv.HeaderReceived = headerReceived
+	srv.HeaderReceived = s.headerReceived
 	srv.Handler = s.refuseUnknownMethods(app, srv.Handler)
 	return app
 }

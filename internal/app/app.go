@@ -43,6 +43,7 @@ func Build(cfg *config.Config, log *slog.Logger, tweaks ...func(*web.Options)) (
 		MaxClients:       cfg.MaxPending,
 		TrustFlyClientIP: cfg.OnFly,
 		Metrics:          reg,
+		API:              web.APIOptions{MaxBody: cfg.APIMaxBody, Timeout: cfg.APITimeout},
 	}
 	if cfg.Demo {
 		opts.Demo, opts.DemoPath = demoProvider(cfg), config.DemoMockPath
@@ -68,6 +69,7 @@ func Build(cfg *config.Config, log *slog.Logger, tweaks ...func(*web.Options)) (
 			CORS:         web.CORS{PluginID: a.PluginID, ParentDomain: cfg.PluginParentDomain, Extra: a.AllowedOrigins},
 			PluginName:   a.PluginName,
 			ProviderName: a.ProviderName,
+			APIOrigins:   a.APIOrigins,
 		})
 	}
 	for _, tweak := range tweaks {
@@ -207,6 +209,14 @@ func logApp(log *slog.Logger, cfg *config.Config, a config.App) {
 	cors := web.CORS{PluginID: a.PluginID, ParentDomain: cfg.PluginParentDomain, Extra: a.AllowedOrigins}
 	log.Info("app ready", "app", a.Name, "provider", provider, "redirect_route", a.RedirectPath,
 		"pkce", a.Flow.PKCE, "allowed_origins", cors.Describe())
+	if len(a.APIOrigins) > 0 {
+		base := "/"
+		if a.Name != "" {
+			base = "/" + a.Name + "/"
+		}
+		log.Info("API passthrough on", "app", a.Name, "routes", base+"api/<host>/… and "+base+"?<URL>",
+			"api_origins", strings.Join(a.APIOrigins, " "), "api_max_body", cfg.APIMaxBody, "api_timeout", cfg.APITimeout)
+	}
 	if a.PluginID == "" && !cfg.Demo {
 		log.Warn("PLUGIN_ID is not set: any plugin origin under " + cfg.PluginParentDomain +
 			" may call this server; set PLUGIN_ID before publishing the plugin")

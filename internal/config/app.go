@@ -165,6 +165,8 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 	}
 	pluginURI(&app, &p, v("PLUGIN_URI"), e.PluginURI, c.PluginParentDomain)
 
+	app.APIOrigins = apiOrigins(&p, v("API_ORIGINS"), e.APIOrigins, preset.APIOrigins)
+
 	// Seal keys: SEAL_KEY, or the client secret, through HKDF with the
 	// app's name, so apps sharing a secret or a key still refuse each
 	// other's states and read keys.
@@ -270,6 +272,44 @@ func pluginURI(app *App, p *problems, name, uri, parentDomain string) {
 	case !slices.Contains(app.AllowedOrigins, canon):
 		app.AllowedOrigins = append(app.AllowedOrigins, canon)
 	}
+}
+
+// apiOrigins reads API_ORIGINS (docs/protocol.md#api-passthrough): empty
+// takes the preset's origins, "none" turns the passthrough off, and each
+// entry must pass web.APIOrigin. Two origins with one host and port (http
+// and https) are refused: /api/<host>/ could not tell them apart.
+func apiOrigins(p *problems, name, v string, preset []string) []string {
+	v = strings.TrimSpace(v)
+	if strings.EqualFold(v, "none") {
+		return nil
+	}
+	entries := preset
+	if v != "" {
+		entries = strings.Split(v, ",")
+	}
+	var out []string
+	hosts := map[string]string{}
+	for _, o := range entries {
+		if strings.TrimSpace(o) == "" {
+			continue
+		}
+		canon, err := web.APIOrigin(o)
+		if err != nil {
+			p.add(name, "each entry must be an origin https://host[:port] (http:// only for localhost, 127.0.0.0/8 or [::1]), or none: "+err.Error())
+			continue
+		}
+		_, hostport, _ := strings.Cut(canon, "://")
+		switch hosts[hostport] {
+		case canon:
+			continue // listed twice
+		case "":
+			hosts[hostport] = canon
+			out = append(out, canon)
+		default:
+			p.add(name, "two origins with the same host and port: /api/<host>/ could not tell them apart")
+		}
+	}
+	return out
 }
 
 // parseSealKey reads a SEAL_KEY or SEAL_KEYS_OLD entry and refuses one byte

@@ -121,3 +121,21 @@ func (p *problems) displayName(name, v string) string {
 	}
 	return v
 }
+
+// size reads a byte count: a whole number, or one with a unit (KiB, MiB,
+// GiB, or KB, MB, GB in powers of ten; B), as in API_MAX_BODY=10MiB.
+func (p *problems) size(name, v string) int64 {
+	v = strings.TrimSpace(v)
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	n, err := strconv.ParseInt(v[:i], 10, 64)
+	unit := map[string]int64{"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+	mult, ok := unit[strings.ToLower(strings.TrimSpace(v[i:]))]
+	if err != nil || !ok || n <= 0 || n > (1<<62)/mult {
+		p.add(name, "must be a positive size such as 10MiB, 512KiB or 1048576 (bytes)")
+		return 0
+	}
+	return n * mult
+}

@@ -39,7 +39,12 @@ type Config struct {
 	TLSFromMkcert bool
 	MachineID     string
 	Demo          bool
-	Apps          []App
+	// APIMaxBody and APITimeout are the API passthrough's, server-wide
+	// (docs/protocol.md#api-passthrough): the /?<URL> form belongs to no
+	// single app.
+	APIMaxBody int64
+	APITimeout time.Duration
+	Apps       []App
 }
 
 // App is one plugin's configuration: its routes, its CORS rules and its flow.
@@ -56,6 +61,9 @@ type App struct {
 	// either may be empty.
 	PluginName   string
 	ProviderName string
+	// APIOrigins are the API passthrough's upstreams (API_ORIGINS, or the
+	// preset's), canonical; none turns it off.
+	APIOrigins []string
 	// KeyFromSecret says the seal key is derived from the client secret,
 	// so rotating the secret ends logins in flight (worth a log line).
 	KeyFromSecret bool
@@ -77,6 +85,8 @@ type serverEnv struct {
 	MaxPending         string `split_words:"true"` // default flow.DefaultMaxPending
 	PluginParentDomain string `split_words:"true" default:"plugins.framercdn.com"`
 	MetricsAddr        string `split_words:"true"`
+	APIMaxBody         string `split_words:"true" default:"10MiB"`
+	APITimeout         string `split_words:"true" default:"30s"`
 	Apps               string
 	FlyAppName         string `split_words:"true"`
 	FlyMachineID       string `split_words:"true"`
@@ -102,6 +112,7 @@ type appEnv struct {
 	// ALLOWED_ORIGINS entry (pluginURI).
 	PluginURI       string `split_words:"true"`
 	AllowedOrigins  string `split_words:"true"`
+	APIOrigins      string `split_words:"true"`
 	SealKey         string `split_words:"true"`
 	SealKeysOld     string `split_words:"true"`
 	PKCE            string
@@ -159,6 +170,8 @@ func Load(demo bool) (*Config, error) {
 		c.MaxPending = p.positive("MAX_PENDING", s.MaxPending)
 	}
 	c.MetricsAddr = p.metricsAddr("METRICS_ADDR", s.MetricsAddr, c.Port)
+	c.APIMaxBody = p.size("API_MAX_BODY", s.APIMaxBody)
+	c.APITimeout = p.duration("API_TIMEOUT", s.APITimeout)
 	c.PluginParentDomain = strings.ToLower(strings.TrimSpace(s.PluginParentDomain))
 	if !web.IsHost(c.PluginParentDomain) {
 		p.add("PLUGIN_PARENT_DOMAIN", "not a domain name")

@@ -30,6 +30,11 @@ type target struct {
 	// provConns counts connections opened to the fake provider (nil with
 	// -base); they include the harness's own, as the browser.
 	provConns *atomic.Int64
+	// rig, apiHC and fwdHC are the api-* scenarios' fake API and bare
+	// forwarder, and the load generator's clients for them (nil when
+	// they do not run).
+	rig          *apiRig
+	apiHC, fwdHC *fasthttp.HostClient
 }
 
 func newHostClient(addr string, tls bool, conns int) *fasthttp.HostClient {
@@ -189,10 +194,28 @@ type cpuMeter struct {
 	busyOK  bool
 }
 
+// auxPIDs are the harness's own child processes (the api-* scenarios'
+// fake API and bare forwarder): their CPU counts as the harness's, but for
+// the one serving the row, which counts as the server's.
+var auxPIDs []int
+
+// harnessCPU is the CPU time of the harness's process and of its auxPIDs
+// but skip.
+func harnessCPU(skip int) time.Duration {
+	d := selfCPU()
+	for _, p := range auxPIDs {
+		if p != skip {
+			c, _ := procCPU(p)
+			d += c
+		}
+	}
+	return d
+}
+
 func startCPU(pid int) *cpuMeter {
 	m := &cpuMeter{pid: pid, start: time.Now()}
 	m.child, m.childOK = procCPU(pid)
-	m.self = selfCPU()
+	m.self = harnessCPU(pid)
 	m.busy, m.busyOK = machineBusy()
 	return m
 }
@@ -203,7 +226,7 @@ func (m *cpuMeter) stop() (server, harness, other float64) {
 	if ok && m.childOK {
 		server = (c - m.child).Seconds() / el
 	}
-	harness = (selfCPU() - m.self).Seconds() / el
+	harness = (harnessCPU(m.pid) - m.self).Seconds() / el
 	if b, ok := machineBusy(); ok && m.busyOK {
 		other = max(0, (b-m.busy).Seconds()/el-server-harness)
 	}

@@ -47,6 +47,9 @@ type options struct {
 	strict     bool
 	waitQuiet  time.Duration
 	retries    int
+	// rig is the fake API and the bare forwarder of the api-*
+	// scenarios, when they run.
+	rig *apiRig
 }
 
 func main() {
@@ -71,12 +74,24 @@ func main() {
 		o.extraEnv = append(o.extraEnv, v)
 		return nil
 	})
-	flag.StringVar(&only, "only", "", "run only these scenarios, comma-separated (authorize, poll-pending, poll-forged, login, refresh)")
+	flag.StringVar(&only, "only", "", "run only these scenarios, comma-separated (authorize, poll-pending, poll-forged, login, refresh, api-direct, api-bare, api-passthrough)")
+	// The api-* scenarios' children: this harness, re-executed.
+	var serveAPI, serveForwarder bool
+	var to string
+	flag.BoolVar(&serveAPI, "serve-api", false, "internal: serve the fake API (a child of the api-* scenarios)")
+	flag.BoolVar(&serveForwarder, "serve-forwarder", false, "internal: serve the bare forwarder to -to (a child of the api-* scenarios)")
+	flag.StringVar(&to, "to", "", "internal: the fake API's address, for -serve-forwarder")
 	flag.DurationVar(&o.waitQuiet, "wait-quiet", 30*time.Second, "before each run, wait up to this long for other processes to leave the CPU idle (0: never wait)")
 	flag.IntVar(&o.retries, "retries", 2, "runs to repeat when other processes disturbed them (see -wait-quiet)")
 	flag.BoolVar(&o.strict, "strict", false, "exit with status 1 if a scenario was skipped or any request got an unexpected answer (for CI)")
 	flag.StringVar(&cpuprofile, "cpuprofile", "", "write the harness's own CPU profile (load generator and fake provider) to this file")
 	flag.Parse()
+	switch {
+	case serveAPI:
+		serveAux("api", "")
+	case serveForwarder:
+		serveAux("forwarder", to)
+	}
 	o.levels = splitList(levels)
 	if o.quick {
 		o.waitQuiet = 0
@@ -182,6 +197,17 @@ func run(o options) (*report, error) {
 	}
 	clientID := "bench-client"
 	secret := randomHex(24)
+	if wantsAPI(o) {
+		progress("starting the fake API and the bare forwarder")
+		if o.rig, err = startAPIRig(); err != nil {
+			return nil, err
+		}
+		defer o.rig.stop()
+		rep.Notes = append(rep.Notes, "api-* ops are one GET of a small JSON page with a bearer token: straight to a fake API (api-direct), "+
+			"through a bare fasthttp forwarder (api-bare: HostClient.Do of the request as it came, no checks), and through handoff's "+
+			"/api/<host>/ passthrough (api-passthrough); the fake API and the forwarder are child processes, counted as harness CPU, "+
+			"and their CPU column is the one process that serves the row")
+	}
 
 	if o.coldStarts > 0 {
 		progress("cold start ×%d", o.coldStarts)
@@ -236,7 +262,18 @@ func run(o options) (*report, error) {
 	if o.quick {
 		rep.Notes = append(rep.Notes, "-quick: smoke run; the figures are not meaningful")
 	}
+	rep.Passthrough = summarizePassthrough(rep.Results)
 	return rep, nil
+}
+
+// wantsAPI reports whether the run includes an api-* scenario.
+func wantsAPI(o options) bool {
+	for _, sc := range scenarios {
+		if sc.api && (o.only == nil || o.only[sc.name]) {
+			return true
+		}
+	}
+	return false
 }
 
 // launch starts a fake provider and a handoff child wired to it, and waits
@@ -250,7 +287,11 @@ func launch(o options, bin, workdir, clientID, secret, level string) (*child, *p
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	srv, err := startChild(bin, workdir, port, append(serverEnv(port, prov, clientID, level), o.extraEnv...))
+	env := serverEnv(port, prov, clientID, level)
+	if o.rig != nil {
+		env = append(env, "API_ORIGINS=http://"+o.rig.api.addr)
+	}
+	srv, err := startChild(bin, workdir, port, append(env, o.extraEnv...))
 	if err != nil {
 		prov.close()
 		return nil, nil, nil, err
@@ -268,6 +309,11 @@ func launch(o options, bin, workdir, clientID, secret, level string) (*child, *p
 		pid:       srv.cmd.Process.Pid,
 		provConns: &prov.conns,
 	}
+	if o.rig != nil {
+		t.rig = o.rig
+		t.apiHC = newHostClient(o.rig.api.addr, false, conns)
+		t.fwdHC = newHostClient(o.rig.fwd.addr, false, conns)
+	}
 	if t.refreshToken, err = fetchRefreshToken(t); err != nil {
 		srv.stop()
 		prov.close()
@@ -281,6 +327,16 @@ func runScenario(o options, t *target, sc scenario) scenarioResult {
 	if sc.provider && t.prov == nil {
 		r.Skipped = "needs the harness's fake provider (not available with -base)"
 		return r
+	}
+	if sc.api && t.rig == nil {
+		r.Skipped = "needs the harness's fake API in handoff's API_ORIGINS (not available with -base)"
+		return r
+	}
+	if sc.pidOf != nil {
+		// The CPU and RSS columns are of the process serving this row.
+		t2 := *t
+		t2.pid = sc.pidOf(t)
+		t = &t2
 	}
 	o2, err := sc.prepare(t)
 	if err != nil {

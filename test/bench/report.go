@@ -51,16 +51,17 @@ type resources struct {
 }
 
 type report struct {
-	Machine     machine          `json:"machine"`
-	Command     string           `json:"command"`
-	Target      string           `json:"target"`
-	Duration    string           `json:"duration"`
-	Connections int              `json:"connections"`
-	Rate        float64          `json:"fixed_rate"`
-	Results     []scenarioResult `json:"results"`
-	Resources   resources        `json:"resources"`
-	Notes       []string         `json:"notes"`
-	Started     time.Time        `json:"started"`
+	Machine     machine              `json:"machine"`
+	Command     string               `json:"command"`
+	Target      string               `json:"target"`
+	Duration    string               `json:"duration"`
+	Connections int                  `json:"connections"`
+	Rate        float64              `json:"fixed_rate"`
+	Results     []scenarioResult     `json:"results"`
+	Resources   resources            `json:"resources"`
+	Passthrough []passthroughSummary `json:"passthrough,omitempty"`
+	Notes       []string             `json:"notes"`
+	Started     time.Time            `json:"started"`
 }
 
 // failures lists what -strict refuses: skipped scenarios and failed
@@ -163,6 +164,10 @@ func printReport(out io.Writer, r *report) {
 		if f.FirstError != "" {
 			fmt.Fprintf(out, "first flood error:    %s\n", f.FirstError)
 		}
+	}
+	for _, p := range r.Passthrough {
+		fmt.Fprintf(out, "API passthrough (%s): %.2f× the bare forwarder's throughput (target ≥ 0.6×); p50 added over the direct call at %s: %+.3f ms (bare forwarder %+.3f ms; target < 0.5 ms); at saturation %+.3f ms\n",
+			p.LogLevel, p.Ratio, rateLabel(r.Rate), p.AddedP50ms, p.BareAddedP50ms, p.SatAddedP50ms)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(out, "note:", n)

@@ -21,6 +21,11 @@ type scenario struct {
 	// provider: the scenario needs the harness's own fake provider (not
 	// available with -base).
 	provider bool
+	// api: the scenario needs the fake API and the bare forwarder (not
+	// available with -base).
+	api bool
+	// pidOf is the process that serves the scenario, when not handoff.
+	pidOf func(t *target) int
 	// prepare makes what the op needs (keys, a refresh token) and returns it.
 	prepare func(t *target) (op, error)
 }
@@ -31,6 +36,9 @@ var scenarios = []scenario{
 	{name: "poll-forged", unit: "req", prepare: prepPollForged},
 	{name: "login", unit: "flow", provider: true, prepare: prepLogin},
 	{name: "refresh", unit: "req", provider: true, prepare: prepRefresh},
+	{name: "api-direct", unit: "req", api: true, pidOf: func(t *target) int { return t.rig.api.pid() }, prepare: prepAPIDirect},
+	{name: "api-bare", unit: "req", api: true, pidOf: func(t *target) int { return t.rig.fwd.pid() }, prepare: prepAPIBare},
+	{name: "api-passthrough", unit: "req", api: true, prepare: prepAPIPassthrough},
 }
 
 // POST /authorize: 200 with the URL and read key.

@@ -12,7 +12,7 @@ import (
 // Journey 7: the plugin chooses its scopes (docs/protocol.md#authorize),
 // retries a refresh whose answer it lost (#refresh), and logs out (#revoke).
 
-func TestJourney7ChosenScope(t *testing.T) {
+func TestJourney9ChosenScope(t *testing.T) {
 	defer journey(t)()
 	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
 	defer cancel()
