@@ -19,6 +19,7 @@ import (
 
 	"handoff/crypto"
 	"handoff/flow"
+	"handoff/internal/metrics"
 	"handoff/internal/mockprovider"
 	"handoff/web"
 )
@@ -149,6 +150,8 @@ type server struct {
 }
 
 type setup struct {
+	// metrics, when set, receives the server's counters.
+	metrics      *metrics.Registry
 	cors         *web.CORS // nil: the plugin's CORS with testPluginID
 	rateLimit    bool
 	trustFly     bool
@@ -204,6 +207,7 @@ func start(t *testing.T, s setup) *server {
 		RateLimit:        s.rateLimit,
 		TrustFlyClientIP: s.trustFly,
 		API:              s.api,
+		Metrics:          s.metrics,
 	}
 	if s.demo {
 		opts.Demo = mockprovider.New(mockprovider.Options{

@@ -1,11 +1,14 @@
 package web_test
 
 import (
+	"bytes"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 
+	"handoff/internal/metrics"
 	"handoff/internal/testkit"
 )
 
@@ -27,6 +30,33 @@ func TestAuthorizeRequestLineNamesTheLogin(t *testing.T) {
 	for _, line := range strings.Split(out, "\n") {
 		if strings.Contains(line, "route=/poll") && strings.Contains(line, "login=") {
 			t.Errorf("a poll's request line names a login: %s", line)
+		}
+	}
+}
+
+// Each passthrough call is counted by app, upstream and the class of the
+// upstream's status, or as an error when no answer came
+// (docs/protocol.md#metrics).
+func TestAPICallsCounted(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t)
+	up.answer(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/missing" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	reg := metrics.New()
+	s := apiServer(t, up, setup{metrics: reg})
+	for _, p := range []string{"/ok", "/ok", "/missing"} {
+		s.do("GET", apiPath(up, p), nil, "Origin", testPluginOrigin)
+	}
+	var out bytes.Buffer
+	reg.WritePrometheus(&out)
+	host := up.addr
+	for class, want := range map[string]string{"2xx": "2", "4xx": "1", "5xx": "0", "error": "0"} {
+		series := `handoff_api_requests_total{handoff_app="",upstream="` + host + `",class="` + class + `"} ` + want + "\n"
+		if !strings.Contains(out.String(), series) {
+			t.Errorf("no %q in:\n%s", series, out.String())
 		}
 	}
 }
