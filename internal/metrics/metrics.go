@@ -29,9 +29,10 @@ type Outcome uint8
 const (
 	// Delivered: the plugin's poll took the tokens.
 	Delivered Outcome = iota
-	// Cancelled: the provider sent the user back with an error (declined).
+	// Cancelled: the user declined (access_denied at the redirect).
 	Cancelled
-	// ProviderRefused: the token endpoint refused the code (an OAuth error).
+	// ProviderRefused: the provider refused the login (another error at
+	// the redirect) or the token endpoint refused the code.
 	ProviderRefused
 	// ProviderFailed: the token endpoint failed, timed out or could not
 	// be reached, or the redirect carried no code.
