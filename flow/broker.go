@@ -73,6 +73,10 @@ type Broker struct {
 	log          *slog.Logger
 	authorizeURL string // everything but state and the PKCE challenge
 	now          func() time.Time
+	// betweenPeekAndRemove is nil but in tests, which set it to hold
+	// polls between take's look at the tokens and its Remove, so that
+	// racing polls meet there every time rather than by chance.
+	betweenPeekAndRemove func()
 
 	// tokens hold provider answers until their one poll (TOKEN_TTL).
 	tokens *expirable.LRU[loginID, []byte]

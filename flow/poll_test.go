@@ -18,6 +18,42 @@ import (
 
 func TestPollExactlyOnceConcurrent(t *testing.T) {
 	t.Parallel()
+	// The interleaving that matters, forced: every poller has seen the
+	// tokens (Peek) before any of them removes them, so only Remove's
+	// answer can tell them apart. Exactly one may deliver.
+	t.Run("all saw the tokens", func(t *testing.T) {
+		t.Parallel()
+		const pollers = 8
+		f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
+		b := newBroker(t, f.config(Config{}))
+		l, _, err := login(t, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var peeked sync.WaitGroup
+		peeked.Add(pollers)
+		b.betweenPeekAndRemove = func() { peeked.Done(); peeked.Wait() }
+		errs := make(chan error, pollers)
+		for range pollers {
+			go func() {
+				_, err := b.Poll(l.ReadKey, PollOptions{})
+				errs <- err
+			}()
+		}
+		delivered := 0
+		for range pollers {
+			switch err := <-errs; {
+			case err == nil:
+				delivered++
+			default:
+				ferr(t, err, KindGone, "already_delivered")
+			}
+		}
+		if delivered != 1 {
+			t.Fatalf("%d of %d pollers that saw the tokens got them, want exactly 1", delivered, pollers)
+		}
+	})
+	// The same without the hook, as the scheduler interleaves them.
 	for _, pollers := range []int{20, 50} {
 		t.Run(itoa(pollers), func(t *testing.T) {
 			t.Parallel()
@@ -325,11 +361,14 @@ func TestMaxPending(t *testing.T) {
 	const max = 5
 	b := newBroker(t, f.config(Config{MaxPending: max, PollLimit: 10}))
 	var keys []string
+	delivered := map[string]bool{}
 	for i := range 20 {
 		l, _, _ := login(t, b)
 		keys = append(keys, l.ReadKey)
 		if i%2 == 0 {
-			b.Poll(l.ReadKey, PollOptions{})
+			if _, err := b.Poll(l.ReadKey, PollOptions{}); err == nil {
+				delivered[l.ReadKey] = true
+			}
 		}
 		// a cancelled login too
 		c := b.Authorize()
@@ -342,17 +381,27 @@ func TestMaxPending(t *testing.T) {
 		}
 	}
 	// The most recent logins still answer; the oldest may have been evicted
-	// (pending again) but never deliver twice.
+	// (pending again). None delivers twice: not one delivered above, and
+	// not one delivered here either when polled again.
 	for _, k := range keys {
-		_, err := b.Poll(k, PollOptions{})
-		if err == nil {
-			continue // an undelivered recent one
+		for poll := range 2 {
+			_, err := b.Poll(k, PollOptions{})
+			if err == nil {
+				if delivered[k] {
+					t.Fatalf("a login's tokens delivered twice (poll %d of the last round)", poll+1)
+				}
+				delivered[k] = true
+				continue
+			}
+			switch err.(*Error).Kind {
+			case KindGone, KindPending:
+			default:
+				t.Errorf("poll: %v", err)
+			}
 		}
-		switch err.(*Error).Kind {
-		case KindGone, KindPending:
-		default:
-			t.Errorf("poll: %v", err)
-		}
+	}
+	if len(delivered) == 0 {
+		t.Error("no login delivered its tokens")
 	}
 }
 
