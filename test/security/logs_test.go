@@ -97,44 +97,46 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 	wantPage(t, "denied", count(c.get(t, c.consent(t, l, true))), 200, "cancelled")
 	wantCode(t, "poll after denial", count(h.poll(t, l.readKey)), 410, "access_denied")
 
-	// Provider failures, each logged with its cause.
+	// Provider failures, each logged with its cause, each with the code
+	// docs/protocol.md gives it on the page, the poll and a refresh.
 	for _, f := range []struct {
-		name    string
-		fault   faultFunc
-		page    int
-		outcome string
+		name          string
+		fault         faultFunc
+		page          int
+		outcome       string
+		pollCode      string // the 410's code
+		refreshStatus int
+		refreshCode   string
 	}{
-		{"500", func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(500); return true }, 502, "provider_error"},
+		{"500", func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(500); return true },
+			502, "provider_error", "server_error", 502, "server_error"},
 		{"200 with an error", func(w http.ResponseWriter, r *http.Request) bool {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"error":"invalid_grant"}`))
 			return true
-		}, 502, "provider_error"},
+		}, 502, "provider_error", "invalid_grant", 400, "invalid_grant"},
 		{"hang-up", func(w http.ResponseWriter, r *http.Request) bool {
 			conn, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {
 				conn.Close()
 			}
 			return true
-		}, 502, "provider_error"},
+		}, 502, "provider_error", "server_error", 502, "server_error"},
 		{"timeout", func(w http.ResponseWriter, r *http.Request) bool {
 			select {
 			case <-r.Context().Done():
 			case <-time.After(30 * time.Second):
 			}
 			return true
-		}, 504, "provider_timeout"},
+		}, 504, "provider_timeout", "temporarily_unavailable", 504, "temporarily_unavailable"},
 	} {
 		p.setFault(f.fault)
 		l = h.authorize(t)
 		count(resp{})
 		wantPage(t, f.name, count(c.get(t, c.consent(t, l, false))), f.page, f.outcome)
-		if r := count(h.poll(t, l.readKey)); r.status != 410 {
-			t.Errorf("poll after %s: %v", f.name, r)
-		}
-		if r := count(c.post(t, base+"/refresh?code="+url.QueryEscape(rt.RefreshToken), "", "")); r.status < 400 {
-			t.Errorf("refresh during %s: %v", f.name, r)
-		}
+		wantCode(t, "poll after "+f.name, count(h.poll(t, l.readKey)), 410, f.pollCode)
+		wantCode(t, "refresh during "+f.name, count(c.post(t, base+"/refresh?code="+url.QueryEscape(rt.RefreshToken), "", "")),
+			f.refreshStatus, f.refreshCode)
 	}
 	p.setFault(nil)
 
