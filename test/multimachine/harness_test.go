@@ -47,7 +47,7 @@ type machine struct {
 func startMachine(t testing.TB, env map[string]string) *machine {
 	t.Helper()
 	id := env["FLY_MACHINE_ID"]
-	p := testkit.Start(t, testkit.Options{Env: func(int) map[string]string { return env }, Race: true, Name: "machine " + id})
+	p := testkit.Start(t, testkit.Options{Vars: env, Race: true, Name: "machine " + id})
 	return &machine{Proc: p, id: id}
 }
 

@@ -27,8 +27,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"handoff/internal/testkit"
 )
 
 func or(a, b string) string {
@@ -52,26 +50,27 @@ func TestFloodKeepsMemoryBounded(t *testing.T) {
 
 	secrets := &secretSet{}
 	p := newFakeProvider(t, secrets)
-	port := testkit.FreePort(t)
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	env := map[string]string{
-		"CLIENT_ID":          p.clientID,
-		"CLIENT_SECRET":      p.clientSecret,
-		"REDIRECT_URI":       base + "/redirect",
-		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-		"TOKEN_ENDPOINT":     p.URL + "/token",
-		"LOG_LEVEL":          "error",
-		"RATE_LIMIT":         "on",
-		// Trust Fly-Client-IP, so every request can come from a new
-		// address and the per-address limiters fill to their cap.
-		"FLY_APP_NAME": "handoff-flood",
-	}
-	for _, kv := range strings.Fields(os.Getenv("HANDOFF_FLOOD_ENV")) {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
+	proc := startBinary(t, func(base string) map[string]string {
+		env := map[string]string{
+			"CLIENT_ID":          p.clientID,
+			"CLIENT_SECRET":      p.clientSecret,
+			"REDIRECT_URI":       base + "/redirect",
+			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
+			"TOKEN_ENDPOINT":     p.URL + "/token",
+			"LOG_LEVEL":          "error",
+			"RATE_LIMIT":         "on",
+			// Trust Fly-Client-IP, so every request can come from a new
+			// address and the per-address limiters fill to their cap.
+			"FLY_APP_NAME": "handoff-flood",
 		}
-	}
-	proc := startBinary(t, port, env)
+		for _, kv := range strings.Fields(os.Getenv("HANDOFF_FLOOD_ENV")) {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				env[k] = v
+			}
+		}
+		return env
+	})
+	port, base := proc.Port, proc.URL
 	pid := proc.Cmd.Process.Pid
 	idle := statusKB(t, pid, "VmRSS")
 	t.Logf("idle: RSS %d KB", idle)

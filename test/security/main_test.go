@@ -58,12 +58,16 @@ func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) 
 // process is the built binary, running.
 type process struct{ *testkit.Proc }
 
-// startBinary runs the binary with exactly env (plus PATH and HOME), in an
-// empty working directory (no .env, no mkcert files), and waits until
-// /healthz answers.
-func startBinary(t *testing.T, port int, env map[string]string) *process {
+// startBinary runs the binary with exactly env(base) (plus PATH, HOME and
+// PORT), where base is the URL it serves at, in an empty working directory
+// (no .env, no mkcert files), and waits until /healthz answers. The port is
+// picked by testkit, which tries another if a different process takes it
+// before handoff binds it.
+func startBinary(t *testing.T, env func(base string) map[string]string) *process {
 	t.Helper()
-	return &process{testkit.Start(t, testkit.Options{Port: port, Env: func(int) map[string]string { return env }})}
+	return &process{testkit.Start(t, testkit.Options{Env: func(port int) map[string]string {
+		return env("http://127.0.0.1:" + strconv.Itoa(port))
+	}})}
 }
 
 // startBinaryFor runs the binary against p, configured as startHandoff
@@ -71,21 +75,21 @@ func startBinary(t *testing.T, port int, env map[string]string) *process {
 // it with a client that keeps every error body to search for secrets.
 func startBinaryFor(t *testing.T, p *fakeProvider, env map[string]string) (*process, *handoff) {
 	t.Helper()
-	port := testkit.FreePort(t)
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	vars := map[string]string{
-		"CLIENT_ID":          p.clientID,
-		"CLIENT_SECRET":      p.clientSecret,
-		"REDIRECT_URI":       base + "/redirect",
-		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-		"TOKEN_ENDPOINT":     p.URL + "/token",
-		"RATE_LIMIT":         "off",
-		"LOG_LEVEL":          "warn",
-	}
-	for k, v := range env {
-		vars[k] = v
-	}
-	proc := startBinary(t, port, vars)
+	proc := startBinary(t, func(base string) map[string]string {
+		vars := map[string]string{
+			"CLIENT_ID":          p.clientID,
+			"CLIENT_SECRET":      p.clientSecret,
+			"REDIRECT_URI":       base + "/redirect",
+			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
+			"TOKEN_ENDPOINT":     p.URL + "/token",
+			"RATE_LIMIT":         "off",
+			"LOG_LEVEL":          "warn",
+		}
+		for k, v := range env {
+			vars[k] = v
+		}
+		return vars
+	})
 	return proc, attach(t, proc.URL, p)
 }
 
