@@ -103,7 +103,7 @@ func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Valu
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token endpoint is misconfigured", Err: err}
+		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token endpoint is misconfigured", Err: redactURLError(err)}
 	}
 	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Accept", "application/json")
