@@ -172,6 +172,7 @@ type setup struct {
 	demo         bool
 	noScope      bool
 	formResponse bool // the provider answers form-encoded, as GitHub can
+	machineID    string
 }
 
 // start runs a handoff server for one app on a loopback listener, against
@@ -199,6 +200,7 @@ func start(t *testing.T, s setup) *server {
 		PollLimit:       s.pollLimit,
 		Sealer:          sealer(t, or(s.sealSecret, testClientSecret)),
 		Logger:          s.logger,
+		MachineID:       s.machineID,
 	}
 	opts := web.Options{
 		Logger:           s.logger,
