@@ -83,6 +83,7 @@ type handoff struct {
 // every secret of the test when the test ends.
 func startHandoff(t *testing.T, p *fakeProvider, env map[string]string, opts ...func(*web.Options)) *handoff {
 	t.Helper()
+	owned(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +120,7 @@ func startHandoff(t *testing.T, p *fakeProvider, env map[string]string, opts ...
 		t.Fatalf("build: %v", err)
 	}
 	h.brokers = server.Brokers
+	server.Fiber.Server().MaxIdleWorkerDuration = idleWorkers
 	served := make(chan struct{})
 	go func() {
 		defer close(served)

@@ -21,6 +21,7 @@ import (
 
 // attach returns a client-side handoff for a server running elsewhere.
 func attach(t *testing.T, base string, p *fakeProvider) *handoff {
+	owned(t)
 	h := &handoff{URL: base, secrets: p.secrets, provider: p, client: newClient(p.secrets)}
 	t.Cleanup(func() {
 		h.client.close()

@@ -40,6 +40,7 @@ type faultFunc func(w http.ResponseWriter, r *http.Request) bool
 
 func newFakeProvider(t *testing.T, secrets *secretSet) *fakeProvider {
 	t.Helper()
+	owned(t)
 	p := &fakeProvider{
 		clientID:     "client-" + random(8),
 		clientSecret: random(32),
