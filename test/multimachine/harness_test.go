@@ -2,7 +2,6 @@ package multimachine
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -411,51 +409,29 @@ func (c *cluster) crash(t testing.TB, id string) {
 	b.unreachable.Store(false) // now replays dial a closed port
 }
 
-// client is the test's HTTP client: no redirects followed, many connections.
-var client = &http.Client{
-	Timeout: 30 * time.Second,
-	Transport: &http.Transport{
-		MaxIdleConns:        1024,
-		MaxIdleConnsPerHost: 256,
-		IdleConnTimeout:     30 * time.Second,
-	},
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
-
+// response is an answer, and the machine that made it (X-Test-Machine,
+// set by the proxy; "" for a request straight to a machine).
 type response struct {
-	status  int
-	header  http.Header
-	body    []byte
-	machine string // X-Test-Machine: who answered, through the proxy
+	testkit.Response
+	machine string
 }
 
+// do sends one request (with header) and reads the whole answer.
 func do(method, u string, header http.Header) (response, error) {
-	req, err := http.NewRequest(method, u, nil)
-	if err != nil {
-		return response{}, err
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return response{}, err
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b, machine: resp.Header.Get("X-Test-Machine")}, nil
+	r, err := (&testkit.Plugin{}).Do(method, u, header, nil)
+	return response{r, r.Header.Get("X-Test-Machine")}, err
 }
-
-func (r response) errorCode() string { return testkit.ErrorCode(r.body) }
-func (r response) outcome() string   { return testkit.Outcome(r.body) }
 
 var pluginHeader = http.Header{"Origin": {pluginOrigin}}
 
+// plugin is the Framer plugin of the cluster's app, through the proxy.
+func (c *cluster) plugin() *testkit.Plugin {
+	return &testkit.Plugin{Base: c.base, Origin: pluginOrigin, PollEvery: 150 * time.Millisecond}
+}
+
 // login is what a plugin knows of one login, and how it went.
 type login struct {
+	plugin  *testkit.Plugin
 	owner   string // the machine that answered /authorize
 	authURL string
 	readKey string
@@ -468,48 +444,37 @@ type login struct {
 }
 
 func (c *cluster) authorize() (*login, error) {
-	r, err := do("POST", c.base+"/authorize", pluginHeader)
+	p := c.plugin()
+	l, err := p.Authorize()
 	if err != nil {
 		return nil, err
 	}
-	if r.status != http.StatusOK {
-		return nil, fmt.Errorf("authorize: %d %s", r.status, r.body)
-	}
-	var v struct{ URL, ReadKey string }
-	if err := json.Unmarshal(r.body, &v); err != nil {
-		return nil, err
-	}
-	return &login{owner: r.machine, authURL: v.URL, readKey: v.ReadKey}, nil
+	return &login{plugin: p, owner: l.Answer.Header.Get("X-Test-Machine"), authURL: l.URL, readKey: l.ReadKey}, nil
 }
 
 // consent plays the user at the provider (which approves at once): the
 // provider answers with the redirect back to handoff.
 func (l *login) consent() error {
-	r, err := do("GET", l.authURL, nil)
-	if err != nil {
-		return err
-	}
-	if r.status != http.StatusFound {
-		return fmt.Errorf("provider authorize: %d %s", r.status, r.body)
-	}
-	l.back = r.header.Get("Location")
-	return nil
+	back, err := l.plugin.Consent(testkit.Login{URL: l.authURL}, true)
+	l.back = back
+	return err
 }
 
 // visit follows the provider's redirect to handoff, through the proxy.
 func (l *login) visit() error {
-	r, err := do("GET", l.back, nil)
-	l.redirect = r
+	r, err := l.plugin.Visit(l.back)
+	l.redirect = response{r, r.Header.Get("X-Test-Machine")}
 	return err
 }
 
 func (c *cluster) pollOnce(readKey string) (response, error) {
-	return do("POST", c.base+"/poll?readKey="+url.QueryEscape(readKey), pluginHeader)
+	r, err := c.plugin().Poll(readKey)
+	return response{r, r.Header.Get("X-Test-Machine")}, err
 }
 
 // journey is the whole Framer plugin journey through the proxy: authorize;
 // the user's browser consents and comes back to the redirect route after a
-// random pause while the plugin polls every 120-180 ms; then one more poll,
+// random pause while the plugin polls every 150 ms; then one more poll,
 // which must say the tokens were already delivered.
 func (c *cluster) journey() (*login, error) {
 	l, err := c.authorize()
@@ -529,34 +494,17 @@ func (c *cluster) journey() (*login, error) {
 	if berr := <-browser; berr != nil && err == nil {
 		err = berr
 	}
-	if err == nil && l.poll.status == http.StatusOK {
+	if err == nil && l.poll.Status == http.StatusOK {
 		l.again, err = c.pollOnce(l.readKey)
 	}
 	return l, err
 }
 
-// pollUntilDone polls as Framer's plugins do until the answer is not 404;
-// network errors and 5xx answers are retried a few times, as the example
-// client does.
+// pollUntilDone polls as Framer's plugins do until the answer is not 404.
 func (c *cluster) pollUntilDone(l *login, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	failures := 0
-	for time.Now().Before(deadline) {
-		time.Sleep(time.Duration(120+rand.IntN(60)) * time.Millisecond)
-		r, err := c.pollOnce(l.readKey)
-		l.polls++
-		switch {
-		case err != nil || r.status >= 500:
-			if failures++; failures > 5 {
-				return fmt.Errorf("poll: %v %d %s", err, r.status, r.body)
-			}
-		case r.status == http.StatusNotFound && r.errorCode() == "authorization_pending":
-		default:
-			l.poll = r
-			return nil
-		}
-	}
-	return errors.New("poll: still pending at the deadline")
+	r, polls, err := l.plugin.PollUntilDone(l.readKey, limit)
+	l.poll, l.polls = response{r, r.Header.Get("X-Test-Machine")}, polls
+	return err
 }
 
 // runJourneys runs n journeys, at most conc at once, and returns them in
