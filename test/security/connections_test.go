@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"handoff/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -165,7 +166,7 @@ func TestConnectionFloods(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens thousands of connections; skipped with -short")
 	}
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 
 	t.Run("1,000 slow senders from 10 addresses", func(t *testing.T) {

@@ -16,10 +16,11 @@ import (
 	"testing"
 
 	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 )
 
 func TestInjectedCodeIsRefusedByPKCE(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets) // credentials only; the mock provider answers
 	mock := mockprovider.New(mockprovider.Options{
 		ClientID: p.clientID, ClientSecret: p.clientSecret,
@@ -42,7 +43,7 @@ func TestInjectedCodeIsRefusedByPKCE(t *testing.T) {
 			t.Fatalf("mock provider: %s", res.Status)
 		}
 		q := u.Query()
-		secrets.add(q.Get("code"))
+		secrets.Add(q.Get("code"))
 		return q
 	}
 

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"handoff/internal/testkit"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -88,7 +89,7 @@ func sendEncoded(t *testing.T, h *handoff, method, path, contentType, encoding s
 }
 
 func TestCompressedBodiesAre415(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	_, h := startBinaryFor(t, p, nil)
 	l := h.authorize(t)
@@ -152,7 +153,7 @@ func TestCompressedBodiesAre415(t *testing.T) {
 // A decompression bomb is refused unread: the server's peak resident memory
 // stays under 64 MB. Handoff used to inflate it: 256 MB for one request.
 func TestDecompressionBombsAreNotInflated(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	proc, h := startBinaryFor(t, p, nil)
 	pid := proc.Cmd.Process.Pid

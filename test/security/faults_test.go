@@ -31,7 +31,7 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 		}
 	})
 
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 
 	// A token endpoint whose TLS certificate nobody trusts.

@@ -15,6 +15,7 @@ package security
 import (
 	"bytes"
 	"fmt"
+	"handoff/internal/testkit"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -48,7 +49,7 @@ func TestFloodKeepsMemoryBounded(t *testing.T) {
 		total = n
 	}
 
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	proc := startBinary(t, func(base string) map[string]string {
 		env := map[string]string{

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 	"handoff/web"
 )
 
@@ -112,7 +113,7 @@ func checkTokenHeaders(t *testing.T, what string, r resp) {
 }
 
 func TestEveryPageAndTokenResponseHasSafeHeaders(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	key := hexKey()
 	h := startHandoff(t, p, map[string]string{"PROVIDER_TIMEOUT": "1s", "SEAL_KEY": key})

@@ -8,6 +8,7 @@ package security
 // handed out or seen (and any 16-character piece of one).
 
 import (
+	"handoff/internal/testkit"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -33,11 +34,11 @@ func attach(t *testing.T, base string, p *fakeProvider) *handoff {
 var requestLine = regexp.MustCompile(`^time=\S+ level=INFO msg=request method=([A-Z]+) route=(\S+) status=(\d{3}) duration=\S+ request_id=([0-9a-z]+)$`)
 
 func TestNoSecretInLogsOrPages(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	endpointKey := random(24) // a credential in TOKEN_ENDPOINT's query, as some setups have
 	sealKey, oldKey := hexKey(), hexKey()
-	secrets.add(endpointKey, sealKey, oldKey)
+	secrets.Add(endpointKey, sealKey, oldKey)
 	proc := startBinary(t, func(base string) map[string]string {
 		return map[string]string{
 			"CLIENT_ID":          p.clientID,
@@ -87,7 +88,7 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 		}
 	}
 	bogusRT := random(24)
-	secrets.add(bogusRT)
+	secrets.Add(bogusRT)
 	wantCode(t, "refused refresh", count(c.post(t, base+"/refresh?code="+bogusRT, "", "")), 400, "invalid_grant")
 	wantCode(t, "refused refresh with a space", count(c.post(t, base+"/refresh?code="+bogusRT[:10]+"+"+bogusRT[10:], "", "")), 400, "invalid_grant")
 
@@ -212,7 +213,7 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 	}
 	out := proc.Out.String()
 
-	if leaked := secrets.leaks(out); len(leaked) > 0 {
+	if leaked := secrets.Leaks(out); len(leaked) > 0 {
 		for _, s := range leaked {
 			t.Errorf("the log holds a secret: %.12s…", s)
 		}
@@ -281,7 +282,7 @@ func flipChar(s string) string {
 // oversized one), with the route pattern, never the path or query that
 // carried a key or a state.
 func TestUnknownMethodsAndRefusedBodiesAreLogged(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	proc, h := startBinaryFor(t, p, map[string]string{"LOG_LEVEL": "info"})
 	l := h.authorize(t)
@@ -334,7 +335,7 @@ func TestUnknownMethodsAndRefusedBodiesAreLogged(t *testing.T) {
 			t.Errorf("%d request lines with method=%s route=%s status=%s, want %d", got[l], l.method, l.route, l.status, n)
 		}
 	}
-	if leaked := secrets.leaks(out); len(leaked) > 0 {
+	if leaked := secrets.Leaks(out); len(leaked) > 0 {
 		t.Errorf("the log holds %d secret(s)", len(leaked))
 	}
 	if t.Failed() {

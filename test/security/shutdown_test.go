@@ -6,6 +6,7 @@ package security
 // Tested on the built binary, with a provider that holds its answer.
 
 import (
+	"handoff/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -23,7 +24,7 @@ func TestSignalMidExchangeFinishesItAndExits0(t *testing.T) {
 }
 
 func signalMidExchange(t *testing.T, sig syscall.Signal) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	arrived, release := make(chan struct{}, 1), make(chan struct{})
 	p.setFault(func(w http.ResponseWriter, r *http.Request) bool {
