@@ -5,20 +5,11 @@ package binary
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"html"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -325,62 +316,36 @@ func (h harness) demo(t *testing.T) {
 	const secret = "demo-run-secret-VALUE"
 	p := h.start(t, t.TempDir(), []string{"LOG_LEVEL=debug", "CLIENT_SECRET=" + secret}, client, "-demo")
 
-	get := func(method, target string, body io.Reader, ct string) (*http.Response, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, target, body)
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(b)
-	}
-
-	if resp, body := get("GET", p.base+"/", nil, ""); resp.StatusCode != 200 || !strings.Contains(body, "DEMO MODE") {
+	if resp, body := send(t, client, "GET", p.base+"/", nil, ""); resp.StatusCode != 200 || !strings.Contains(body, "DEMO MODE") {
 		t.Errorf("GET /: %d, want the demo page", resp.StatusCode)
 	}
-	// The whole flow through the built-in mock provider.
-	resp, body := get("POST", p.base+"/authorize", nil, "")
-	var login struct{ URL, ReadKey string }
-	if err := json.Unmarshal([]byte(body), &login); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
+	// The whole flow through the built-in mock provider and its consent
+	// page, as the plugin and the user's browser go through it.
+	secrets := &testkit.Secrets{}
+	plugin := &testkit.Plugin{Base: p.base, Client: client, Secrets: secrets}
+	l, err := plugin.Authorize()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.HasPrefix(login.URL, p.base+"/mock/authorize?") {
-		t.Fatalf("login URL %s", login.URL)
+	if !strings.HasPrefix(l.URL, p.base+"/mock/authorize?") {
+		t.Fatalf("login URL %s", l.URL)
 	}
-	resp, body = get("GET", login.URL, nil, "")
-	if resp.StatusCode != 200 {
-		t.Fatalf("consent page: %d %s", resp.StatusCode, body)
+	back, err := plugin.Consent(l, true)
+	if err != nil {
+		t.Fatal(err)
 	}
-	form := url.Values{"decision": {"approve"}, "username": {"ada"}}
-	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`).FindAllStringSubmatch(body, -1) {
-		form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	if r, err := plugin.Visit(back); err != nil || r.Status != 200 || r.Outcome() != "authenticated" {
+		t.Fatalf("redirect: %v %v", r, err)
 	}
-	resp, _ = get("POST", p.base+"/mock/authorize", strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
-	loc := resp.Header.Get("Location")
-	if resp.StatusCode != 302 {
-		t.Fatalf("consent: %d", resp.StatusCode)
-	}
-	code := mustURL(t, loc).Query().Get("code")
-	state := mustURL(t, loc).Query().Get("state")
-	if resp, body := get("GET", loc, nil, ""); resp.StatusCode != 200 || !strings.Contains(body, "authenticated") {
-		t.Fatalf("redirect: %d %s", resp.StatusCode, body)
-	}
-	resp, body = get("POST", p.base+"/poll?readKey="+login.ReadKey, nil, "")
+	r, err := plugin.Poll(l.ReadKey)
 	var tokens struct {
-		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`
 	}
-	if err := json.Unmarshal([]byte(body), &tokens); err != nil || resp.StatusCode != 200 || tokens.AccessToken == "" {
-		t.Fatalf("poll: %d %s", resp.StatusCode, body)
+	if err != nil || r.Status != 200 || json.Unmarshal(r.Body, &tokens) != nil || tokens.RefreshToken == "" {
+		t.Fatalf("poll: %v %v", r, err)
 	}
-	resp, body = get("POST", p.base+"/refresh?code="+tokens.RefreshToken, nil, "")
-	if resp.StatusCode != 200 {
-		t.Fatalf("refresh: %d %s", resp.StatusCode, body)
+	if r, err := plugin.Refresh(tokens.RefreshToken); err != nil || r.Status != 200 {
+		t.Fatalf("refresh: %v %v", r, err)
 	}
 
 	p.stop(t)
@@ -388,10 +353,12 @@ func (h harness) demo(t *testing.T) {
 	if !strings.Contains(out, "DEMO MODE") {
 		t.Errorf("the log does not say loudly that demo mode is on:\n%s", out)
 	}
-	for _, s := range []string{secret, login.ReadKey, state, code, tokens.AccessToken, tokens.RefreshToken} {
-		if s != "" && strings.Contains(out, s) {
-			t.Errorf("the debug log contains %q", s)
-		}
+	secrets.Add(secret)
+	if leaked := secrets.Leaks(out); len(leaked) > 0 {
+		t.Errorf("the debug log contains %d secrets, among them %q", len(leaked), leaked[0])
+	}
+	if n := len(secrets.All()); n < 6 { // the secret, read key, state, code, two access tokens, a refresh token
+		t.Errorf("only %d secrets collected", n)
 	}
 	if !strings.Contains(out, "level=DEBUG") && !strings.Contains(out, "level=INFO") {
 		t.Errorf("no log lines:\n%s", out)
@@ -407,13 +374,7 @@ func (h harness) dotenvFile(t *testing.T) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	// Its placeholder CLIENT_SECRET cannot be the seal key's source.
 	p := h.start(t, dir, []string{"SEAL_KEY=" + sealKey}, client)
-	resp, err := client.Post(p.base+"/authorize", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var login struct{ URL string }
-	json.NewDecoder(resp.Body).Decode(&login)
-	resp.Body.Close()
+	login := startLogin(t, client, p.base)
 	if !strings.HasPrefix(login.URL, "https://accounts.google.com/o/oauth2/v2/auth?") || !strings.Contains(login.URL, "client_id=XXXXX") {
 		t.Errorf("authorize URL %q does not come from .dev.vars", login.URL)
 	}
@@ -426,7 +387,7 @@ func (h harness) dotenvFile(t *testing.T) {
 
 func (h harness) tlsFiles(t *testing.T) {
 	dir := t.TempDir()
-	pool := writeCert(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	pool := testkit.WriteCert(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	p := h.start(t, dir, []string{"TLS_CERT_FILE=cert.pem", "TLS_KEY_FILE=" + filepath.Join(dir, "key.pem")}, client, "-demo")
 	if !strings.HasPrefix(p.base, "https:") {
@@ -443,17 +404,11 @@ func (h harness) tlsFiles(t *testing.T) {
 
 func (h harness) mkcert(t *testing.T) {
 	dir := t.TempDir()
-	pool := writeCert(t, filepath.Join(dir, "localhost.pem"), filepath.Join(dir, "localhost-key.pem"))
+	pool := testkit.WriteCert(t, filepath.Join(dir, "localhost.pem"), filepath.Join(dir, "localhost-key.pem"))
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	p := h.start(t, dir, nil, client, "-demo")
 	// The demo's mock provider is then on https too.
-	resp, err := client.Post(p.base+"/authorize", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var login struct{ URL string }
-	json.NewDecoder(resp.Body).Decode(&login)
-	resp.Body.Close()
+	login := startLogin(t, client, p.base)
 	if !strings.HasPrefix(login.URL, p.base+"/mock/authorize?") ||
 		!strings.Contains(login.URL, url.QueryEscape(p.base+"/redirect")) {
 		t.Errorf("login URL %s: want the mock and the redirect on https", login.URL)
@@ -538,45 +493,6 @@ func (h harness) gracefulShutdown(t *testing.T) {
 		t.Errorf("exit status %d after SIGTERM, want 0 with the grace not used up:\n%s", code, p.Out)
 	}
 	p.stopped = true
-}
-
-// writeCert writes a self-signed certificate for localhost, 127.0.0.1 and ::1
-// and returns a pool trusting it.
-func writeCert(t *testing.T, certFile, keyFile string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return pool
 }
 
 func writeFile(t *testing.T, path, content string) {

@@ -161,9 +161,18 @@ func post(t *testing.T, client *http.Client, target string) (*http.Response, str
 
 func do(t *testing.T, client *http.Client, method, target string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, target, nil)
+	return send(t, client, method, target, nil, "")
+}
+
+// send is do with a body of content type ct.
+func send(t *testing.T, client *http.Client, method, target string, body io.Reader, ct string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, target, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

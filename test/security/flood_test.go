@@ -52,18 +52,13 @@ func TestFloodKeepsMemoryBounded(t *testing.T) {
 	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	proc := startBinary(t, func(base string) map[string]string {
-		env := map[string]string{
-			"CLIENT_ID":          p.clientID,
-			"CLIENT_SECRET":      p.clientSecret,
-			"REDIRECT_URI":       base + "/redirect",
-			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-			"TOKEN_ENDPOINT":     p.URL + "/token",
-			"LOG_LEVEL":          "error",
-			"RATE_LIMIT":         "on",
+		env := p.env(base, map[string]string{
+			"LOG_LEVEL":  "error",
+			"RATE_LIMIT": "on",
 			// Trust Fly-Client-IP, so every request can come from a new
 			// address and the per-address limiters fill to their cap.
 			"FLY_APP_NAME": "handoff-flood",
-		}
+		})
 		for _, kv := range strings.Fields(os.Getenv("HANDOFF_FLOOD_ENV")) {
 			if k, v, ok := strings.Cut(kv, "="); ok {
 				env[k] = v

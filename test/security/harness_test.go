@@ -41,15 +41,7 @@ func startHandoff(t *testing.T, p *fakeProvider, env map[string]string, opts ...
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	vars := map[string]string{
-		"CLIENT_ID":          p.clientID,
-		"CLIENT_SECRET":      p.clientSecret,
-		"REDIRECT_URI":       base + "/redirect",
-		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-		"TOKEN_ENDPOINT":     p.URL + "/token",
-		"LOG_LEVEL":          "debug",
-		"RATE_LIMIT":         "off",
-	}
+	vars := p.env(base, map[string]string{"LOG_LEVEL": "debug", "RATE_LIMIT": "off"})
 	for k, v := range env {
 		vars[k] = v
 	}

@@ -40,19 +40,15 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 	sealKey, oldKey := hexKey(), hexKey()
 	secrets.Add(endpointKey, sealKey, oldKey)
 	proc := startBinary(t, func(base string) map[string]string {
-		return map[string]string{
-			"CLIENT_ID":          p.clientID,
-			"CLIENT_SECRET":      p.clientSecret,
-			"REDIRECT_URI":       base + "/redirect",
-			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-			"TOKEN_ENDPOINT":     p.URL + "/token?api_key=" + endpointKey,
-			"SEAL_KEY":           sealKey,
-			"SEAL_KEYS_OLD":      oldKey,
-			"LOG_LEVEL":          "debug",
-			"RATE_LIMIT":         "on",
-			"PROVIDER_TIMEOUT":   "1s",
-			"SHUTDOWN_GRACE":     "10s",
-		}
+		return p.env(base, map[string]string{
+			"TOKEN_ENDPOINT":   p.URL + "/token?api_key=" + endpointKey,
+			"SEAL_KEY":         sealKey,
+			"SEAL_KEYS_OLD":    oldKey,
+			"LOG_LEVEL":        "debug",
+			"RATE_LIMIT":       "on",
+			"PROVIDER_TIMEOUT": "1s",
+			"SHUTDOWN_GRACE":   "10s",
+		})
 	})
 	base := proc.URL
 	h := attach(t, base, p)

@@ -120,15 +120,7 @@ func startBinary(t *testing.T, env func(base string) map[string]string) *process
 func startBinaryFor(t *testing.T, p *fakeProvider, env map[string]string) (*process, *handoff) {
 	t.Helper()
 	proc := startBinary(t, func(base string) map[string]string {
-		vars := map[string]string{
-			"CLIENT_ID":          p.clientID,
-			"CLIENT_SECRET":      p.clientSecret,
-			"REDIRECT_URI":       base + "/redirect",
-			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-			"TOKEN_ENDPOINT":     p.URL + "/token",
-			"RATE_LIMIT":         "off",
-			"LOG_LEVEL":          "warn",
-		}
+		vars := p.env(base, map[string]string{"RATE_LIMIT": "off", "LOG_LEVEL": "warn"})
 		for k, v := range env {
 			vars[k] = v
 		}

@@ -71,6 +71,22 @@ func (p *fakeProvider) setFault(f faultFunc) {
 	p.SetTokenHook(f)
 }
 
+// env is handoff's configuration for an app of p's client served at base,
+// with extra on top (extra wins).
+func (p *fakeProvider) env(base string, extra map[string]string) map[string]string {
+	vars := map[string]string{
+		"CLIENT_ID":          p.clientID,
+		"CLIENT_SECRET":      p.clientSecret,
+		"REDIRECT_URI":       base + "/redirect",
+		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
+		"TOKEN_ENDPOINT":     p.URL + "/token",
+	}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	return vars
+}
+
 // accessFor returns the access token that code was exchanged for.
 func (p *fakeProvider) accessFor(code string) string {
 	p.mu.Lock()

@@ -37,15 +37,7 @@ func signalMidExchange(t *testing.T, sig syscall.Signal) {
 	})
 	const grace = 10 * time.Second
 	proc := startBinary(t, func(base string) map[string]string {
-		return map[string]string{
-			"CLIENT_ID":          p.clientID,
-			"CLIENT_SECRET":      p.clientSecret,
-			"REDIRECT_URI":       base + "/redirect",
-			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-			"TOKEN_ENDPOINT":     p.URL + "/token",
-			"SHUTDOWN_GRACE":     grace.String(),
-			"PROVIDER_TIMEOUT":   "20s",
-		}
+		return p.env(base, map[string]string{"SHUTDOWN_GRACE": grace.String(), "PROVIDER_TIMEOUT": "20s"})
 	})
 	h := attach(t, proc.URL, p)
 	back := h.client.consent(t, h.authorize(t), false)
