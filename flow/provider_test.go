@@ -181,13 +181,7 @@ func TestProviderFailures(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, c.token)
-			// A short limit only where the provider is meant to miss it:
-			// elsewhere a loaded machine must not turn answers into timeouts.
-			timeout := 10 * time.Second
-			if c.kind == KindProviderTimeout {
-				timeout = 300 * time.Millisecond
-			}
-			b := newBroker(t, f.config(Config{ProviderTimeout: timeout, PKCE: true}))
+			b := newBroker(t, f.config(Config{ProviderTimeout: timeoutFor(c.kind), PKCE: true}))
 			l, q, err := login(t, b)
 			e := ferr(t, err, c.kind, c.code)
 			if c.status != 0 && e.Status != c.status {
