@@ -44,7 +44,13 @@ func TestStateForgedTamperedTruncatedOversizedNeverReachProvider(t *testing.T) {
 	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, nil)
+	// A state with a '-' or '_', whose spelling in the standard base64
+	// alphabet (tried below) differs from it: about one state in 23 has
+	// neither, and the "other spelling" was then the state itself.
 	l := h.authorize(t)
+	for !strings.ContainsAny(l.state, "-_") {
+		l = h.authorize(t)
+	}
 	code := h.codeFor(t, l)
 	raw, err := base64.RawURLEncoding.DecodeString(l.state)
 	if err != nil {
