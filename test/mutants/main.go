@@ -41,7 +41,11 @@ type mutant struct {
 
 const module = "handoff"
 
-func main() {
+func main() { os.Exit(run()) }
+
+// run is main, returning the exit status, so that the copy of the tree is
+// removed however it ends (os.Exit skips deferred calls).
+func run() int {
 	list := flag.String("list", "test/mutants/mutants.txt", "the mutants, relative to the module root")
 	run := flag.String("run", "", "only the mutants whose name matches this regular expression")
 	quick := flag.Bool("quick", false, "for each mutant, run the black-box suites under test/ only if no other package's tests failed")
@@ -76,18 +80,18 @@ func main() {
 	} else {
 		defer os.RemoveAll(work)
 	}
-	check(copyTree(root, work))
-	pkgs, err := testPackages(work)
-	check(err)
-	binaryDeps, err := deps(work, module)
-	check(err)
+	pkgs, binaryDeps, err := prepare(root, work)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mutants:", err)
+		return 2
+	}
 
 	fmt.Printf("%d mutants\n", len(mutants))
 	if *baseline {
 		fmt.Println("baseline: the tests must pass unmutated")
 		if failed, buildErr := runTests(work, [][]string{allNames(pkgs)}, *timeout); len(failed) > 0 || buildErr != "" {
 			fmt.Printf("the tests fail without any mutant: %s%s\n", strings.Join(failed, ", "), buildErr)
-			os.Exit(2)
+			return 2
 		}
 	}
 
@@ -106,14 +110,20 @@ func main() {
 			continue
 		}
 		mutated := bytes.Replace(original, []byte(m.from), []byte(m.to), 1)
-		check(os.WriteFile(filepath.Join(work, m.file), mutated, 0o644))
+		if err := os.WriteFile(filepath.Join(work, m.file), mutated, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "mutants:", err)
+			return 2
+		}
 		unit, suites := affectedPackages(pkgs, module+"/"+path.Dir(filepath.ToSlash(m.file)), binaryDeps)
 		batches := [][]string{append(unit, suites...)}
 		if *quick {
 			batches = [][]string{unit, suites}
 		}
 		failed, buildErr := runTests(work, batches, *timeout)
-		check(os.WriteFile(filepath.Join(work, m.file), original, 0o644))
+		if err := os.WriteFile(filepath.Join(work, m.file), original, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "mutants:", err)
+			return 2
+		}
 		took := time.Since(start).Round(time.Second)
 		switch {
 		case buildErr != "":
@@ -139,10 +149,26 @@ func main() {
 		fmt.Printf("  survived: %s\n", s)
 	}
 	if caught != len(mutants) {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
+// prepare copies the tree to work and lists its test packages and what the
+// binary is built from.
+func prepare(root, work string) ([]pkg, map[string]bool, error) {
+	if err := copyTree(root, work); err != nil {
+		return nil, nil, err
+	}
+	pkgs, err := testPackages(work)
+	if err != nil {
+		return nil, nil, err
+	}
+	binaryDeps, err := deps(work, module)
+	return pkgs, binaryDeps, err
+}
+
+// check stops at an error before the copy of the tree exists.
 func check(err error) {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mutants:", err)
