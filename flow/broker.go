@@ -106,6 +106,10 @@ type Broker struct {
 	authorizeURL string // everything but state and the PKCE challenge; "" when the endpoint needs a template variable
 	shape        answerShape
 	now          func() time.Time
+	// betweenPeekAndRemove is nil but in tests, which set it to hold
+	// polls between take's look at the tokens and its Remove, so that
+	// racing polls meet there every time rather than by chance.
+	betweenPeekAndRemove func()
 
 	// Per-login choices (choices.go).
 	allowed      []string       // ALLOWED_SCOPES; index i is bit i of a scope mask
@@ -298,7 +302,8 @@ func (b *Broker) setChoices() error {
 			continue
 		}
 		if _, err := url.Parse(e.sample(b.vars)); err != nil {
-			return fmt.Errorf("flow: endpoint: %w", err)
+			// Without the URL, whose query may hold a key.
+			return fmt.Errorf("flow: endpoint: %w", redactURLError(err))
 		}
 	}
 	// Checked with a sample when it needs a variable; precomputed when not.

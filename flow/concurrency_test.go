@@ -157,3 +157,32 @@ func TestProviderConcurrencyConfig(t *testing.T) {
 		t.Errorf("ProviderConcurrency 0 became %d, want the default %d", b.cfg.ProviderConcurrency, DefaultProviderConcurrency)
 	}
 }
+
+// A login the user cancelled calls nobody: its redirect needs no provider
+// slot, even when the provider sends a code with the error (error wins over
+// code), so a provider at its cap never turns a cancel into "busy".
+func TestCancelNeedsNoProviderSlot(t *testing.T) {
+	t.Parallel()
+	f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
+	b := newBroker(t, f.config(Config{ProviderConcurrency: 1}))
+	if err := b.acquireProvider(); err != nil { // the one slot, held
+		t.Fatal(err)
+	}
+	defer b.releaseProvider()
+	for _, cb := range []Callback{
+		{Error: "access_denied"},
+		{Error: "access_denied", Code: "a-code-too"},
+	} {
+		l := b.Authorize()
+		q := approve(t, l.URL)
+		cb.State = q.Get("state")
+		ferr(t, b.Redirect(context.Background(), cb), KindCancelled, "access_denied")
+	}
+	// While an exchange would wait for the slot.
+	l := b.Authorize()
+	q := approve(t, l.URL)
+	ferr(t, b.Redirect(context.Background(), Callback{State: q.Get("state"), Code: q.Get("code")}), KindBusy, "temporarily_unavailable")
+	if n := f.hits.Load(); n != 0 {
+		t.Errorf("%d token requests, want none", n)
+	}
+}

@@ -287,6 +287,16 @@ func (f *fakeProvider) config(c Config) Config {
 	return c
 }
 
+// timeoutFor is the provider timeout for a case expecting kind: short only
+// where the provider is meant to miss it; elsewhere a loaded machine must
+// not turn answers into timeouts.
+func timeoutFor(kind Kind) time.Duration {
+	if kind == KindProviderTimeout {
+		return 300 * time.Millisecond
+	}
+	return 10 * time.Second
+}
+
 // reply writes a canned answer.
 func reply(status int, contentType, body string) func(http.ResponseWriter, *http.Request, seen) {
 	return func(w http.ResponseWriter, _ *http.Request, _ seen) {

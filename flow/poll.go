@@ -99,6 +99,9 @@ func (b *Broker) take(id loginID) (tokens []byte, done bool, err error) {
 	if !ok {
 		return nil, false, nil
 	}
+	if b.betweenPeekAndRemove != nil {
+		b.betweenPeekAndRemove()
+	}
 	w.taking.Store(true)
 	if !b.tokens.Remove(id) {
 		return nil, true, errAlreadyDelivered

@@ -18,27 +18,45 @@ import (
 
 func TestPollExactlyOnceConcurrent(t *testing.T) {
 	t.Parallel()
-	for _, pollers := range []int{20, 50} {
-		t.Run(itoa(pollers), func(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		pollers, rounds int
+		// forced holds every poller between its look at the tokens
+		// (Peek) and its Remove until all of them got there, so only
+		// Remove's answer can tell them apart: the interleaving that
+		// matters, every time. Otherwise the scheduler interleaves them.
+		forced bool
+	}{
+		{"8 pollers that all saw the tokens", 8, 1, true},
+		{"20 pollers", 20, 30, false},
+		{"50 pollers", 50, 30, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFake(t, reply(200, "application/json", `{"access_token":"a","token_type":"bearer"}`))
+			const want = `{"access_token":"a","token_type":"bearer"}`
+			f := newFake(t, reply(200, "application/json", want))
 			b := newBroker(t, f.config(Config{}))
-			for round := range 30 {
+			for round := range c.rounds {
 				l, _, err := login(t, b)
 				if err != nil {
 					t.Fatal(err)
 				}
+				if c.forced {
+					var peeked sync.WaitGroup
+					peeked.Add(c.pollers)
+					b.betweenPeekAndRemove = func() { peeked.Done(); peeked.Wait() }
+				}
 				var delivered, gone, pending atomic.Int64
 				start := make(chan struct{})
 				var wg sync.WaitGroup
-				for range pollers {
+				for range c.pollers {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
 						<-start
 						tokens, err := b.Poll(l.ReadKey, PollOptions{})
 						if err == nil {
-							if string(tokens) != `{"access_token":"a","token_type":"bearer"}` {
+							if string(tokens) != want {
 								t.Errorf("tokens %s", tokens)
 							}
 							delivered.Add(1)
@@ -48,7 +66,7 @@ func TestPollExactlyOnceConcurrent(t *testing.T) {
 						switch {
 						case e != nil && e.Kind == KindGone && e.Code == "already_delivered":
 							gone.Add(1)
-						case e != nil && e.Kind == KindPending:
+						case e != nil && e.Kind == KindPending && !c.forced:
 							pending.Add(1)
 						default:
 							t.Errorf("poll: %v", err)
@@ -325,11 +343,14 @@ func TestMaxPending(t *testing.T) {
 	const max = 5
 	b := newBroker(t, f.config(Config{MaxPending: max, PollLimit: 10}))
 	var keys []string
+	delivered := map[string]bool{}
 	for i := range 20 {
 		l, _, _ := login(t, b)
 		keys = append(keys, l.ReadKey)
 		if i%2 == 0 {
-			b.Poll(l.ReadKey, PollOptions{})
+			if _, err := b.Poll(l.ReadKey, PollOptions{}); err == nil {
+				delivered[l.ReadKey] = true
+			}
 		}
 		// a cancelled login too
 		c := b.Authorize()
@@ -342,17 +363,27 @@ func TestMaxPending(t *testing.T) {
 		}
 	}
 	// The most recent logins still answer; the oldest may have been evicted
-	// (pending again) but never deliver twice.
+	// (pending again). None delivers twice: not one delivered above, and
+	// not one delivered here either when polled again.
 	for _, k := range keys {
-		_, err := b.Poll(k, PollOptions{})
-		if err == nil {
-			continue // an undelivered recent one
+		for poll := range 2 {
+			_, err := b.Poll(k, PollOptions{})
+			if err == nil {
+				if delivered[k] {
+					t.Fatalf("a login's tokens delivered twice (poll %d of the last round)", poll+1)
+				}
+				delivered[k] = true
+				continue
+			}
+			switch err.(*Error).Kind {
+			case KindGone, KindPending:
+			default:
+				t.Errorf("poll: %v", err)
+			}
 		}
-		switch err.(*Error).Kind {
-		case KindGone, KindPending:
-		default:
-			t.Errorf("poll: %v", err)
-		}
+	}
+	if len(delivered) == 0 {
+		t.Error("no login delivered its tokens")
 	}
 }
 

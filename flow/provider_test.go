@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -445,6 +446,12 @@ func TestProviderFailures(t *testing.T) {
 	t.Parallel()
 	big := `{"access_token":"` + strings.Repeat("x", 2<<20) + `"}`
 	redirectTarget := newFake(t, reply(200, "application/json", `{"access_token":"stolen"}`))
+	// After the parallel subtests below, not before them.
+	t.Cleanup(func() {
+		if n := redirectTarget.hits.Load(); n != 0 {
+			t.Errorf("a token endpoint's redirect was followed (%d requests)", n)
+		}
+	})
 	cases := []struct {
 		name     string
 		token    func(http.ResponseWriter, *http.Request, seen)
@@ -457,6 +464,8 @@ func TestProviderFailures(t *testing.T) {
 		{"400 not JSON", reply(400, "text/html", "<h1>Bad</h1>"), KindProviderRejected, "invalid_grant", 400, false},
 		{"401 invalid_client", reply(401, "application/json", `{"error":"invalid_client"}`), KindProviderRejected, "invalid_client", 401, true},
 		{"403 JSON without error", reply(403, "application/json", `{"message":"nope"}`), KindProviderRejected, "invalid_grant", 403, true},
+		{"401 text", reply(401, "text/plain", "who are you"), KindProviderRejected, "invalid_client", 401, false},
+		{"401 JSON without error", reply(401, "application/json", `{"message":"bad credentials"}`), KindProviderRejected, "invalid_client", 401, true},
 		{"error code with a quote", reply(400, "application/json", `{"error":"bad\"code"}`), KindProviderRejected, "invalid_grant", 400, true}, // unfit to pass on: the status says it
 		{"500", reply(500, "application/json", `{"error":"server_error"}`), KindProviderFailed, "server_error", 500, false},
 		{"503 text", reply(503, "text/plain", "maintenance"), KindProviderFailed, "server_error", 503, false},
@@ -525,9 +534,6 @@ func TestProviderFailures(t *testing.T) {
 			}
 		})
 	}
-	if n := redirectTarget.hits.Load(); n != 0 {
-		t.Errorf("a token endpoint's redirect was followed (%d requests)", n)
-	}
 
 	t.Run("unreachable", func(t *testing.T) {
 		t.Parallel()
@@ -547,6 +553,60 @@ func TestProviderFailures(t *testing.T) {
 // Slack installs that ask only for user scopes answer with no top-level
 // access_token: the user token sits under authed_user, where the preset's
 // TokensAt says to look.
+// The cap on a provider's answer is 1 MiB (docs/protocol.md, "Talking to
+// the provider"): an answer of exactly that size is delivered whole, one
+// byte more is refused as too large. Form-encoded answers matter most: cut
+// at the cap, one would still parse, as a shorter token.
+func TestProviderAnswerCap(t *testing.T) {
+	t.Parallel()
+	const documentedCap = 1 << 20
+	form := func(size int) string {
+		const head = "token_type=bearer&access_token="
+		return head + strings.Repeat("x", size-len(head))
+	}
+	cases := []struct {
+		name, contentType, body string
+		tooLarge                bool
+	}{
+		{"form at the cap", "application/x-www-form-urlencoded", form(documentedCap), false},
+		{"form one byte over", "application/x-www-form-urlencoded", form(documentedCap + 1), true},
+		{"form of 2 MiB", "application/x-www-form-urlencoded", form(2 << 20), true},
+		{"JSON of 2 MiB", "application/json", `{"access_token":"` + strings.Repeat("x", 2<<20) + `"}`, true},
+	}
+	for _, c := range cases {
+		for _, chunked := range []bool{false, true} { // with and without Content-Length
+			t.Run(fmt.Sprintf("%s, chunked %v", c.name, chunked), func(t *testing.T) {
+				t.Parallel()
+				f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ seen) {
+					w.Header().Set("Content-Type", c.contentType)
+					if !chunked {
+						w.Header().Set("Content-Length", strconv.Itoa(len(c.body)))
+					}
+					io.WriteString(w, c.body)
+				})
+				b := newBroker(t, f.config(Config{}))
+				l, _, err := login(t, b)
+				if c.tooLarge {
+					e := ferr(t, err, KindProviderFailed, "server_error")
+					if !strings.Contains(e.Description, "too large") {
+						t.Errorf("description %q, want the answer called too large", e.Description)
+					}
+					_, perr := b.Poll(l.ReadKey, PollOptions{})
+					ferr(t, perr, KindGone, "server_error")
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := jsonObject(t, mustPoll(t, b, l.ReadKey))
+				if at, _ := got["access_token"].(string); len(at) != documentedCap-len("token_type=bearer&access_token=") {
+					t.Errorf("access_token of %d bytes, want the whole of it", len(at))
+				}
+			})
+		}
+	}
+}
+
 func TestSlackShapes(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

@@ -49,6 +49,7 @@ type provider struct {
 	raw         string // the body answered in "raw" mode
 	lastAnswer  []byte // the body of the last /token answer
 	refreshSeen []string
+	verifiers   []string // the PKCE verifiers the token endpoint received
 }
 
 func newProvider(t *testing.T, formResponse bool) *provider {
@@ -77,6 +78,12 @@ func (p *provider) answer() []byte {
 	return bytes.Clone(p.lastAnswer)
 }
 
+func (p *provider) verifiersSeen() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.verifiers...)
+}
+
 func (p *provider) refreshTokensSeen() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -94,6 +101,9 @@ func (p *provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mode, raw := p.mode, p.raw
 	if r.PostForm.Get("grant_type") == "refresh_token" {
 		p.refreshSeen = append(p.refreshSeen, r.PostForm.Get("refresh_token"))
+	}
+	if v := r.PostForm.Get("code_verifier"); v != "" {
+		p.verifiers = append(p.verifiers, v)
 	}
 	p.mu.Unlock()
 
@@ -174,6 +184,7 @@ type setup struct {
 	apiOrigins []string
 	apiSelf    bool // the server's own origin in its API origins
 	api        web.APIOptions
+	machineID  string
 }
 
 // start runs a handoff server for one app on a loopback listener, against
@@ -201,6 +212,7 @@ func start(t *testing.T, s setup) *server {
 		PollLimit:       s.pollLimit,
 		Sealer:          sealer(t, or(s.sealSecret, testClientSecret)),
 		Logger:          s.logger,
+		MachineID:       s.machineID,
 	}
 	opts := web.Options{
 		Logger:           s.logger,

@@ -11,8 +11,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+)
 
-	"handoff/web"
+// The documented bounds of a request (SECURITY.md, property 5), as
+// numbers: a test that read web.MaxBodyBytes or web.MaxHeaderBytes would
+// move with a change to the code's constants.
+const (
+	documentedBodyLimit   = 64 << 10 // bytes of request body
+	documentedHeaderLimit = 8 << 10  // bytes of request line plus headers
 )
 
 // TestBodyLimit: a body over 64 KiB is refused with 413 and still carries
@@ -25,18 +31,18 @@ func TestBodyLimit(t *testing.T) {
 		// body as well would race its close of the connection (a broken
 		// pipe, or a reset that loses the answer).
 		r := rawResponse(t, s.base, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nOrigin: %s\r\n"+
-			"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", path, testPluginOrigin, web.MaxBodyBytes+1))
+			"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n\r\n", path, testPluginOrigin, documentedBodyLimit+1))
 		checkError(t, r, 413, "invalid_request")
 		checkCORS(t, r, testPluginOrigin)
 	}
 
 	// At the limit: read, and answered as a request without a key.
-	body := "readKey=&pad=" + strings.Repeat("a", web.MaxBodyBytes-len("readKey=&pad="))
+	body := "readKey=&pad=" + strings.Repeat("a", documentedBodyLimit-len("readKey=&pad="))
 	r := s.do("POST", "/poll", strings.NewReader(body), "Content-Type", "application/x-www-form-urlencoded")
 	checkError(t, r, 400, "invalid_request")
 
 	// Chunked, with no Content-Length to refuse up front.
-	req, _ := http.NewRequest("POST", s.base+"/poll", io.MultiReader(strings.NewReader("readKey="), strings.NewReader(strings.Repeat("a", 2*web.MaxBodyBytes))))
+	req, _ := http.NewRequest("POST", s.base+"/poll", io.MultiReader(strings.NewReader("readKey="), strings.NewReader(strings.Repeat("a", 2*documentedBodyLimit))))
 	req.ContentLength = -1
 	req.Header.Set("Origin", testPluginOrigin)
 	resp, err := s.client.Do(req)
@@ -60,7 +66,7 @@ func TestBodyLimit(t *testing.T) {
 func TestHeaderLimit(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{})
-	big := strings.Repeat("x", web.MaxHeaderBytes+1)
+	big := strings.Repeat("x", documentedHeaderLimit+1)
 	for name, raw := range map[string]string{
 		"long header": "POST /poll HTTP/1.1\r\nHost: x\r\nX-Big: " + big + "\r\n\r\n",
 		"long URL":    "POST /poll?readKey=" + big + " HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -75,7 +81,7 @@ func TestHeaderLimit(t *testing.T) {
 		})
 	}
 	// Just under the limit is served.
-	r := s.do("POST", "/poll?readKey=x", nil, "X-Pad", strings.Repeat("p", web.MaxHeaderBytes-1024))
+	r := s.do("POST", "/poll?readKey=x", nil, "X-Pad", strings.Repeat("p", documentedHeaderLimit-1024))
 	checkError(t, r, 400, "invalid_request")
 }
 
@@ -125,11 +131,11 @@ func TestStreamedBodiesAreReadWhole(t *testing.T) {
 	}{
 		{"a short form", "application/x-www-form-urlencoded", "readKey=" + key, false, 404, "authorization_pending"},
 		{"a 20 KiB form", "application/x-www-form-urlencoded", form(20 << 10), false, 404, "authorization_pending"},
-		{"a 64 KiB form", "application/x-www-form-urlencoded", form(64 << 10), false, 404, "authorization_pending"},
+		{"a 64 KiB form", "application/x-www-form-urlencoded", form(documentedBodyLimit), false, 404, "authorization_pending"},
 		{"a 20 KiB JSON body", "application/json", `{"pad":"` + pad(20<<10) + `","readKey":"` + key + `"}`, false, 404, "authorization_pending"},
 		{"a chunked 20 KiB form", "application/x-www-form-urlencoded", form(20 << 10), true, 404, "authorization_pending"},
-		{"a chunked 64 KiB form", "application/x-www-form-urlencoded", form(64 << 10), true, 404, "authorization_pending"},
-		{"a chunked form of 64 KiB and one byte", "application/x-www-form-urlencoded", form(64<<10 + 1), true, 413, "invalid_request"},
+		{"a chunked 64 KiB form", "application/x-www-form-urlencoded", form(documentedBodyLimit), true, 404, "authorization_pending"},
+		{"a chunked form of 64 KiB and one byte", "application/x-www-form-urlencoded", form(documentedBodyLimit + 1), true, 413, "invalid_request"},
 	} {
 		var body io.Reader = strings.NewReader(tc.body)
 		if tc.chunked {

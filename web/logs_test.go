@@ -12,7 +12,7 @@ import (
 
 // TestNoSecretsInLogsOrPages runs logins that succeed and fail with the log
 // at debug level, and checks that no secret, code, token, read key or state
-// reaches the log or a page (SECURITY.md, property 1).
+// (nor a PKCE verifier) reaches the log or a page (SECURITY.md, property 1).
 func TestNoSecretsInLogsOrPages(t *testing.T) {
 	t.Parallel()
 	var logs testkit.Buffer
@@ -71,6 +71,13 @@ func TestNoSecretsInLogsOrPages(t *testing.T) {
 	keep("forged-readkey-SECRET")
 	s.do("GET", "/nowhere?code=path-SECRET", nil)
 	keep("path-SECRET")
+
+	// The PKCE verifiers travelled only to the provider: secrets too.
+	verifiers := s.prov.verifiersSeen()
+	if len(verifiers) < 2 {
+		t.Fatalf("the provider saw %d PKCE verifiers, want one per exchange", len(verifiers))
+	}
+	keep(verifiers...)
 
 	out := logs.String()
 	if !strings.Contains(out, "level=INFO") || !strings.Contains(out, "request") {

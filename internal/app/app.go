@@ -144,6 +144,22 @@ func Run(demo bool) error {
 		log.Warn("DEMO MODE: the built-in mock provider signs anyone in; never use -demo for real logins",
 			"mock", config.DemoMockPath)
 	}
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
+	if err != nil {
+		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
+	}
+	defer ln.Close()
+	if cfg.Port == 0 {
+		// PORT=0: the system picked the port. The demo's default URLs
+		// name it, so the configuration is read again with it.
+		cfg.Port = ln.Addr().(*net.TCPAddr).Port
+		if cfg.Demo {
+			os.Setenv("PORT", strconv.Itoa(cfg.Port))
+			if cfg, err = config.Load(demo); err != nil {
+				return err
+			}
+		}
+	}
 	server, err := Build(cfg, log)
 	if err != nil {
 		return err
@@ -153,10 +169,6 @@ func Run(demo bool) error {
 		logApp(log, cfg, a)
 	}
 
-	ln, err := net.Listen("tcp", ":"+strconv.Itoa(cfg.Port))
-	if err != nil {
-		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
-	}
 	scheme := "http"
 	if cfg.TLSCertFile != "" {
 		if ln, err = web.TLSListener(ln, cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
@@ -167,6 +179,8 @@ func Run(demo bool) error {
 			log.Info("serving HTTPS with mkcert's localhost.pem and localhost-key.pem from the working directory")
 		}
 	}
+	// The port bound, not the one asked for: with PORT=0 this line is how
+	// a test learns where the server is.
 	log.Info("handoff listening", "url", fmt.Sprintf("%s://localhost:%d", scheme, cfg.Port))
 	stopMetrics, err := serveMetrics(cfg, server, log)
 	if err != nil {

@@ -80,10 +80,12 @@ func (p *problems) positive(name, v string) int {
 	return n
 }
 
+// port reads a port number; 0 asks the system for a free one (tests run
+// many servers at once and read the port back from the log).
 func (p *problems) port(name, v string) int {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < 1 || n > 65535 {
-		p.add(name, "must be a port number from 1 to 65535")
+	if err != nil || n < 0 || n > 65535 {
+		p.add(name, "must be a port number from 1 to 65535, or 0 for any free port")
 	}
 	return n
 }

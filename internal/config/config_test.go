@@ -70,7 +70,8 @@ func TestVariables(t *testing.T) {
 	}{
 		{name: "PORT", env: []string{"PORT", "8080"}, check: func(t *testing.T, c *config.Config) { eq(t, c.Port, 8080) }},
 		{name: "PORT spaces", env: []string{"PORT", " 9000 "}, check: func(t *testing.T, c *config.Config) { eq(t, c.Port, 9000) }},
-		{name: "PORT 0", env: []string{"PORT", "0"}, bad: "PORT"},
+		{name: "PORT 0: any free port", env: []string{"PORT", "0"}, check: func(t *testing.T, c *config.Config) { eq(t, c.Port, 0) }},
+		{name: "PORT negative", env: []string{"PORT", "-1"}, bad: "PORT"},
 		{name: "PORT too big", env: []string{"PORT", "65536"}, bad: "PORT"},
 		{name: "PORT word", env: []string{"PORT", "http"}, bad: "PORT"},
 

@@ -129,7 +129,7 @@ func TestSealKeySource(t *testing.T) {
 	key := hex.EncodeToString(testKey("source"))
 	for _, secret := range []string{"summer2024", "Correcthorsebattery2024", "Summer2024Summer2024", "XXXX"} {
 		t.Run(secret, func(t *testing.T) {
-			_, err := load(t, "CLIENT_SECRET", secret, "PORT", "0")
+			_, err := load(t, "CLIENT_SECRET", secret, "PORT", "-1")
 			ps := problems(t, err)
 			if !hasProblem(ps, "CLIENT_SECRET") || !hasProblem(ps, "PORT") {
 				t.Errorf("problems %q: want CLIENT_SECRET and, at once, PORT", ps)

@@ -52,6 +52,22 @@ type Options struct {
 	// is sent back with invalid_scope (RFC 6749 §4.1.2.1). Empty allows any.
 	// The email scope adds the user's email to /userinfo.
 	Scopes []string
+	// Issuer, when set, is sent back as the iss parameter with the code
+	// or error (RFC 9207), as more and more providers do.
+	Issuer string
+	// Observe, when set, is told of every secret the provider issues or
+	// receives, so tests can look for them in logs and pages. It is
+	// called with the provider's lock held: it must not call the
+	// Provider.
+	Observe func(Event)
+}
+
+// Event is one secret the provider issued or received.
+type Event struct {
+	Kind  string // "code", "access_token", "refresh_token" or "code_verifier"
+	Value string
+	// Code is, for tokens issued for a code, that code.
+	Code string
 }
 
 // Provider is an http.Handler serving /authorize, /token, /revoke (RFC 7009)
@@ -66,6 +82,8 @@ type Provider struct {
 	access   map[string]grant // access token -> grant
 	requests atomic.Int64
 	revokes  atomic.Int64
+	// tokenHook, when set, sees each token request first (SetTokenHook).
+	tokenHook atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
 	// swept is when each map was last swept for expired entries, so a full
 	// map of live entries is scanned once a second, not on every put.
 	swept map[*map[string]grant]time.Time
@@ -132,6 +150,23 @@ func (p *Provider) TokenRequests() int64 { return p.requests.Load() }
 // RevokeRequests counts requests to the revocation endpoint.
 func (p *Provider) RevokeRequests() int64 { return p.revokes.Load() }
 
+// SetTokenHook makes hook see each token request (its form parsed) before
+// the provider does: it answers and returns true (a fault a test plays),
+// or returns false to let the grant run. nil removes it.
+func (p *Provider) SetTokenHook(hook func(w http.ResponseWriter, r *http.Request) bool) {
+	if hook == nil {
+		p.tokenHook.Store(nil)
+		return
+	}
+	p.tokenHook.Store(&hook)
+}
+
+func (p *Provider) observe(kind, value, code string) {
+	if p.opts.Observe != nil && value != "" {
+		p.opts.Observe(Event{Kind: kind, Value: value, Code: code})
+	}
+}
+
 // authorize checks the client's request and shows the consent page (or, with
 // AutoApprove, approves at once).
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
@@ -143,7 +178,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	if unknown := p.unknownScope(q.Get("scope")); unknown != "" {
 		// The client is known and its redirect URI registered: the error
 		// goes back to it, as RFC 6749 §4.1.2.1 says.
-		back(w, r, q.Get("redirect_uri"), url.Values{
+		p.back(w, r, q.Get("redirect_uri"), url.Values{
 			"error":             {"invalid_scope"},
 			"error_description": {"unknown scope: " + unknown},
 			"state":             {q.Get("state")},
@@ -218,7 +253,7 @@ func (p *Provider) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if q.Get("decision") != "approve" {
-		back(w, r, q.Get("redirect_uri"), url.Values{
+		p.back(w, r, q.Get("redirect_uri"), url.Values{
 			"error":             {"access_denied"},
 			"error_description": {"The user denied the request."},
 			"state":             {q.Get("state")},
@@ -275,12 +310,15 @@ func (p *Provider) approve(w http.ResponseWriter, r *http.Request, q url.Values,
 		challenge:   q.Get("code_challenge"),
 		expires:     time.Now().Add(p.opts.CodeTTL),
 	})
+	if !full {
+		p.observe("code", code, "")
+	}
 	p.mu.Unlock()
 	if full {
 		refuse(w, http.StatusServiceUnavailable, "too many pending codes")
 		return
 	}
-	back(w, r, q.Get("redirect_uri"), url.Values{"code": {code}, "state": {q.Get("state")}})
+	p.back(w, r, q.Get("redirect_uri"), url.Values{"code": {code}, "state": {q.Get("state")}})
 }
 
 // put stores g under key, first dropping expired entries when the map is
@@ -308,11 +346,14 @@ func (p *Provider) put(mp *map[string]grant, key string, g grant) bool {
 	return true
 }
 
-func back(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
+func (p *Provider) back(w http.ResponseWriter, r *http.Request, redirectURI string, params url.Values) {
 	u, _ := url.Parse(redirectURI) // checked by checkAuthorize
 	q := u.Query()
 	for k, v := range params {
 		q[k] = v
+	}
+	if p.opts.Issuer != "" {
+		q.Set("iss", p.opts.Issuer)
 	}
 	u.RawQuery = q.Encode()
 	http.Redirect(w, r, u.String(), http.StatusFound)
@@ -327,6 +368,14 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := r.PostForm
+	if v := f.Get("code_verifier"); v != "" && p.opts.Observe != nil {
+		p.mu.Lock()
+		p.observe("code_verifier", v, "")
+		p.mu.Unlock()
+	}
+	if hook := p.tokenHook.Load(); hook != nil && (*hook)(w, r) {
+		return
+	}
 	if !p.authenticated(r, f) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="mock"`)
 		p.oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
@@ -350,7 +399,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		case g.challenge == "" && f.Get("code_verifier") != "":
 			p.oauthError(w, http.StatusBadRequest, "invalid_grant", "code_verifier without code_challenge")
 		default:
-			p.issue(w, g, true)
+			p.issue(w, g, true, code)
 		}
 	case "refresh_token":
 		rt := f.Get("refresh_token")
@@ -362,7 +411,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		if p.opts.RotateRefreshTokens {
 			delete(p.refresh, rt)
 		}
-		p.issue(w, g, p.opts.RotateRefreshTokens)
+		p.issue(w, g, p.opts.RotateRefreshTokens, "")
 	default:
 		p.oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "unsupported grant_type")
 	}
@@ -438,10 +487,12 @@ func verifierMatches(verifier, challenge string) bool {
 	return base64.RawURLEncoding.EncodeToString(sum[:]) == challenge
 }
 
-// issue writes a token response for g. p.mu must be held.
-func (p *Provider) issue(w http.ResponseWriter, g grant, withRefresh bool) {
+// issue writes a token response for g (a grant of code, when it was
+// exchanged). p.mu must be held.
+func (p *Provider) issue(w http.ResponseWriter, g grant, withRefresh bool, code string) {
 	g.expires = time.Now().Add(time.Hour)
 	access := randomToken("at")
+	p.observe("access_token", access, code)
 	fields := [][2]string{
 		{"access_token", access},
 		{"token_type", "Bearer"},
@@ -453,6 +504,7 @@ func (p *Provider) issue(w http.ResponseWriter, g grant, withRefresh bool) {
 		g.expires = time.Now().Add(24 * time.Hour)
 		if p.put(&p.refresh, rt, g) {
 			fields = append(fields, [2]string{"refresh_token", rt})
+			p.observe("refresh_token", rt, code)
 		}
 	}
 	if g.scope != "" {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -53,13 +54,27 @@ func RunToExit(cmd *exec.Cmd, limit time.Duration) (string, error) {
 
 // Options says how Start runs handoff.
 type Options struct {
-	// Port is the port to serve on. With 0 Start picks a free one, and
-	// retries with another when a different process took it first; a port
-	// the caller chose cannot change, as its env may already name it.
-	Port int
-	// Env is handoff's configuration for a port (REDIRECT_URI often names
-	// it); PATH, HOME and PORT are added.
+	// Vars is configuration that names no port. With Vars alone (no Port,
+	// no Env) handoff starts with PORT=0 and Start reads the port the
+	// system gave it from its "handoff listening" log line, so no other
+	// process can take the port first. That line is at INFO level: with
+	// LOG_LEVEL warn or error, Start picks a port as for Env.
+	Vars map[string]string
+	// Env is configuration for a port (REDIRECT_URI often names it), added
+	// to Vars. With Env and no Port, Start picks a free port, and retries
+	// with another when a different process took it first.
 	Env func(port int) map[string]string
+	// Port is the port to serve on, when the caller chose it; it cannot
+	// change, as the caller's configuration may already name it.
+	Port int
+	// Args are handoff's command-line arguments (-demo).
+	Args []string
+	// Dir is the working directory (for a .env, .dev.vars or mkcert's
+	// files); empty is an empty temporary one.
+	Dir string
+	// Client checks /healthz (one trusting the server's certificate when
+	// it serves HTTPS); nil is a plain HTTP client.
+	Client *http.Client
 	// Race runs RaceBinary, and fails the test at the end if the server
 	// reported a data race.
 	Race bool
@@ -78,7 +93,7 @@ const stopGrace = 20 * time.Second
 type Proc struct {
 	Cmd  *exec.Cmd
 	Port int
-	URL  string  // http://127.0.0.1:PORT
+	URL  string  // http://127.0.0.1:PORT, or https://localhost:PORT
 	Out  *Buffer // stdout and stderr, interleaved
 
 	name   string
@@ -98,25 +113,40 @@ func Start(t testing.TB, o Options) *Proc {
 	if name == "" {
 		name = "handoff"
 	}
+	anyPort := o.Port == 0 && o.Env == nil && !quiet(o.Vars["LOG_LEVEL"])
 	for attempt := 0; ; attempt++ {
 		port := o.Port
-		if port == 0 {
+		if port == 0 && !anyPort {
 			port = FreePort(t)
 		}
-		var env map[string]string
-		if o.Env != nil {
-			env = o.Env(port)
+		env := map[string]string{}
+		for k, v := range o.Vars {
+			env[k] = v
 		}
+		if o.Env != nil {
+			for k, v := range o.Env(port) {
+				env[k] = v
+			}
+		}
+		env["PORT"] = strconv.Itoa(port)
 		p := &Proc{Port: port, URL: fmt.Sprintf("http://127.0.0.1:%d", port), Out: &Buffer{},
 			name: name, exited: make(chan struct{})}
-		p.Cmd = Command(t, bin, env)
-		p.Cmd.Env = append(p.Cmd.Env, "PORT="+strconv.Itoa(port))
+		p.Cmd = Command(t, bin, env, o.Args...)
+		if o.Dir != "" {
+			p.Cmd.Dir = o.Dir
+		}
 		p.Cmd.Stdout, p.Cmd.Stderr = p.Out, p.Out
 		if err := p.Cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		go func() { p.Cmd.Wait(); close(p.exited) }()
-		err := p.waitHealthy(healthyWithin)
+		var err error
+		if anyPort {
+			err = p.waitListening(healthyWithin)
+		}
+		if err == nil {
+			err = p.waitHealthy(o.Client, healthyWithin)
+		}
 		if err == nil {
 			t.Cleanup(func() {
 				p.Stop(syscall.SIGINT, stopGrace)
@@ -127,17 +157,57 @@ func Start(t testing.TB, o Options) *Proc {
 			return p
 		}
 		p.Kill()
-		if o.Port == 0 && attempt < 2 && strings.Contains(p.Out.String(), "address already in use") {
+		if o.Port == 0 && !anyPort && attempt < 2 && strings.Contains(p.Out.String(), "address already in use") {
 			continue
 		}
 		t.Fatalf("%s did not become healthy: %v\n%s", name, err, p.Out)
 	}
 }
 
-func (p *Proc) waitHealthy(limit time.Duration) error {
-	// No keep-alive: an idle connection would outlive the check, and
-	// goroutine leak checks would see it.
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+// quiet reports whether a LOG_LEVEL hides INFO lines.
+func quiet(level string) bool {
+	switch strings.ToLower(strings.TrimSpace(level)) {
+	case "warn", "error":
+		return true
+	}
+	return false
+}
+
+// listening is app.Run's line naming the address it bound, in either of
+// its log formats (text, or JSON on Fly).
+var listening = regexp.MustCompile(`handoff listening.*?(https?)://localhost:(\d+)`)
+
+// waitListening waits for the "handoff listening" line and takes the port
+// (and the scheme: https when handoff serves TLS) from it.
+func (p *Proc) waitListening(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		if m := listening.FindStringSubmatch(p.Out.String()); m != nil {
+			p.Port, _ = strconv.Atoi(m[2])
+			p.URL = fmt.Sprintf("http://127.0.0.1:%d", p.Port)
+			if m[1] == "https" {
+				p.URL = fmt.Sprintf("https://localhost:%d", p.Port)
+			}
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("it exited at start (%v)", p.Cmd.ProcessState)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no \"handoff listening\" line after %v", limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (p *Proc) waitHealthy(hc *http.Client, limit time.Duration) error {
+	if hc == nil {
+		// No keep-alive: an idle connection would outlive the check, and
+		// goroutine leak checks would see it.
+		hc = &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	}
 	deadline := time.Now().Add(limit)
 	for {
 		select {
@@ -163,6 +233,16 @@ func (p *Proc) waitHealthy(limit time.Duration) error {
 // Signal is for tests that stop the process themselves, to see how it
 // ends.
 func (p *Proc) Signal(sig os.Signal) error { return p.Cmd.Process.Signal(sig) }
+
+// Exited reports whether the process has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.exited:
+		return true
+	default:
+		return false
+	}
+}
 
 // Wait reports whether the process exited within limit.
 func (p *Proc) Wait(limit time.Duration) bool {

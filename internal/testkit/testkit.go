@@ -1,8 +1,9 @@
-// Package testkit is the harness that several test packages share for
-// running the real handoff binary: building it, picking its port, starting
-// it and waiting for it, and reading what it printed and answered. Each of
-// those packages once had its own copy; testkit holds only what the copies
-// had in common, and each package keeps its own checks.
+// Package testkit is what the test suites share: building the real handoff
+// binary and running it (Binary, Start: on a port the system picks, read
+// back from its log), a plugin-like client that drives a whole login as a
+// Framer plugin and the user's browser do (Plugin), the set of secrets a
+// test must never find in a log or a page (Secrets), a certificate for
+// HTTPS tests (WriteCert), and reading answers (ErrorCode, Outcome, Buffer).
 //
 // It is for _test.go files alone: production code must not import it
 // (TestOnlyTestsImportIt holds that).

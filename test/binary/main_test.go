@@ -5,20 +5,11 @@ package binary
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"html"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -272,64 +263,33 @@ func (h harness) providers(t *testing.T) {
 
 // process is a running handoff.
 type process struct {
-	cmd            *exec.Cmd
-	stdout, stderr *testkit.Buffer
-	done           chan error
-	base           string
-	stopped        bool
+	*testkit.Proc
+	base    string // scheme://localhost:PORT, as handoff names itself
+	stopped bool
 }
 
-// start runs handoff until the test ends (on the PORT in env, or a free
-// one), waits for /healthz, and at the end checks that SIGTERM stops it with exit status 0.
-func (h harness) start(t *testing.T, dir string, env []string, client *http.Client, scheme string, args ...string) *process {
+// start runs handoff in dir with exactly env (plus PATH, HOME and PORT=0:
+// the system picks the port and testkit reads it from the log, so no other
+// process can take it first), waits for /healthz through client, and at the
+// end checks that SIGTERM stops it with exit status 0. A REDIRECT_URI in env
+// need not name the port: its path is the route, and these tests visit the
+// route themselves.
+func (h harness) start(t *testing.T, dir string, env []string, client *http.Client, args ...string) *process {
 	t.Helper()
-	port := 0
+	vars := map[string]string{}
 	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PORT="); ok {
-			fmt.Sscan(v, &port)
-		}
+		k, v, _ := strings.Cut(kv, "=")
+		vars[k] = v
 	}
-	if port == 0 {
-		port = testkit.FreePort(t)
-		env = append([]string{fmt.Sprintf("PORT=%d", port)}, env...)
+	proc := testkit.Start(t, testkit.Options{Vars: vars, Args: args, Dir: dir, Client: client})
+	scheme, _, _ := strings.Cut(proc.URL, ":")
+	p := &process{Proc: proc, base: fmt.Sprintf("%s://localhost:%d", scheme, proc.Port)}
+	t.Cleanup(func() { p.stop(t) }) // before testkit's own cleanup
+	resp, body := get(t, client, p.base+"/healthz")
+	if resp.StatusCode != 200 || body != `{"status":"ok"}` {
+		t.Fatalf("/healthz: %d %s", resp.StatusCode, body)
 	}
-	p := &process{
-		cmd:    exec.Command(h.bin, args...),
-		stdout: &testkit.Buffer{}, stderr: &testkit.Buffer{},
-		done: make(chan error, 1),
-		base: fmt.Sprintf("%s://localhost:%d", scheme, port),
-	}
-	p.cmd.Dir = dir
-	p.cmd.Env = env
-	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { p.stop(t) })
-
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := client.Get(p.base + "/healthz")
-		if err == nil {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || string(body) != `{"status":"ok"}` {
-				t.Fatalf("/healthz: %d %s", resp.StatusCode, body)
-			}
-			return p
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("handoff exited: %v\nstdout:\n%s\nstderr:\n%s", err, p.stdout, p.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no healthy /healthz after 15 s: %v\nstdout:\n%s\nstderr:\n%s", err, p.stdout, p.stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return p
 }
 
 func (p *process) stop(t *testing.T) {
@@ -338,22 +298,18 @@ func (p *process) stop(t *testing.T) {
 		return
 	}
 	p.stopped = true
-	select {
-	case err := <-p.done:
-		t.Errorf("handoff had already exited: %v\n%s%s", err, p.stdout, p.stderr)
+	if p.Exited() {
+		t.Errorf("handoff had already exited: %v\n%s", p.Cmd.ProcessState, p.Out)
 		return
-	default:
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		if err != nil {
-			t.Errorf("after SIGTERM: %v, want exit status 0\n%s%s", err, p.stdout, p.stderr)
-		}
-	case <-time.After(20 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
+	p.Signal(syscall.SIGTERM)
+	if !p.Wait(20 * time.Second) {
+		p.Kill()
 		t.Errorf("still running 20 s after SIGTERM")
+		return
+	}
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("after SIGTERM: exit status %d, want 0\n%s", code, p.Out)
 	}
 }
 
@@ -362,7 +318,7 @@ func (h harness) demo(t *testing.T) {
 		return http.ErrUseLastResponse
 	}}
 	// Nothing but PORT (the test cannot count on 8787 being free).
-	empty := h.start(t, t.TempDir(), nil, client, "http", "-demo")
+	empty := h.start(t, t.TempDir(), nil, client, "-demo")
 	if resp, err := client.Get(empty.base + "/"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET / in demo mode: %v %v", resp, err)
 	} else {
@@ -372,75 +328,51 @@ func (h harness) demo(t *testing.T) {
 
 	// Variables given still apply; the log at debug level shows no secret.
 	const secret = "demo-run-secret-VALUE"
-	p := h.start(t, t.TempDir(), []string{"LOG_LEVEL=debug", "CLIENT_SECRET=" + secret}, client, "http", "-demo")
+	p := h.start(t, t.TempDir(), []string{"LOG_LEVEL=debug", "CLIENT_SECRET=" + secret}, client, "-demo")
 
-	get := func(method, target string, body io.Reader, ct string) (*http.Response, string) {
-		t.Helper()
-		req, _ := http.NewRequest(method, target, body)
-		if ct != "" {
-			req.Header.Set("Content-Type", ct)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(b)
-	}
-
-	if resp, body := get("GET", p.base+"/", nil, ""); resp.StatusCode != 200 || !strings.Contains(body, "DEMO MODE") {
+	if resp, body := send(t, client, "GET", p.base+"/", nil, ""); resp.StatusCode != 200 || !strings.Contains(body, "DEMO MODE") {
 		t.Errorf("GET /: %d, want the demo page", resp.StatusCode)
 	}
-	// The whole flow through the built-in mock provider.
-	resp, body := get("POST", p.base+"/authorize", nil, "")
-	var login struct{ URL, ReadKey string }
-	if err := json.Unmarshal([]byte(body), &login); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
+	// The whole flow through the built-in mock provider and its consent
+	// page, as the plugin and the user's browser go through it.
+	secrets := &testkit.Secrets{}
+	plugin := &testkit.Plugin{Base: p.base, Client: client, Secrets: secrets}
+	l, err := plugin.Authorize()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !strings.HasPrefix(login.URL, p.base+"/mock/authorize?") {
-		t.Fatalf("login URL %s", login.URL)
+	if !strings.HasPrefix(l.URL, p.base+"/mock/authorize?") {
+		t.Fatalf("login URL %s", l.URL)
 	}
-	resp, body = get("GET", login.URL, nil, "")
-	if resp.StatusCode != 200 {
-		t.Fatalf("consent page: %d %s", resp.StatusCode, body)
+	back, err := plugin.Consent(l, true)
+	if err != nil {
+		t.Fatal(err)
 	}
-	form := url.Values{"decision": {"approve"}, "username": {"ada"}}
-	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`).FindAllStringSubmatch(body, -1) {
-		form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	if r, err := plugin.Visit(back); err != nil || r.Status != 200 || r.Outcome() != "authenticated" {
+		t.Fatalf("redirect: %v %v", r, err)
 	}
-	resp, _ = get("POST", p.base+"/mock/authorize", strings.NewReader(form.Encode()), "application/x-www-form-urlencoded")
-	loc := resp.Header.Get("Location")
-	if resp.StatusCode != 302 {
-		t.Fatalf("consent: %d", resp.StatusCode)
-	}
-	code := mustURL(t, loc).Query().Get("code")
-	state := mustURL(t, loc).Query().Get("state")
-	if resp, body := get("GET", loc, nil, ""); resp.StatusCode != 200 || !strings.Contains(body, "authenticated") {
-		t.Fatalf("redirect: %d %s", resp.StatusCode, body)
-	}
-	resp, body = get("POST", p.base+"/poll?readKey="+login.ReadKey, nil, "")
+	r, err := plugin.Poll(l.ReadKey)
 	var tokens struct {
-		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`
 	}
-	if err := json.Unmarshal([]byte(body), &tokens); err != nil || resp.StatusCode != 200 || tokens.AccessToken == "" {
-		t.Fatalf("poll: %d %s", resp.StatusCode, body)
+	if err != nil || r.Status != 200 || json.Unmarshal(r.Body, &tokens) != nil || tokens.RefreshToken == "" {
+		t.Fatalf("poll: %v %v", r, err)
 	}
-	resp, body = get("POST", p.base+"/refresh?code="+tokens.RefreshToken, nil, "")
-	if resp.StatusCode != 200 {
-		t.Fatalf("refresh: %d %s", resp.StatusCode, body)
+	if r, err := plugin.Refresh(tokens.RefreshToken); err != nil || r.Status != 200 {
+		t.Fatalf("refresh: %v %v", r, err)
 	}
 
 	p.stop(t)
-	out := p.stdout.String() + p.stderr.String()
+	out := p.Out.String()
 	if !strings.Contains(out, "DEMO MODE") {
 		t.Errorf("the log does not say loudly that demo mode is on:\n%s", out)
 	}
-	for _, s := range []string{secret, login.ReadKey, state, code, tokens.AccessToken, tokens.RefreshToken} {
-		if s != "" && strings.Contains(out, s) {
-			t.Errorf("the debug log contains %q", s)
-		}
+	secrets.Add(secret)
+	if leaked := secrets.Leaks(out); len(leaked) > 0 {
+		t.Errorf("the debug log contains %d secrets, among them %q", len(leaked), leaked[0])
+	}
+	if n := len(secrets.All()); n < 6 { // the secret, read key, state, code, two access tokens, a refresh token
+		t.Errorf("only %d secrets collected", n)
 	}
 	if !strings.Contains(out, "level=DEBUG") && !strings.Contains(out, "level=INFO") {
 		t.Errorf("no log lines:\n%s", out)
@@ -455,29 +387,26 @@ func (h harness) dotenvFile(t *testing.T) {
 		"TOKEN_ENDPOINT=https://oauth2.googleapis.com/token\nSCOPE=https://www.googleapis.com/auth/userinfo.profile\n")
 	client := &http.Client{Timeout: 5 * time.Second}
 	// Its placeholder CLIENT_SECRET cannot be the seal key's source.
-	p := h.start(t, dir, []string{"SEAL_KEY=" + sealKey}, client, "http")
-	resp, err := client.Post(p.base+"/authorize", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var login struct{ URL string }
-	json.NewDecoder(resp.Body).Decode(&login)
-	resp.Body.Close()
+	p := h.start(t, dir, []string{"SEAL_KEY=" + sealKey}, client)
+	login := startLogin(t, client, p.base)
 	if !strings.HasPrefix(login.URL, "https://accounts.google.com/o/oauth2/v2/auth?") || !strings.Contains(login.URL, "client_id=XXXXX") {
 		t.Errorf("authorize URL %q does not come from .dev.vars", login.URL)
 	}
 	// The log says where the variables came from (in -demo, a .dev.vars
 	// silently replacing the mock provider would otherwise surprise).
-	if out := p.stdout.String(); !strings.Contains(out, ".dev.vars") || strings.Contains(out, "XXXX\n") {
+	if out := p.Out.String(); !strings.Contains(out, ".dev.vars") || strings.Contains(out, "XXXX\n") {
 		t.Errorf("the log does not say .dev.vars was read:\n%s", out)
 	}
 }
 
 func (h harness) tlsFiles(t *testing.T) {
 	dir := t.TempDir()
-	pool := writeCert(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
+	pool := testkit.WriteCert(t, filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"))
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	p := h.start(t, dir, []string{"TLS_CERT_FILE=cert.pem", "TLS_KEY_FILE=" + filepath.Join(dir, "key.pem")}, client, "https", "-demo")
+	p := h.start(t, dir, []string{"TLS_CERT_FILE=cert.pem", "TLS_KEY_FILE=" + filepath.Join(dir, "key.pem")}, client, "-demo")
+	if !strings.HasPrefix(p.base, "https:") {
+		t.Fatalf("handoff says it serves %s, want https", p.base)
+	}
 	// Plain HTTP on the same port is not served.
 	if resp, err := (&http.Client{Timeout: 5 * time.Second}).Get(strings.Replace(p.base, "https:", "http:", 1) + "/healthz"); err == nil {
 		resp.Body.Close()
@@ -489,119 +418,95 @@ func (h harness) tlsFiles(t *testing.T) {
 
 func (h harness) mkcert(t *testing.T) {
 	dir := t.TempDir()
-	pool := writeCert(t, filepath.Join(dir, "localhost.pem"), filepath.Join(dir, "localhost-key.pem"))
+	pool := testkit.WriteCert(t, filepath.Join(dir, "localhost.pem"), filepath.Join(dir, "localhost-key.pem"))
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	p := h.start(t, dir, nil, client, "https", "-demo")
+	p := h.start(t, dir, nil, client, "-demo")
 	// The demo's mock provider is then on https too.
-	resp, err := client.Post(p.base+"/authorize", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var login struct{ URL string }
-	json.NewDecoder(resp.Body).Decode(&login)
-	resp.Body.Close()
+	login := startLogin(t, client, p.base)
 	if !strings.HasPrefix(login.URL, p.base+"/mock/authorize?") ||
 		!strings.Contains(login.URL, url.QueryEscape(p.base+"/redirect")) {
 		t.Errorf("login URL %s: want the mock and the redirect on https", login.URL)
 	}
-	if out := p.stdout.String(); !strings.Contains(out, "mkcert") {
+	if out := p.Out.String(); !strings.Contains(out, "mkcert") {
 		t.Errorf("the log does not say mkcert's files are used:\n%s", out)
 	}
 }
 
 // gracefulShutdown: a token exchange in flight when SIGTERM arrives still
-// completes, and handoff then exits 0 (SECURITY.md, property 6).
+// completes, and handoff then exits 0 (SECURITY.md, property 6). The order
+// is made, not hoped for: the provider holds the exchange until handoff has
+// logged the signal, and only then answers.
 func (h harness) gracefulShutdown(t *testing.T) {
-	exchanging := make(chan struct{}, 1)
+	exchanging, release := make(chan struct{}, 1), make(chan struct{})
 	prov := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		exchanging <- struct{}{}
-		time.Sleep(1500 * time.Millisecond)
+		select {
+		case <-release:
+		case <-time.After(30 * time.Second): // the test failed; let the server close
+		}
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"access_token":"at","token_type":"bearer","expires_in":3600}`)
 	}))
 	defer prov.Close()
-	port := testkit.FreePort(t)
-	base := fmt.Sprintf("http://localhost:%d", port)
-	client := &http.Client{Timeout: 10 * time.Second}
-	p := h.start(t, t.TempDir(), []string{
-		"CLIENT_ID=id", "CLIENT_SECRET=" + clientSecret, "REDIRECT_URI=" + base + "/redirect",
-		"AUTHORIZE_ENDPOINT=" + prov.URL + "/authorize", "TOKEN_ENDPOINT=" + prov.URL + "/token",
-		fmt.Sprintf("PORT=%d", port), "SHUTDOWN_GRACE=10s",
-	}, client, "http")
-
-	resp, err := client.Post(p.base+"/authorize", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var login struct{ URL string }
-	json.NewDecoder(resp.Body).Decode(&login)
-	resp.Body.Close()
-	state := mustURL(t, login.URL).Query().Get("state")
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	client := &http.Client{Timeout: 30 * time.Second}
+	p := h.start(t, t.TempDir(), append(validEnv(prov.URL, "http://localhost/redirect"),
+		"SHUTDOWN_GRACE=20s", "PROVIDER_TIMEOUT=25s"), client)
+	l := startLogin(t, client, p.base)
 
 	type answer struct {
 		status int
+		body   string
 		err    error
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		resp, err := client.Get(p.base + "/redirect?code=c&state=" + url.QueryEscape(state))
+		resp, err := client.Get(p.base + "/redirect?code=c&state=" + url.QueryEscape(l.state))
 		if err != nil {
-			answered <- answer{0, err}
+			answered <- answer{err: err}
 			return
 		}
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		answered <- answer{resp.StatusCode, nil}
+		answered <- answer{resp.StatusCode, string(b), nil}
 	}()
 	select {
 	case <-exchanging:
-	case <-time.After(10 * time.Second):
+	case <-time.After(20 * time.Second):
 		t.Fatal("the exchange never reached the provider")
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	// The exchange is held at the provider: the signal arrives during it.
+	p.Signal(syscall.SIGTERM)
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(p.Out.String(), "shutting down") {
+		if time.Now().After(deadline) {
+			t.Fatalf("handoff never logged the signal:\n%s", p.Out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case a := <-answered:
+		t.Fatalf("the redirect was answered before the provider was (%d %v): the signal did not arrive mid-exchange", a.status, a.err)
+	default:
+	}
+	close(release)
 	a := <-answered
-	if a.err != nil || a.status != 200 {
-		t.Errorf("the request in flight got %d, %v; want 200", a.status, a.err)
+	if a.err != nil || a.status != 200 || !strings.Contains(a.body, `data-outcome="authenticated"`) {
+		t.Errorf("the request in flight got %d %v; want 200 and the authenticated page", a.status, a.err)
 	}
-	p.stop(t)
-}
-
-// writeCert writes a self-signed certificate for localhost, 127.0.0.1 and ::1
-// and returns a pool trusting it.
-func writeCert(t *testing.T, certFile, keyFile string) *x509.CertPool {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	if !p.Wait(20 * time.Second) {
+		t.Fatalf("still running 20 s after SIGTERM:\n%s", p.Out)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
+	if code := p.Cmd.ProcessState.ExitCode(); code != 0 || strings.Contains(p.Out.String(), "grace ran out") {
+		t.Errorf("exit status %d after SIGTERM, want 0 with the grace not used up:\n%s", code, p.Out)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return pool
+	p.stopped = true
 }
 
 func writeFile(t *testing.T, path, content string) {

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"handoff/internal/testkit"
 )
 
 // dropboxSecret: Dropbox's client secrets (15 lowercase letters and digits)
@@ -28,11 +26,9 @@ func (h harness) dropboxSecret(t *testing.T) {
 		io.WriteString(w, `{"access_token":"at","token_type":"bearer"}`)
 	}))
 	defer prov.Close()
-	port := testkit.FreePort(t)
-	base := fmt.Sprintf("http://localhost:%d", port)
 	client := &http.Client{Timeout: 10 * time.Second}
-	env := append(validEnv(prov.URL, base+"/redirect"), "CLIENT_SECRET=k7x2m9qz4w1p8vb", fmt.Sprintf("PORT=%d", port))
-	p := h.start(t, t.TempDir(), env, client, "http")
+	env := append(validEnv(prov.URL, "http://localhost/redirect"), "CLIENT_SECRET=k7x2m9qz4w1p8vb")
+	p := h.start(t, t.TempDir(), env, client)
 	l := startLogin(t, client, p.base)
 	if resp, body := get(t, client, p.base+"/redirect?code=c&state="+url.QueryEscape(l.state)); resp.StatusCode != 200 {
 		t.Fatalf("redirect: %d %s", resp.StatusCode, body)
@@ -40,7 +36,7 @@ func (h harness) dropboxSecret(t *testing.T) {
 	if resp, body := post(t, client, p.base+"/poll?readKey="+l.ReadKey); resp.StatusCode != 200 || !strings.Contains(body, `"at"`) {
 		t.Fatalf("poll: %d %s", resp.StatusCode, body)
 	}
-	if out := p.stdout.String() + p.stderr.String(); strings.Contains(out, "k7x2m9qz4w1p8vb") {
+	if out := p.Out.String(); strings.Contains(out, "k7x2m9qz4w1p8vb") {
 		t.Errorf("the log shows the client secret:\n%s", out)
 	}
 }
@@ -73,12 +69,10 @@ func (h harness) providerConcurrency(t *testing.T) {
 	}))
 	defer prov.Close()
 	defer release() // first: the server's Close waits for its handlers
-	port := testkit.FreePort(t)
-	base := fmt.Sprintf("http://localhost:%d", port)
 	client := &http.Client{Timeout: 15 * time.Second}
-	env := append(validEnv(prov.URL, base+"/redirect"), fmt.Sprintf("PORT=%d", port),
+	env := append(validEnv(prov.URL, "http://localhost/redirect"),
 		fmt.Sprintf("PROVIDER_CONCURRENCY=%d", limit), "PROVIDER_TIMEOUT=30s", "SHUTDOWN_GRACE=35s")
-	p := h.start(t, t.TempDir(), env, client, "http")
+	p := h.start(t, t.TempDir(), env, client)
 	l := startLogin(t, client, p.base)
 
 	held := make(chan int, limit)
@@ -168,9 +162,18 @@ func post(t *testing.T, client *http.Client, target string) (*http.Response, str
 
 func do(t *testing.T, client *http.Client, method, target string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, target, nil)
+	return send(t, client, method, target, nil, "")
+}
+
+// send is do with a body of content type ct.
+func send(t *testing.T, client *http.Client, method, target string, body io.Reader, ct string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, target, body)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

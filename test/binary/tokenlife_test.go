@@ -26,7 +26,7 @@ func (h harness) tokenLife(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-	p := h.start(t, t.TempDir(), []string{"LOG_LEVEL=debug"}, client, "http", "-demo")
+	p := h.start(t, t.TempDir(), []string{"LOG_LEVEL=debug"}, client, "-demo")
 	call := func(method, target, contentType, body string) (*http.Response, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, target, strings.NewReader(body))
@@ -119,7 +119,7 @@ func (h harness) tokenLife(t *testing.T) {
 	}
 
 	p.stop(t)
-	out := p.stdout.String() + p.stderr.String()
+	out := p.Out.String()
 	for _, s := range []string{tokens.AccessToken, tokens.RefreshToken, l.ReadKey} {
 		if strings.Contains(out, s) {
 			t.Errorf("the debug log contains %q", s)
@@ -163,7 +163,7 @@ func (h harness) refreshRotation(t *testing.T) {
 	client := &http.Client{Timeout: 15 * time.Second}
 	env := append(validEnv(prov.URL, fmt.Sprintf("http://localhost:%d/redirect", port)), fmt.Sprintf("PORT=%d", port),
 		"REFRESH_REPLAY_TTL=3s")
-	p := h.start(t, t.TempDir(), env, client, "http")
+	p := h.start(t, t.TempDir(), env, client)
 
 	bodies := make(chan string, n)
 	for range n {

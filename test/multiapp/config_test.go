@@ -176,8 +176,8 @@ func TestPerAppPresets(t *testing.T) {
 		e["NOTION_SYNC_REDIRECT_URI"] = fmt.Sprintf("http://127.0.0.1:%d/notion-sync/redirect", port)
 		return e
 	})
-	sheetsURL, _ := plugin{base: srv.URL + "/sheets"}.authorize(t)
-	notionURL, _ := plugin{base: srv.URL + "/notion-sync"}.authorize(t)
+	sheetsURL, _ := authorize(t, plugin(srv.URL+"/sheets", ""))
+	notionURL, _ := authorize(t, plugin(srv.URL+"/notion-sync", ""))
 	if !strings.HasPrefix(sheetsURL, "https://accounts.google.com/") || query(t, sheetsURL, "access_type") != "offline" ||
 		query(t, sheetsURL, "client_id") != "id-SHEETS_" || query(t, sheetsURL, "code_challenge") == "" {
 		t.Errorf("sheets (google preset): %s", sheetsURL)
@@ -187,7 +187,7 @@ func TestPerAppPresets(t *testing.T) {
 		t.Errorf("notion-sync (notion preset, no PKCE): %s", notionURL)
 	}
 	r := do(t, "POST", srv.URL+"/sheets/authorize", map[string][]string{"Origin": {"https://sheetsid.plugins.example.net"}}, "")
-	if got := r.header.Get("Access-Control-Allow-Origin"); got != "https://sheetsid.plugins.example.net" {
+	if got := r.Header.Get("Access-Control-Allow-Origin"); got != "https://sheetsid.plugins.example.net" {
 		t.Errorf("PLUGIN_PARENT_DOMAIN is global: Access-Control-Allow-Origin %q", got)
 	}
 }

@@ -2,6 +2,7 @@ package multiapp
 
 import (
 	"fmt"
+	"handoff/internal/testkit"
 	"net/http"
 	"strings"
 	"testing"
@@ -66,10 +67,10 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 	}
 	for _, a := range apps {
 		t.Run(a.name, func(t *testing.T) {
-			p := plugin{base: srv.URL + "/" + a.name}
+			p := plugin(srv.URL+"/"+a.name, "")
 			ownBefore, otherBefore := a.own.TokenRequests(), a.other.TokenRequests()
 
-			authURL, _ := p.authorize(t)
+			authURL, _ := authorize(t, p)
 			if !strings.HasPrefix(authURL, a.own.URL+"/authorize?") {
 				t.Errorf("authorize URL %q does not go to the app's own provider %s", authURL, a.own.URL)
 			}
@@ -89,25 +90,25 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 				t.Errorf("code_challenge present = %v, want %v (the app's PKCE)", got, a.pkce)
 			}
 
-			tokens := login(t, p, srv.URL+a.redirect)
+			tokens := p.Login(t, srv.URL+a.redirect)
 			access, _ := tokens["access_token"].(string)
-			refresh, _ := tokens["refresh_token"].(string)
-			if access == "" || refresh == "" || tokens["expires_in"] != float64(3600) {
+			rt, _ := tokens["refresh_token"].(string)
+			if access == "" || rt == "" || tokens["expires_in"] != float64(3600) {
 				t.Fatalf("tokens: %v", tokens)
 			}
 			// The access token works at the app's own provider only.
-			if r := do(t, "GET", a.own.URL+"/userinfo", http.Header{"Authorization": {"Bearer " + access}}, ""); r.status != 200 {
-				t.Errorf("userinfo at the app's provider: %d %s", r.status, r.body)
+			if r := do(t, "GET", a.own.URL+"/userinfo", http.Header{"Authorization": {"Bearer " + access}}, ""); r.Status != 200 {
+				t.Errorf("userinfo at the app's provider: %d %s", r.Status, r.Body)
 			}
-			if r := do(t, "GET", a.other.URL+"/userinfo", http.Header{"Authorization": {"Bearer " + access}}, ""); r.status != 401 {
-				t.Errorf("userinfo at the other provider: %d", r.status)
+			if r := do(t, "GET", a.other.URL+"/userinfo", http.Header{"Authorization": {"Bearer " + access}}, ""); r.Status != 401 {
+				t.Errorf("userinfo at the other provider: %d", r.Status)
 			}
 
-			r := p.refresh(t, refresh)
-			if r.status != http.StatusOK {
-				t.Fatalf("refresh: %d %s", r.status, r.body)
+			r := refresh(t, p, rt)
+			if r.Status != http.StatusOK {
+				t.Fatalf("refresh: %d %s", r.Status, r.Body)
 			}
-			if m := r.json(t); m["access_token"] == "" || m["access_token"] == access || m["refresh_token"] != refresh {
+			if m := jsonOf(t, r); m["access_token"] == "" || m["access_token"] == access || m["refresh_token"] != rt {
 				t.Errorf("refresh answer: %v (want a new access token and the same refresh token added)", m)
 			}
 			// The other app's /refresh sends the token to the other
@@ -116,8 +117,8 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 			if a.name == otherApp {
 				otherApp = "hubspot-plugin"
 			}
-			if r := (plugin{base: srv.URL + "/" + otherApp}).refresh(t, refresh); r.status != http.StatusBadRequest || r.errorCode() != "invalid_grant" {
-				t.Errorf("refresh at the other app: %d %s", r.status, r.body)
+			if r := refresh(t, plugin(srv.URL+"/"+otherApp, ""), rt); r.Status != http.StatusBadRequest || r.ErrorCode() != "invalid_grant" {
+				t.Errorf("refresh at the other app: %d %s", r.Status, r.Body)
 			}
 			if got := a.own.TokenRequests() - ownBefore; got != 2 {
 				t.Errorf("the app's provider saw %d token requests, want 2 (exchange, refresh)", got)
@@ -149,17 +150,17 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 			{"POST", "/hubspot-plugin/poll", 400, "invalid_request"}, // Airtable's liveness check
 		} {
 			r := do(t, c.method, srv.URL+c.path, nil, "")
-			if r.status != c.status || !strings.Contains(string(r.body), c.contains) {
-				t.Errorf("%s %s: %d %s, want %d …%s…", c.method, c.path, r.status, r.body, c.status, c.contains)
+			if r.Status != c.status || !strings.Contains(string(r.Body), c.contains) {
+				t.Errorf("%s %s: %d %s, want %d …%s…", c.method, c.path, r.Status, r.Body, c.status, c.contains)
 			}
 		}
 		r := do(t, "GET", srv.URL+"/", nil, "")
-		if r.status != 200 || !strings.Contains(string(r.body), "up and running") {
-			t.Errorf("GET /: %d %s", r.status, r.body)
+		if r.Status != 200 || !strings.Contains(string(r.Body), "up and running") {
+			t.Errorf("GET /: %d %s", r.Status, r.Body)
 		}
 		for _, name := range []string{"hubspot", "sheets", "google", hubspotPlugin, sheetsPlugin} {
-			if strings.Contains(strings.ToLower(string(r.body)), name) || strings.Contains(fmt.Sprint(r.header), name) {
-				t.Errorf("GET / names an app (%q): %v %s", name, r.header, r.body)
+			if strings.Contains(strings.ToLower(string(r.Body)), name) || strings.Contains(fmt.Sprint(r.Header), name) {
+				t.Errorf("GET / names an app (%q): %v %s", name, r.Header, r.Body)
 			}
 		}
 	})
@@ -188,16 +189,16 @@ func TestOneNamedApp(t *testing.T) {
 		}
 	})
 	r := do(t, "GET", srv.URL+"/", http.Header{"Origin": {"https://" + hubspotPlugin + "." + parent}}, "")
-	if r.status != 200 || !strings.Contains(string(r.body), "up and running") {
-		t.Errorf("GET /: %d %s", r.status, r.body)
+	if r.Status != 200 || !strings.Contains(string(r.Body), "up and running") {
+		t.Errorf("GET /: %d %s", r.Status, r.Body)
 	}
-	if strings.Contains(fmt.Sprint(r.header)+string(r.body), "hubspot") {
-		t.Errorf("GET / names the app: %v %s", r.header, r.body)
+	if strings.Contains(fmt.Sprint(r.Header)+string(r.Body), "hubspot") {
+		t.Errorf("GET / names the app: %v %s", r.Header, r.Body)
 	}
-	if r := do(t, "POST", srv.URL+"/authorize", nil, ""); r.status != 404 {
-		t.Errorf("POST /authorize at the root: %d, want 404", r.status)
+	if r := do(t, "POST", srv.URL+"/authorize", nil, ""); r.Status != 404 {
+		t.Errorf("POST /authorize at the root: %d, want 404", r.Status)
 	}
-	login(t, plugin{base: srv.URL + "/hubspot-plugin"}, srv.URL+"/hubspot-plugin/redirect")
+	plugin(srv.URL+"/hubspot-plugin", "").Login(t, srv.URL+"/hubspot-plugin/redirect")
 }
 
 // TestCrossAppReplayRefused: a state or read key of one app is refused by
@@ -225,14 +226,14 @@ func TestCrossAppReplayRefused(t *testing.T) {
 				env["APP_B_REDIRECT_URI"] = fmt.Sprintf("http://127.0.0.1:%d/app-b/redirect", port)
 				return env
 			})
-			apps := map[string]plugin{"app-a": {base: srv.URL + "/app-a"}, "app-b": {base: srv.URL + "/app-b"}}
+			apps := map[string]*testkit.Plugin{"app-a": plugin(srv.URL+"/app-a", ""), "app-b": plugin(srv.URL+"/app-b", "")}
 			for _, pair := range [][2]string{{"app-a", "app-b"}, {"app-b", "app-a"}} {
 				own, other := pair[0], pair[1]
-				authURL, readKey := apps[own].authorize(t)
+				authURL, readKey := authorize(t, apps[own])
 
 				// The read key at the other app's /poll.
-				if r := apps[other].poll(t, readKey); r.status != http.StatusBadRequest || r.errorCode() != "invalid_request" {
-					t.Errorf("%s's read key at %s/poll: %d %s, want 400 invalid_request", own, other, r.status, r.body)
+				if r := poll(t, apps[other], readKey); r.Status != http.StatusBadRequest || r.ErrorCode() != "invalid_request" {
+					t.Errorf("%s's read key at %s/poll: %d %s, want 400 invalid_request", own, other, r.Status, r.Body)
 				}
 
 				// The provider's redirect, with a valid code and the
@@ -241,9 +242,9 @@ func TestCrossAppReplayRefused(t *testing.T) {
 				replayed := strings.Replace(back, "/"+own+"/redirect?", "/"+other+"/redirect?", 1)
 				before := prov.TokenRequests()
 				r := do(t, "GET", replayed, nil, "")
-				if r.status != http.StatusBadRequest || r.outcome() != "invalid" ||
-					!strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
-					t.Errorf("%s's state at %s's redirect: %d %q, want the 400 invalid-link page", own, other, r.status, r.outcome())
+				if r.Status != http.StatusBadRequest || r.Outcome() != "invalid" ||
+					!strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+					t.Errorf("%s's state at %s's redirect: %d %q, want the 400 invalid-link page", own, other, r.Status, r.Outcome())
 				}
 				if got := prov.TokenRequests() - before; got != 0 {
 					t.Errorf("%s's state at %s's redirect made %d provider requests, want 0", own, other, got)
@@ -251,14 +252,14 @@ func TestCrossAppReplayRefused(t *testing.T) {
 
 				// The refusal spent nothing: the login completes at its
 				// own app, and its read key still means nothing elsewhere.
-				if r := do(t, "GET", back, nil, ""); r.status != 200 || r.outcome() != "authenticated" {
-					t.Fatalf("%s's own redirect after the replay: %d %s", own, r.status, r.body)
+				if r := do(t, "GET", back, nil, ""); r.Status != 200 || r.Outcome() != "authenticated" {
+					t.Fatalf("%s's own redirect after the replay: %d %s", own, r.Status, r.Body)
 				}
-				if r := apps[other].poll(t, readKey); r.status != http.StatusBadRequest {
-					t.Errorf("%s's read key at %s/poll with tokens waiting: %d %s", own, other, r.status, r.body)
+				if r := poll(t, apps[other], readKey); r.Status != http.StatusBadRequest {
+					t.Errorf("%s's read key at %s/poll with tokens waiting: %d %s", own, other, r.Status, r.Body)
 				}
-				if r := apps[own].poll(t, readKey); r.status != http.StatusOK {
-					t.Errorf("%s's own poll: %d %s", own, r.status, r.body)
+				if r := poll(t, apps[own], readKey); r.Status != http.StatusOK {
+					t.Errorf("%s's own poll: %d %s", own, r.Status, r.Body)
 				}
 			}
 		})
@@ -305,15 +306,15 @@ func TestPerAppCORS(t *testing.T) {
 		{"OPTIONS", "/healthz", hubOrigin, ""},
 	} {
 		r := do(t, c.method, srv.URL+c.path, http.Header{"Origin": {c.origin}}, "")
-		if got := r.header.Get("Access-Control-Allow-Origin"); got != c.want {
+		if got := r.Header.Get("Access-Control-Allow-Origin"); got != c.want {
 			t.Errorf("%s %s from %s: Access-Control-Allow-Origin %q, want %q", c.method, c.path, c.origin, got, c.want)
 		}
-		if got := r.header.Get("Vary"); got != "Origin" {
+		if got := r.Header.Get("Vary"); got != "Origin" {
 			t.Errorf("%s %s: Vary %q", c.method, c.path, got)
 		}
 		if c.method == "OPTIONS" && !strings.HasPrefix(c.path, "/healthz") {
-			if r.status != http.StatusNoContent || !strings.Contains(r.header.Get("Access-Control-Allow-Methods"), "POST") {
-				t.Errorf("preflight %s: %d %v", c.path, r.status, r.header)
+			if r.Status != http.StatusNoContent || !strings.Contains(r.Header.Get("Access-Control-Allow-Methods"), "POST") {
+				t.Errorf("preflight %s: %d %v", c.path, r.Status, r.Header)
 			}
 		}
 	}
@@ -342,14 +343,14 @@ func TestFramerClientUnchanged(t *testing.T) {
 		{"APPS, base URL with the app path", multi.URL + "/hubspot-plugin", multi.URL + "/hubspot-plugin/callback"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			p := plugin{base: c.base, origin: origin}
+			p := plugin(c.base, origin)
 			// Airtable's plugin checks liveness with a key-less poll.
-			if r := do(t, "POST", c.base+"/poll", p.header(), ""); r.status != 400 || r.header.Get("Access-Control-Allow-Origin") != origin {
-				t.Errorf("key-less poll: %d %v", r.status, r.header)
+			if r := do(t, "POST", c.base+"/poll", http.Header{"Origin": {origin}}, ""); r.Status != 400 || r.Header.Get("Access-Control-Allow-Origin") != origin {
+				t.Errorf("key-less poll: %d %v", r.Status, r.Header)
 			}
-			tokens := login(t, p, c.redirect)
-			if r := p.refresh(t, tokens["refresh_token"].(string)); r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != origin {
-				t.Errorf("refresh: %d %s", r.status, r.body)
+			tokens := p.Login(t, c.redirect)
+			if r := refresh(t, p, tokens["refresh_token"].(string)); r.Status != 200 || r.Header.Get("Access-Control-Allow-Origin") != origin {
+				t.Errorf("refresh: %d %s", r.Status, r.Body)
 			}
 		})
 	}
@@ -372,21 +373,20 @@ func TestEachAppsPagesNameItsPlugin(t *testing.T) {
 		{"google-sheets-plugin", "/google-sheets-plugin/oauth/redirect", "You&#39;re authenticated", "start the login again from the plugin."},
 	} {
 		t.Run(a.name, func(t *testing.T) {
-			p := plugin{base: srv.URL + "/" + a.name}
-			authURL, _ := p.authorize(t)
+			authURL, _ := authorize(t, plugin(srv.URL+"/"+a.name, ""))
 			page := do(t, "GET", consent(t, authURL), nil, "")
-			if page.status != http.StatusOK || page.outcome() != "authenticated" {
-				t.Fatalf("redirect page: %d %s", page.status, page.body)
+			if page.Status != http.StatusOK || page.Outcome() != "authenticated" {
+				t.Fatalf("redirect page: %d %s", page.Status, page.Body)
 			}
-			if !strings.Contains(string(page.body), "<h1>"+a.title+"</h1>") {
-				t.Errorf("success page does not say %q:\n%s", a.title, page.body)
+			if !strings.Contains(string(page.Body), "<h1>"+a.title+"</h1>") {
+				t.Errorf("success page does not say %q:\n%s", a.title, page.Body)
 			}
 			invalid := do(t, "GET", srv.URL+a.redirect+"?state=forged&code=x", nil, "")
-			if invalid.status != http.StatusBadRequest || !strings.Contains(string(invalid.body), a.startAgain) {
-				t.Errorf("invalid link page: %d, want one saying %q:\n%s", invalid.status, a.startAgain, invalid.body)
+			if invalid.Status != http.StatusBadRequest || !strings.Contains(string(invalid.Body), a.startAgain) {
+				t.Errorf("invalid link page: %d, want one saying %q:\n%s", invalid.Status, a.startAgain, invalid.Body)
 			}
 			for _, r := range []response{page, invalid} {
-				if strings.Contains(string(r.body), "Not A Default") {
+				if strings.Contains(string(r.Body), "Not A Default") {
 					t.Errorf("the unprefixed PLUGIN_NAME reached an app under APPS")
 				}
 			}

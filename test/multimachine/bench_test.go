@@ -57,11 +57,11 @@ func BenchmarkFlows(b *testing.B) {
 			}
 			flow := func() error {
 				r, err := do("POST", base+"/authorize", nil)
-				if err != nil || r.status != http.StatusOK {
-					return fmt.Errorf("authorize: %v %d", err, r.status)
+				if err != nil || r.Status != http.StatusOK {
+					return fmt.Errorf("authorize: %v %d", err, r.Status)
 				}
 				var v struct{ URL, ReadKey string }
-				if err := json.Unmarshal(r.body, &v); err != nil {
+				if err := json.Unmarshal(r.Body, &v); err != nil {
 					return err
 				}
 				// The provider approves at once: the browser comes back
@@ -71,12 +71,12 @@ func BenchmarkFlows(b *testing.B) {
 					return err
 				}
 				back := base + "/redirect?code=c&state=" + u.Query().Get("state")
-				if r, err = do("GET", back, nil); err != nil || r.status != http.StatusOK {
-					return fmt.Errorf("redirect: %v %d %s", err, r.status, r.body)
+				if r, err = do("GET", back, nil); err != nil || r.Status != http.StatusOK {
+					return fmt.Errorf("redirect: %v %d %s", err, r.Status, r.Body)
 				}
 				r, err = do("POST", base+"/poll?readKey="+url.QueryEscape(v.ReadKey), nil)
-				if err != nil || r.status != http.StatusOK || !strings.Contains(string(r.body), "access_token") {
-					return fmt.Errorf("poll: %v %d %s", err, r.status, r.body)
+				if err != nil || r.Status != http.StatusOK || !strings.Contains(string(r.Body), "access_token") {
+					return fmt.Errorf("poll: %v %d %s", err, r.Status, r.Body)
 				}
 				return nil
 			}

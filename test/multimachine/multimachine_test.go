@@ -20,18 +20,18 @@ import (
 // already_delivered, and both were served by the owner.
 func checkCompleted(t *testing.T, l *login) (tokens map[string]any) {
 	t.Helper()
-	if l.redirect.status != http.StatusOK || l.redirect.outcome() != "authenticated" {
-		t.Errorf("login owned by %s: redirect %d %q (served by %s)", l.owner, l.redirect.status, l.redirect.outcome(), l.redirect.machine)
+	if l.redirect.Status != http.StatusOK || l.redirect.Outcome() != "authenticated" {
+		t.Errorf("login owned by %s: redirect %d %q (served by %s)", l.owner, l.redirect.Status, l.redirect.Outcome(), l.redirect.machine)
 	}
-	if l.poll.status != http.StatusOK {
-		t.Errorf("login owned by %s: final poll %d %s", l.owner, l.poll.status, l.poll.body)
+	if l.poll.Status != http.StatusOK {
+		t.Errorf("login owned by %s: final poll %d %s", l.owner, l.poll.Status, l.poll.Body)
 		return nil
 	}
-	if err := json.Unmarshal(l.poll.body, &tokens); err != nil || tokens["access_token"] == nil {
-		t.Errorf("tokens: %s", l.poll.body)
+	if err := json.Unmarshal(l.poll.Body, &tokens); err != nil || tokens["access_token"] == nil {
+		t.Errorf("tokens: %s", l.poll.Body)
 	}
-	if l.again.status != http.StatusGone || l.again.errorCode() != "already_delivered" {
-		t.Errorf("login owned by %s: poll after delivery %d %s", l.owner, l.again.status, l.again.body)
+	if l.again.Status != http.StatusGone || l.again.ErrorCode() != "already_delivered" {
+		t.Errorf("login owned by %s: poll after delivery %d %s", l.owner, l.again.Status, l.again.Body)
 	}
 	for _, r := range []response{l.redirect, l.poll, l.again} {
 		if r.machine != l.owner {
@@ -98,8 +98,8 @@ func TestJourneys200(t *testing.T) {
 			if err == nil {
 				err = l.visit()
 			}
-			if err != nil || l.redirect.status != http.StatusOK {
-				t.Fatalf("login: %v %d", err, l.redirect.status)
+			if err != nil || l.redirect.Status != http.StatusOK {
+				t.Fatalf("login: %v %d", err, l.redirect.Status)
 			}
 			results := make([]response, 5)
 			var wg sync.WaitGroup
@@ -114,12 +114,12 @@ func TestJourneys200(t *testing.T) {
 			ok := 0
 			for _, r := range results {
 				switch {
-				case r.status == http.StatusOK:
+				case r.Status == http.StatusOK:
 					ok++
-					secrets = append(secrets, string(r.body))
-				case r.status == http.StatusGone && r.errorCode() == "already_delivered":
+					secrets = append(secrets, string(r.Body))
+				case r.Status == http.StatusGone && r.ErrorCode() == "already_delivered":
 				default:
-					t.Errorf("concurrent poll: %d %s", r.status, r.body)
+					t.Errorf("concurrent poll: %d %s", r.Status, r.Body)
 				}
 			}
 			if ok != 1 {
@@ -158,8 +158,8 @@ func TestOwnerGone(t *testing.T) {
 				t.Fatal(err)
 			}
 			if i%2 == 0 {
-				if err := l.visit(); err != nil || l.redirect.status != http.StatusOK {
-					t.Fatalf("redirect: %v %d %s", err, l.redirect.status, l.redirect.body)
+				if err := l.visit(); err != nil || l.redirect.Status != http.StatusOK {
+					t.Fatalf("redirect: %v %d %s", err, l.redirect.Status, l.redirect.Body)
 				}
 				ready = append(ready, l)
 			} else {
@@ -186,13 +186,13 @@ func TestOwnerGone(t *testing.T) {
 			t.Fatal(err)
 		}
 		if l.owner == victim {
-			if r.status != http.StatusGone || r.errorCode() != "expired_token" || !strings.Contains(string(r.body), "start the login again") {
-				t.Errorf("poll of a login whose machine died: %d %s, want 410 expired_token", r.status, r.body)
+			if r.Status != http.StatusGone || r.ErrorCode() != "expired_token" || !strings.Contains(string(r.Body), "start the login again") {
+				t.Errorf("poll of a login whose machine died: %d %s, want 410 expired_token", r.Status, r.Body)
 			}
 			continue
 		}
-		if r.status != http.StatusOK || r.machine != l.owner {
-			t.Errorf("poll of a login on a live machine: %d %s (by %s, owner %s)", r.status, r.body, r.machine, l.owner)
+		if r.Status != http.StatusOK || r.machine != l.owner {
+			t.Errorf("poll of a login on a live machine: %d %s (by %s, owner %s)", r.Status, r.Body, r.machine, l.owner)
 		}
 	}
 	exchanges := 0
@@ -205,21 +205,21 @@ func TestOwnerGone(t *testing.T) {
 			t.Fatal(err)
 		}
 		if l.owner == victim {
-			if l.redirect.status != http.StatusServiceUnavailable || l.redirect.outcome() != "restarted" ||
-				!strings.HasPrefix(l.redirect.header.Get("Content-Type"), "text/html") {
-				t.Errorf("redirect of a login whose machine died: %d %q, want the 503 page", l.redirect.status, l.redirect.outcome())
+			if l.redirect.Status != http.StatusServiceUnavailable || l.redirect.Outcome() != "restarted" ||
+				!strings.HasPrefix(l.redirect.Header.Get("Content-Type"), "text/html") {
+				t.Errorf("redirect of a login whose machine died: %d %q, want the 503 page", l.redirect.Status, l.redirect.Outcome())
 			}
-			if l.redirect.header.Get("Fly-Replay") != "" {
+			if l.redirect.Header.Get("Fly-Replay") != "" {
 				t.Error("the 503 page carries fly-replay")
 			}
-			if r.status != http.StatusGone || r.errorCode() != "expired_token" {
-				t.Errorf("poll of a pending login whose machine died: %d %s", r.status, r.body)
+			if r.Status != http.StatusGone || r.ErrorCode() != "expired_token" {
+				t.Errorf("poll of a pending login whose machine died: %d %s", r.Status, r.Body)
 			}
 			continue
 		}
 		exchanges++
-		if l.redirect.status != http.StatusOK || l.redirect.outcome() != "authenticated" || r.status != http.StatusOK {
-			t.Errorf("pending login on a live machine: redirect %d, poll %d %s", l.redirect.status, r.status, r.body)
+		if l.redirect.Status != http.StatusOK || l.redirect.Outcome() != "authenticated" || r.Status != http.StatusOK {
+			t.Errorf("pending login on a live machine: redirect %d, poll %d %s", l.redirect.Status, r.Status, r.Body)
 		}
 	}
 	if got := c.provider.TokenRequests() - before; got != int64(exchanges) {
@@ -265,26 +265,26 @@ func TestKillMidRun(t *testing.T) {
 			checkCompleted(t, l)
 			continue
 		}
-		if l.poll.status == http.StatusOK {
+		if l.poll.Status == http.StatusOK {
 			completedOnVictim++
-			if l.poll.machine != victim || l.redirect.outcome() != "authenticated" {
-				t.Errorf("login of the killed machine delivered by %s, redirect %q", l.poll.machine, l.redirect.outcome())
+			if l.poll.machine != victim || l.redirect.Outcome() != "authenticated" {
+				t.Errorf("login of the killed machine delivered by %s, redirect %q", l.poll.machine, l.redirect.Outcome())
 			}
 			// The poll after delivery may come after the kill.
-			if a := l.again.errorCode(); l.again.status != http.StatusGone || a != "already_delivered" && a != "expired_token" {
-				t.Errorf("login of the killed machine: poll after delivery %d %s", l.again.status, l.again.body)
+			if a := l.again.ErrorCode(); l.again.Status != http.StatusGone || a != "already_delivered" && a != "expired_token" {
+				t.Errorf("login of the killed machine: poll after delivery %d %s", l.again.Status, l.again.Body)
 			}
 			continue
 		}
 		lost++
-		if l.poll.status != http.StatusGone || l.poll.errorCode() != "expired_token" {
-			t.Errorf("login of the killed machine: poll %d %s, want 410 expired_token", l.poll.status, l.poll.body)
+		if l.poll.Status != http.StatusGone || l.poll.ErrorCode() != "expired_token" {
+			t.Errorf("login of the killed machine: poll %d %s, want 410 expired_token", l.poll.Status, l.poll.Body)
 		}
 		switch {
-		case l.redirect.status == http.StatusOK && l.redirect.outcome() == "authenticated": // before the kill
-		case l.redirect.status == http.StatusServiceUnavailable && l.redirect.outcome() == "restarted":
+		case l.redirect.Status == http.StatusOK && l.redirect.Outcome() == "authenticated": // before the kill
+		case l.redirect.Status == http.StatusServiceUnavailable && l.redirect.Outcome() == "restarted":
 		default:
-			t.Errorf("login of the killed machine: redirect %d %q", l.redirect.status, l.redirect.outcome())
+			t.Errorf("login of the killed machine: redirect %d %q", l.redirect.Status, l.redirect.Outcome())
 		}
 	}
 	if lost == 0 {
@@ -307,13 +307,12 @@ func TestReplayAnswers(t *testing.T) {
 	direct := func(m *machine, proxyURL string) string { return strings.Replace(proxyURL, c.url, m.URL, 1) }
 
 	startAt := func(m *machine) *login {
-		r, err := do("POST", m.URL+"/authorize", pluginHeader)
-		if err != nil || r.status != 200 {
-			t.Fatalf("authorize at %s: %v %d", m.id, err, r.status)
+		p := &testkit.Plugin{Base: m.URL, Origin: pluginOrigin}
+		started, err := p.Authorize()
+		if err != nil {
+			t.Fatalf("authorize at %s: %v", m.id, err)
 		}
-		var v struct{ URL, ReadKey string }
-		json.Unmarshal(r.body, &v)
-		l := &login{owner: m.id, authURL: v.URL, readKey: v.ReadKey}
+		l := &login{plugin: p, owner: m.id, authURL: started.URL, readKey: started.ReadKey}
 		if err := l.consent(); err != nil {
 			t.Fatal(err)
 		}
@@ -338,14 +337,14 @@ func TestReplayAnswers(t *testing.T) {
 
 	t.Run("poll at another machine is replayed to the owner", func(t *testing.T) {
 		r := poll(other, l.readKey, nil)
-		if got := r.header.Get("Fly-Replay"); got != wantReplay {
-			t.Errorf("fly-replay %q, want %q (status %d)", got, wantReplay, r.status)
+		if got := r.Header.Get("Fly-Replay"); got != wantReplay {
+			t.Errorf("fly-replay %q, want %q (status %d)", got, wantReplay, r.Status)
 		}
-		if len(r.body) != 0 {
-			t.Errorf("the replaying answer has a body: %q", r.body)
+		if len(r.Body) != 0 {
+			t.Errorf("the replaying answer has a body: %q", r.Body)
 		}
-		if r.header.Get("Access-Control-Allow-Origin") != pluginOrigin {
-			t.Errorf("the replaying answer lacks CORS: %v", r.header)
+		if r.Header.Get("Access-Control-Allow-Origin") != pluginOrigin {
+			t.Errorf("the replaying answer lacks CORS: %v", r.Header)
 		}
 	})
 	t.Run("redirect at another machine is replayed to the owner", func(t *testing.T) {
@@ -353,42 +352,42 @@ func TestReplayAnswers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := r.header.Get("Fly-Replay"); got != wantReplay || len(r.body) != 0 {
-			t.Errorf("fly-replay %q body %q, want %q and no body", got, r.body, wantReplay)
+		if got := r.Header.Get("Fly-Replay"); got != wantReplay || len(r.Body) != 0 {
+			t.Errorf("fly-replay %q body %q, want %q and no body", got, r.Body, wantReplay)
 		}
 	})
 	t.Run("fly-replay-failed: 410 for the poll, 503 page for the redirect, never a replay", func(t *testing.T) {
 		r := poll(other, l.readKey, failed)
-		if r.status != http.StatusGone || r.errorCode() != "expired_token" || r.header.Get("Fly-Replay") != "" {
-			t.Errorf("poll: %d %s %v", r.status, r.body, r.header)
+		if r.Status != http.StatusGone || r.ErrorCode() != "expired_token" || r.Header.Get("Fly-Replay") != "" {
+			t.Errorf("poll: %d %s %v", r.Status, r.Body, r.Header)
 		}
 		r, err := do("GET", direct(other, l.back), failed)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.status != http.StatusServiceUnavailable || r.outcome() != "restarted" || r.header.Get("Fly-Replay") != "" ||
-			!strings.Contains(string(r.body), "start the login again from the plugin") {
-			t.Errorf("redirect: %d %q %v", r.status, r.outcome(), r.header)
+		if r.Status != http.StatusServiceUnavailable || r.Outcome() != "restarted" || r.Header.Get("Fly-Replay") != "" ||
+			!strings.Contains(string(r.Body), "start the login again from the plugin") {
+			t.Errorf("redirect: %d %q %v", r.Status, r.Outcome(), r.Header)
 		}
 	})
 	t.Run("the owner serves its own logins, fly-replay-failed or not", func(t *testing.T) {
-		if r := poll(owner, l.readKey, failed); r.status != http.StatusNotFound || r.header.Get("Fly-Replay") != "" {
-			t.Errorf("owner's poll with fly-replay-failed: %d %s", r.status, r.body)
+		if r := poll(owner, l.readKey, failed); r.Status != http.StatusNotFound || r.Header.Get("Fly-Replay") != "" {
+			t.Errorf("owner's poll with fly-replay-failed: %d %s", r.Status, r.Body)
 		}
 		// Nothing above spent the state or reached the provider.
 		if got := c.provider.TokenRequests(); got != tokenRequests {
 			t.Errorf("%d token requests before the owner saw the redirect", got-tokenRequests)
 		}
 		r, err := do("GET", direct(owner, l.back), nil)
-		if err != nil || r.status != http.StatusOK || r.outcome() != "authenticated" {
-			t.Fatalf("owner's redirect: %v %d %s", err, r.status, r.body)
+		if err != nil || r.Status != http.StatusOK || r.Outcome() != "authenticated" {
+			t.Fatalf("owner's redirect: %v %d %s", err, r.Status, r.Body)
 		}
-		if r := poll(owner, l.readKey, nil); r.status != http.StatusOK {
-			t.Errorf("owner's poll: %d %s", r.status, r.body)
+		if r := poll(owner, l.readKey, nil); r.Status != http.StatusOK {
+			t.Errorf("owner's poll: %d %s", r.Status, r.Body)
 		}
 		// After delivery the other machine still only replays.
-		if r := poll(other, l.readKey, nil); r.header.Get("Fly-Replay") != wantReplay {
-			t.Errorf("poll at the other machine after delivery: %d %v", r.status, r.header)
+		if r := poll(other, l.readKey, nil); r.Header.Get("Fly-Replay") != wantReplay {
+			t.Errorf("poll at the other machine after delivery: %d %v", r.Status, r.Header)
 		}
 	})
 	t.Run("authorize, refresh and healthz are served by any machine", func(t *testing.T) {
@@ -400,16 +399,16 @@ func TestReplayAnswers(t *testing.T) {
 		var tokens struct {
 			RefreshToken string `json:"refresh_token"`
 		}
-		json.Unmarshal(r.body, &tokens)
+		json.Unmarshal(r.Body, &tokens)
 		for _, m := range []*machine{owner, other} {
 			rr, err := do("POST", m.URL+"/refresh?code="+tokens.RefreshToken, pluginHeader)
-			if err != nil || rr.status != http.StatusOK || rr.header.Get("Fly-Replay") != "" {
-				t.Errorf("refresh at %s: %v %d %s", m.id, err, rr.status, rr.body)
+			if err != nil || rr.Status != http.StatusOK || rr.Header.Get("Fly-Replay") != "" {
+				t.Errorf("refresh at %s: %v %d %s", m.id, err, rr.Status, rr.Body)
 			}
 			for _, route := range []struct{ method, path string }{{"POST", "/authorize"}, {"GET", "/healthz"}, {"GET", "/"}} {
 				rr, err := do(route.method, m.URL+route.path, pluginHeader)
-				if err != nil || rr.status != http.StatusOK || rr.header.Get("Fly-Replay") != "" {
-					t.Errorf("%s %s at %s: %v %d", route.method, route.path, m.id, err, rr.status)
+				if err != nil || rr.Status != http.StatusOK || rr.Header.Get("Fly-Replay") != "" {
+					t.Errorf("%s %s at %s: %v %d", route.method, route.path, m.id, err, rr.Status)
 				}
 			}
 		}
@@ -425,15 +424,15 @@ func TestReplayAnswers(t *testing.T) {
 		raw[len(raw)-17] ^= 1
 		forged := base64.RawURLEncoding.EncodeToString(raw)
 		for _, m := range []*machine{owner, other} {
-			if r := poll(m, forged, nil); r.status != http.StatusBadRequest || r.header.Get("Fly-Replay") != "" {
-				t.Errorf("forged read key at %s: %d %v", m.id, r.status, r.header)
+			if r := poll(m, forged, nil); r.Status != http.StatusBadRequest || r.Header.Get("Fly-Replay") != "" {
+				t.Errorf("forged read key at %s: %d %v", m.id, r.Status, r.Header)
 			}
 		}
 		st := strings.Split(strings.Split(fresh.back, "state=")[1], "&")[0]
 		tampered := strings.Replace(fresh.back, st, st[:len(st)-2]+"AA", 1)
 		r, err := do("GET", direct(other, tampered), nil)
-		if err != nil || r.status != http.StatusBadRequest || r.outcome() != "invalid" || r.header.Get("Fly-Replay") != "" {
-			t.Errorf("tampered state at another machine: %v %d %q", err, r.status, r.outcome())
+		if err != nil || r.Status != http.StatusBadRequest || r.Outcome() != "invalid" || r.Header.Get("Fly-Replay") != "" {
+			t.Errorf("tampered state at another machine: %v %d %q", err, r.Status, r.Outcome())
 		}
 	})
 	t.Run("no FLY_MACHINE_ID, no routing", func(t *testing.T) {
@@ -445,12 +444,12 @@ func TestReplayAnswers(t *testing.T) {
 		// A login of the machine without an id is served wherever it lands;
 		// the machine without an id serves everything itself.
 		lp := startAt(plain)
-		if r := poll(owner, lp.readKey, nil); r.status != http.StatusNotFound || r.header.Get("Fly-Replay") != "" {
-			t.Errorf("id-less login at a machine with an id: %d %v", r.status, r.header)
+		if r := poll(owner, lp.readKey, nil); r.Status != http.StatusNotFound || r.Header.Get("Fly-Replay") != "" {
+			t.Errorf("id-less login at a machine with an id: %d %v", r.Status, r.Header)
 		}
 		lo := startAt(owner)
-		if r := poll(plain, lo.readKey, nil); r.status != http.StatusNotFound || r.header.Get("Fly-Replay") != "" {
-			t.Errorf("a login with an owner at a machine without an id: %d %v", r.status, r.header)
+		if r := poll(plain, lo.readKey, nil); r.Status != http.StatusNotFound || r.Header.Get("Fly-Replay") != "" {
+			t.Errorf("a login with an owner at a machine without an id: %d %v", r.Status, r.Header)
 		}
 	})
 }
@@ -497,8 +496,8 @@ func TestSeveralAppsSeveralMachines(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r, _ := sheets.pollOnce(l.readKey); r.status != http.StatusBadRequest || r.errorCode() != "invalid_request" {
-			t.Errorf("hubspot read key at google-sheets-plugin/poll: %d %s", r.status, r.body)
+		if r, _ := sheets.pollOnce(l.readKey); r.Status != http.StatusBadRequest || r.ErrorCode() != "invalid_request" {
+			t.Errorf("hubspot read key at google-sheets-plugin/poll: %d %s", r.Status, r.Body)
 		}
 	}
 	if c.proxy.replays.Load() == 0 {
@@ -525,14 +524,14 @@ func TestSealKeyRotation(t *testing.T) {
 		}})
 		oldM, newM := c.machines[machineIDs[0]], c.machines[machineIDs[1]]
 		r, err := do("POST", newM.URL+"/authorize", pluginHeader)
-		if err != nil || r.status != 200 {
-			t.Fatal(err, r.status)
+		if err != nil || r.Status != 200 {
+			t.Fatal(err, r.Status)
 		}
 		var v struct{ ReadKey string }
-		json.Unmarshal(r.body, &v)
+		json.Unmarshal(r.Body, &v)
 		r, err = do("POST", oldM.URL+"/poll?readKey="+v.ReadKey, pluginHeader)
-		if err != nil || r.status != http.StatusBadRequest {
-			t.Errorf("new machine's read key at the old machine: %v %d %s, want 400", err, r.status, r.body)
+		if err != nil || r.Status != http.StatusBadRequest {
+			t.Errorf("new machine's read key at the old machine: %v %d %s, want 400", err, r.Status, r.Body)
 		}
 	})
 	t.Run("two steps: every login completes", func(t *testing.T) {
