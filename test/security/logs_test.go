@@ -116,46 +116,47 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 
 	// Provider failures, each logged with its cause.
 	for _, f := range []struct {
-		name    string
-		fault   faultFunc
-		page    int
-		outcome string
+		name          string
+		fault         faultFunc
+		page          int
+		outcome       string
+		pollCode      string // the 410's code
+		refreshStatus int
+		refreshCode   string
 	}{
-		{"500", func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(500); return true }, 502, "provider_error"},
+		{"500", func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(500); return true },
+			502, "provider_error", "server_error", 502, "server_error"},
 		{"200 with an error", func(w http.ResponseWriter, r *http.Request) bool {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"error":"invalid_grant"}`))
 			return true
-		}, 502, "provider_error"},
+		}, 502, "provider_error", "invalid_grant", 400, "invalid_grant"},
 		{"hang-up", func(w http.ResponseWriter, r *http.Request) bool {
 			conn, _, err := w.(http.Hijacker).Hijack()
 			if err == nil {
 				conn.Close()
 			}
 			return true
-		}, 502, "provider_error"},
+		}, 502, "provider_error", "server_error", 502, "server_error"},
 		{"timeout", func(w http.ResponseWriter, r *http.Request) bool {
 			select {
 			case <-r.Context().Done():
 			case <-time.After(30 * time.Second):
 			}
 			return true
-		}, 504, "provider_timeout"},
+		}, 504, "provider_timeout", "temporarily_unavailable", 504, "temporarily_unavailable"},
 	} {
 		p.setFault(f.fault)
 		l = h.authorize(t)
 		count(resp{})
 		wantPage(t, f.name, count(c.get(t, c.consent(t, l, false))), f.page, f.outcome)
-		if r := count(h.poll(t, l.readKey)); r.status != 410 {
-			t.Errorf("poll after %s: %v", f.name, r)
-		}
+		wantCode(t, "poll after "+f.name, count(h.poll(t, l.readKey)), 410, f.pollCode)
 		// A token never refreshed before: one that was is answered
 		// again from memory for REFRESH_REPLAY_TTL, not by the provider.
 		faultRT := random(24)
 		secrets.add(faultRT)
-		if r := count(c.post(t, base+"/refresh?code="+url.QueryEscape(faultRT), "", "")); r.status < 400 {
-			t.Errorf("refresh during %s: %v", f.name, r)
-		}
+		wantCode(t, "refresh during "+f.name, count(c.post(t, base+"/refresh?code="+url.QueryEscape(faultRT), "", "")),
+			f.refreshStatus, f.refreshCode)
 	}
 	p.setFault(nil)
 

@@ -45,7 +45,7 @@ func findLeaks(within time.Duration, opts ...goleak.Option) error {
 func TestMain(m *testing.M) {
 	code := testkit.Run(m)
 	if code == 0 {
-		if err := findLeaks(15 * time.Second); err != nil {
+		if err := findLeaks(20 * time.Second); err != nil {
 			fmt.Fprintln(os.Stderr, "test/security: goroutines leaked by the tests:", err)
 			code = 1
 		}
