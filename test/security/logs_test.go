@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"handoff/internal/testkit"
 )
 
 // attach returns a client-side handoff for a server running elsewhere.
@@ -38,25 +36,26 @@ var requestLine = regexp.MustCompile(`^time=\S+ level=INFO msg=request method=([
 func TestNoSecretInLogsOrPages(t *testing.T) {
 	secrets := &secretSet{}
 	p := newFakeProvider(t, secrets)
-	port := testkit.FreePort(t)
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	endpointKey := random(24) // a credential in TOKEN_ENDPOINT's query, as some setups have
 	sealKey, oldKey := hexKey(), hexKey()
 	secrets.add(endpointKey, sealKey, oldKey)
-	proc := startBinary(t, port, map[string]string{
-		"CLIENT_ID":          p.clientID,
-		"CLIENT_SECRET":      p.clientSecret,
-		"REDIRECT_URI":       base + "/redirect",
-		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-		"TOKEN_ENDPOINT":     p.URL + "/token?api_key=" + endpointKey,
-		"REVOKE_ENDPOINT":    p.URL + "/revoke?api_key=" + endpointKey,
-		"SEAL_KEY":           sealKey,
-		"SEAL_KEYS_OLD":      oldKey,
-		"LOG_LEVEL":          "debug",
-		"RATE_LIMIT":         "on",
-		"PROVIDER_TIMEOUT":   "1s",
-		"SHUTDOWN_GRACE":     "10s",
+	proc := startBinary(t, func(base string) map[string]string {
+		return map[string]string{
+			"CLIENT_ID":          p.clientID,
+			"CLIENT_SECRET":      p.clientSecret,
+			"REDIRECT_URI":       base + "/redirect",
+			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
+			"TOKEN_ENDPOINT":     p.URL + "/token?api_key=" + endpointKey,
+			"REVOKE_ENDPOINT":    p.URL + "/revoke?api_key=" + endpointKey,
+			"SEAL_KEY":           sealKey,
+			"SEAL_KEYS_OLD":      oldKey,
+			"LOG_LEVEL":          "debug",
+			"RATE_LIMIT":         "on",
+			"PROVIDER_TIMEOUT":   "1s",
+			"SHUTDOWN_GRACE":     "10s",
+		}
 	})
+	base := proc.URL
 	h := attach(t, proc.URL, p)
 	c := h.client
 	requests := 0

@@ -61,9 +61,13 @@ type process struct{ *testkit.Proc }
 // startBinary runs the binary with exactly env (plus PATH and HOME), in an
 // empty working directory (no .env, no mkcert files), and waits until
 // /healthz answers.
-func startBinary(t *testing.T, port int, env map[string]string) *process {
+func startBinary(t *testing.T, env func(base string) map[string]string) *process {
 	t.Helper()
-	return &process{testkit.Start(t, testkit.Options{Port: port, Env: func(int) map[string]string { return env }})}
+	// The port is testkit's to choose, and to choose again if another
+	// process takes it before handoff binds it.
+	return &process{testkit.Start(t, testkit.Options{Env: func(port int) map[string]string {
+		return env("http://127.0.0.1:" + strconv.Itoa(port))
+	}})}
 }
 
 // startBinaryFor runs the binary against p, configured as startHandoff

@@ -14,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"handoff/internal/testkit"
 )
 
 func TestSignalMidExchangeFinishesItAndExits0(t *testing.T) {
@@ -37,16 +35,16 @@ func signalMidExchange(t *testing.T, sig syscall.Signal) {
 		return false // then answer normally, with tokens
 	})
 	const grace = 10 * time.Second
-	port := testkit.FreePort(t)
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	proc := startBinary(t, port, map[string]string{
-		"CLIENT_ID":          p.clientID,
-		"CLIENT_SECRET":      p.clientSecret,
-		"REDIRECT_URI":       base + "/redirect",
-		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-		"TOKEN_ENDPOINT":     p.URL + "/token",
-		"SHUTDOWN_GRACE":     grace.String(),
-		"PROVIDER_TIMEOUT":   "20s",
+	proc := startBinary(t, func(base string) map[string]string {
+		return map[string]string{
+			"CLIENT_ID":          p.clientID,
+			"CLIENT_SECRET":      p.clientSecret,
+			"REDIRECT_URI":       base + "/redirect",
+			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
+			"TOKEN_ENDPOINT":     p.URL + "/token",
+			"SHUTDOWN_GRACE":     grace.String(),
+			"PROVIDER_TIMEOUT":   "20s",
+		}
 	})
 	h := attach(t, proc.URL, p)
 	back := h.client.consent(t, h.authorize(t), false)
@@ -77,7 +75,7 @@ func signalMidExchange(t *testing.T, sig syscall.Signal) {
 	// The listener closes while the exchange is still held at the provider.
 	refused := false
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
+		conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(proc.Port), time.Second)
 		if err != nil {
 			refused = true
 			break
