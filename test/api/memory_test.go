@@ -4,9 +4,7 @@ import (
 	"crypto/sha256"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 
 	"handoff/internal/testkit"
@@ -57,7 +55,7 @@ func TestStreamsWithoutHolding(t *testing.T) {
 	prov := newProvider(t)
 	srv := testkit.Start(t, testkit.Options{Env: baseEnv(prov, up.origin, map[string]string{"LOG_LEVEL": "warn"})})
 	pid := srv.Cmd.Process.Pid
-	idle := statusKB(t, pid, "VmRSS")
+	idle := testkit.StatusKB(t, pid, "VmRSS")
 
 	want := sha256.New()
 	io.Copy(want, &pattern{n: answer})
@@ -86,30 +84,9 @@ func TestStreamsWithoutHolding(t *testing.T) {
 		t.Fatalf("upload: %d, upstream received %s bytes", resp.StatusCode, resp.Header.Get("X-Received"))
 	}
 
-	peak := statusKB(t, pid, "VmHWM")
+	peak := testkit.StatusKB(t, pid, "VmHWM")
 	t.Logf("RSS idle %d kB; peak %d kB after %d MB out and %d MB in", idle, peak, answer>>20, upload>>20)
 	if peak > memoryCeilingKB {
 		t.Errorf("peak RSS %d kB, over %d kB: bodies are held, not streamed", peak, memoryCeilingKB)
 	}
-}
-
-// statusKB reads a size in kB from /proc/PID/status: VmRSS (resident now)
-// or VmHWM (the peak of VmRSS since the process started).
-func statusKB(t testing.TB, pid int, field string) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatalf("reading /proc/%d/status: %v", pid, err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			if err != nil {
-				t.Fatalf("%s line %q: %v", field, line, err)
-			}
-			return kb
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
 }

@@ -11,6 +11,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"handoff/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -163,7 +164,7 @@ func healthzWithinASecond(t *testing.T, base, when string) {
 
 func checkPeak(t *testing.T, pid int, what string) int {
 	t.Helper()
-	peak := statusKB(t, pid, "VmHWM")
+	peak := testkit.StatusKB(t, pid, "VmHWM")
 	t.Logf("%s: peak resident memory %d kB", what, peak)
 	if peak > memoryCeilingKB {
 		t.Errorf("%s: the server's resident memory peaked at %d kB, over %d kB", what, peak, memoryCeilingKB)

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"handoff/internal/testkit"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -171,7 +172,7 @@ func TestDecompressionBombsAreNotInflated(t *testing.T) {
 		r := sendEncoded(t, h, "POST", tc.path, tc.contentType, tc.encoding, tc.body)
 		wantCode(t, tc.path+" with a "+tc.encoding+" bomb as "+tc.contentType, r, 415, "invalid_request")
 	}
-	if peak := statusKB(t, pid, "VmHWM"); peak > memoryCeilingKB {
+	if peak := testkit.StatusKB(t, pid, "VmHWM"); peak > memoryCeilingKB {
 		t.Errorf("the server's resident memory peaked at %d kB, over %d kB", peak, memoryCeilingKB)
 	} else {
 		t.Logf("peak resident memory %d kB", peak)

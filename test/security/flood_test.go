@@ -15,6 +15,7 @@ package security
 import (
 	"bytes"
 	"fmt"
+	"handoff/internal/testkit"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -65,7 +66,7 @@ func TestFloodKeepsMemoryBounded(t *testing.T) {
 	proc, _ := startBinaryFor(t, p, env)
 	base := proc.URL
 	pid := proc.Cmd.Process.Pid
-	idle := statusKB(t, pid, "VmRSS")
+	idle := testkit.StatusKB(t, pid, "VmRSS")
 	t.Logf("idle: RSS %d KB", idle)
 	bomb := gzipBomb(t, 256<<20, 2)
 	slow := openConns(t, strings.TrimPrefix(base, "http://"), 900, loopback(2, 9), slowSenders)
@@ -157,13 +158,13 @@ wait:
 		case <-tick.C:
 			healthzWithinASecond(t, base, fmt.Sprintf("after %d requests of the flood", sent.Load()))
 			if n := sent.Load(); n-lastReport >= int64(total/8) {
-				t.Logf("after %7d requests: RSS %d KB", n, statusKB(t, pid, "VmRSS"))
+				t.Logf("after %7d requests: RSS %d KB", n, testkit.StatusKB(t, pid, "VmRSS"))
 				lastReport = n
 			}
 		}
 	}
 	elapsed := time.Since(start)
-	end := statusKB(t, pid, "VmRSS")
+	end := testkit.StatusKB(t, pid, "VmRSS")
 	var mix []string
 	for code := range statuses {
 		if n := statuses[code].Load(); n > 0 {

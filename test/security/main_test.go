@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -93,27 +92,6 @@ func startBinaryFor(t *testing.T, p *fakeProvider, env map[string]string) (*proc
 		return vars
 	}})}
 	return proc, attach(t, proc.URL, p)
-}
-
-// statusKB reads a size in kB from /proc/PID/status: VmRSS (resident now)
-// or VmHWM (the peak of VmRSS since the process started).
-func statusKB(t testing.TB, pid int, field string) int {
-	t.Helper()
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		t.Fatalf("reading /proc/%d/status: %v", pid, err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			if err != nil {
-				t.Fatalf("%s line %q: %v", field, line, err)
-			}
-			return kb
-		}
-	}
-	t.Fatalf("no %s in /proc/%d/status", field, pid)
-	return 0
 }
 
 // memoryCeilingKB is SECURITY.md property 8's bound on the server's resident memory under
