@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"handoff/flow"
+	"handoff/internal/testkit"
 	"handoff/web"
 )
 
@@ -69,8 +70,8 @@ func TestPublicAddr(t *testing.T) {
 // is never dialled: 502, and no connection. Not parallel: it replaces the
 // resolver.
 func TestAPIDialGuard(t *testing.T) {
-	up := newUpstream(t)
-	_, port, _ := strings.Cut(up.addr, ":")
+	up := testkit.NewUpstream(t)
+	_, port, _ := strings.Cut(up.Addr, ":")
 	restore := web.SetLookupIP(func(ctx context.Context, host string) ([]netip.Addr, error) {
 		if host == "rebind.example" {
 			return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("10.0.0.1"),
@@ -84,7 +85,7 @@ func TestAPIDialGuard(t *testing.T) {
 	checkError(t, s.do("GET", "/api/rebind.example:"+port+"/x", nil), 502, "server_error")
 	checkError(t, s.do("GET", "/?https://rebind.example:"+port+"/x", nil), 502, "server_error")
 	checkError(t, s.do("GET", "/api/nxdomain.example/x", nil), 502, "server_error")
-	if n := up.conns.Load(); n != 0 {
+	if n := up.Conns.Load(); n != 0 {
 		t.Errorf("%d connections to a loopback address for a public origin", n)
 	}
 }
@@ -94,7 +95,7 @@ func TestAPIDialGuard(t *testing.T) {
 // the CORS rules of an app that lists the origin and admits the plugin.
 func TestAPISeveralApps(t *testing.T) {
 	t.Parallel()
-	hubUp, notionUp := newUpstream(t), newUpstream(t)
+	hubUp, notionUp := testkit.NewUpstream(t), testkit.NewUpstream(t)
 	prov := newProvider(t, false)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -103,7 +104,7 @@ func TestAPISeveralApps(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 	var apps []web.App
 	for _, a := range []struct{ name, plugin, origin string }{
-		{"hubspot-plugin", "hub123", hubUp.origin}, {"notion-plugin", "not456", notionUp.origin}, {"sheets", "sheet9", ""},
+		{"hubspot-plugin", "hub123", hubUp.Origin}, {"notion-plugin", "not456", notionUp.Origin}, {"sheets", "sheet9", ""},
 	} {
 		b, err := flow.New(flow.Config{
 			ClientID: testClientID, ClientSecret: testClientSecret,
@@ -129,32 +130,32 @@ func TestAPISeveralApps(t *testing.T) {
 	s := &server{t: t, base: base, client: noRedirectClient()}
 	hub, notion := "https://hub123.plugins.framercdn.com", "https://not456.plugins.framercdn.com"
 
-	r := s.do("GET", "/hubspot-plugin/api/"+hubUp.addr+"/crm", nil, "Origin", hub)
-	if r.status != 200 || hubUp.last(t).requestURI != "/crm" {
+	r := s.do("GET", "/hubspot-plugin/api/"+hubUp.Addr+"/crm", nil, "Origin", hub)
+	if r.status != 200 || hubUp.Last(t).RequestURI != "/crm" {
 		t.Fatalf("hubspot app: %d %s", r.status, r.body)
 	}
 	checkCORS(t, r, hub)
 	// Each app reaches its own origins only.
-	checkError(t, s.do("GET", "/hubspot-plugin/api/"+notionUp.addr+"/v1", nil), 403, "invalid_request")
-	checkError(t, s.do("GET", "/sheets/api/"+hubUp.addr+"/crm", nil), 404, "not_found")
-	checkError(t, s.do("GET", "/sheets/?"+hubUp.origin+"/crm", nil), 404, "not_found")
+	checkError(t, s.do("GET", "/hubspot-plugin/api/"+notionUp.Addr+"/v1", nil), 403, "invalid_request")
+	checkError(t, s.do("GET", "/sheets/api/"+hubUp.Addr+"/crm", nil), 404, "not_found")
+	checkError(t, s.do("GET", "/sheets/?"+hubUp.Origin+"/crm", nil), 404, "not_found")
 	// No /api/ at the root with APPS.
-	checkError(t, s.do("GET", "/api/"+hubUp.addr+"/crm", nil), 404, "not_found")
+	checkError(t, s.do("GET", "/api/"+hubUp.Addr+"/crm", nil), 404, "not_found")
 	// An app's /?<URL> form: its own origins.
-	r = s.do("GET", "/notion-plugin/?"+notionUp.origin+"/v1/users", nil, "Origin", notion)
-	if r.status != 200 || notionUp.last(t).requestURI != "/v1/users" {
+	r = s.do("GET", "/notion-plugin/?"+notionUp.Origin+"/v1/users", nil, "Origin", notion)
+	if r.status != 200 || notionUp.Last(t).RequestURI != "/v1/users" {
 		t.Fatalf("notion app /?URL: %d %s", r.status, r.body)
 	}
 	checkCORS(t, r, notion)
-	checkError(t, s.do("GET", "/notion-plugin/?"+hubUp.origin+"/crm", nil), 403, "invalid_request")
+	checkError(t, s.do("GET", "/notion-plugin/?"+hubUp.Origin+"/crm", nil), 403, "invalid_request")
 
 	// The root /?<URL>: the union, with the listing app's CORS rules.
-	r = s.do("GET", "/?"+notionUp.origin+"/v1/search", nil, "Origin", notion)
-	if r.status != 200 || notionUp.last(t).requestURI != "/v1/search" {
+	r = s.do("GET", "/?"+notionUp.Origin+"/v1/search", nil, "Origin", notion)
+	if r.status != 200 || notionUp.Last(t).RequestURI != "/v1/search" {
 		t.Fatalf("root /?URL: %d %s", r.status, r.body)
 	}
 	checkCORS(t, r, notion)
-	r = s.do("GET", "/?"+hubUp.origin+"/crm", nil, "Origin", hub)
+	r = s.do("GET", "/?"+hubUp.Origin+"/crm", nil, "Origin", hub)
 	checkCORS(t, r, hub)
 	// A refusal at the root is readable by any app's plugin.
 	r = s.do("GET", "/?http://"+freeAddr(t)+"/x", nil, "Origin", hub)
@@ -165,7 +166,7 @@ func TestAPISeveralApps(t *testing.T) {
 		t.Errorf("GET /: %d %q", r.status, r.body)
 	}
 	// OPTIONS preflight at the root for the union.
-	r = s.do("OPTIONS", "/?"+hubUp.origin+"/crm", nil, "Origin", hub, "Access-Control-Request-Method", "DELETE")
+	r = s.do("OPTIONS", "/?"+hubUp.Origin+"/crm", nil, "Origin", hub, "Access-Control-Request-Method", "DELETE")
 	if r.status != 204 || r.header.Get("Access-Control-Allow-Methods") != "GET, POST, PUT, PATCH, DELETE" {
 		t.Errorf("root preflight: %d %v", r.status, r.header)
 	}

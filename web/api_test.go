@@ -19,14 +19,14 @@ import (
 
 // apiServer is handoff with one app whose API_ORIGINS is up's origin, and
 // extra origins, if any.
-func apiServer(t *testing.T, up *upstream, s setup, extra ...string) *server {
+func apiServer(t *testing.T, up *testkit.Upstream, s setup, extra ...string) *server {
 	t.Helper()
-	s.apiOrigins = append([]string{up.origin}, extra...)
+	s.apiOrigins = append([]string{up.Origin}, extra...)
 	return start(t, s)
 }
 
 // apiPath is the /api/<host>/ form of a path on up.
-func apiPath(up *upstream, path string) string { return "/api/" + up.addr + path }
+func apiPath(up *testkit.Upstream, path string) string { return "/api/" + up.Addr + path }
 
 // TestAPIForwardsRequest: method, raw path, raw query, body and the
 // plugin's own headers reach the upstream as sent; the headers of the
@@ -34,7 +34,7 @@ func apiPath(up *upstream, path string) string { return "/api/" + up.addr + path
 // (docs/protocol.md#api-passthrough).
 func TestAPIForwardsRequest(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	s := apiServer(t, up, setup{})
 	const token = "Bearer plugin-access-token-APITOKEN"
 	for _, method := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
@@ -74,44 +74,44 @@ func TestAPIForwardsRequest(t *testing.T) {
 				t.Fatalf("%s: %d %s", method, r.status, r.body)
 			}
 			checkCORS(t, r, testPluginOrigin)
-			got := up.last(t)
-			if got.method != method || got.requestURI != path+"?"+query {
-				t.Errorf("upstream got %s %s, want %s %s?%s", got.method, got.requestURI, method, path, query)
+			got := up.Last(t)
+			if got.Method != method || got.RequestURI != path+"?"+query {
+				t.Errorf("upstream got %s %s, want %s %s?%s", got.Method, got.RequestURI, method, path, query)
 			}
-			if got.host != up.addr {
-				t.Errorf("upstream Host %q, want %q", got.host, up.addr)
+			if got.Host != up.Addr {
+				t.Errorf("upstream Host %q, want %q", got.Host, up.Addr)
 			}
-			if string(got.body) != want {
-				t.Errorf("upstream body %q, want %q", got.body, want)
+			if string(got.Body) != want {
+				t.Errorf("upstream body %q, want %q", got.Body, want)
 			}
 			for k, v := range map[string]string{
 				"Authorization": token, "Notion-Version": "2022-06-28", "Accept": "application/json",
 				"Accept-Encoding": "gzip, br", "User-Agent": "plugin-test/1",
 			} {
-				if g := got.header.Get(k); g != v {
+				if g := got.Header.Get(k); g != v {
 					t.Errorf("upstream %s %q, want %q", k, g, v)
 				}
 			}
-			if method != "GET" && got.header.Get("Content-Type") != "application/json" {
-				t.Errorf("upstream Content-Type %q", got.header.Get("Content-Type"))
+			if method != "GET" && got.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("upstream Content-Type %q", got.Header.Get("Content-Type"))
 			}
 			for _, k := range []string{"Cookie", "Origin", "Referer", "Fly-Client-Ip", "Fly-Region", "X-Forwarded-For",
 				"X-Forwarded-Proto", "Forwarded", "Proxy-Authorization", "Keep-Alive", "Upgrade", "X-Hop-Secret"} {
-				if v := got.header.Values(k); len(v) > 0 {
+				if v := got.Header.Values(k); len(v) > 0 {
 					t.Errorf("upstream received %s: %q", k, v)
 				}
 			}
-			if v := got.header.Values("Via"); len(v) != 1 || v[0] != "1.1 handoff" {
+			if v := got.Header.Values("Via"); len(v) != 1 || v[0] != "1.1 handoff" {
 				t.Errorf("upstream Via %q, want handoff's own entry only", v)
 			}
-			if c := got.header.Get("Connection"); c != "" && !strings.EqualFold(c, "keep-alive") {
+			if c := got.Header.Get("Connection"); c != "" && !strings.EqualFold(c, "keep-alive") {
 				t.Errorf("upstream Connection %q", c)
 			}
 		})
 	}
 	// No credential of handoff's own, ever: not the client secret, not
 	// the seal key's source, in any byte the upstream received.
-	if raw := up.received(); bytes.Contains(raw, []byte(testClientSecret)) || bytes.Contains(raw, []byte("SECRETMARK")) {
+	if raw := up.Received(); bytes.Contains(raw, []byte(testClientSecret)) || bytes.Contains(raw, []byte("SECRETMARK")) {
 		t.Errorf("the client secret reached the upstream")
 	}
 }
@@ -121,12 +121,12 @@ func TestAPIForwardsRequest(t *testing.T) {
 // handoff's CORS headers exposing the rate-limit headers.
 func TestAPIAnswer(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	io.WriteString(zw, `{"results":[1,2,3]}`)
 	zw.Close()
-	up.answer(func(w http.ResponseWriter, r *http.Request) {
+	up.Answer(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		h.Set("Content-Encoding", "gzip")
@@ -194,7 +194,7 @@ func TestAPIAnswer(t *testing.T) {
 	}
 
 	// No rate-limit header, no Expose-Headers; no Content-Type invented.
-	up.answer(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	up.Answer(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
 	r = s.do("DELETE", apiPath(up, "/v1/x/1"), nil, "Origin", testPluginOrigin)
 	if r.status != 204 || len(r.body) != 0 || r.header.Get("Access-Control-Expose-Headers") != "" {
 		t.Errorf("204: %d %q %v", r.status, r.body, r.header)
@@ -205,8 +205,8 @@ func TestAPIAnswer(t *testing.T) {
 // go where it points.
 func TestAPIRedirectNotFollowed(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
-	up.answer(func(w http.ResponseWriter, r *http.Request) {
+	up := testkit.NewUpstream(t)
+	up.Answer(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
 	})
 	s := apiServer(t, up, setup{})
@@ -214,7 +214,7 @@ func TestAPIRedirectNotFollowed(t *testing.T) {
 	if r.status != 302 || r.header.Get("Location") != "http://169.254.169.254/latest/meta-data/" {
 		t.Errorf("%d Location %q: want the 302 passed back", r.status, r.header.Get("Location"))
 	}
-	if n := up.reqs.Load(); n != 1 {
+	if n := up.Reqs.Load(); n != 1 {
 		t.Errorf("the upstream got %d requests, want 1", n)
 	}
 }
@@ -222,8 +222,8 @@ func TestAPIRedirectNotFollowed(t *testing.T) {
 // TestAPIHead: HEAD is forwarded and answers the upstream's headers.
 func TestAPIHead(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
-	up.answer(func(w http.ResponseWriter, r *http.Request) {
+	up := testkit.NewUpstream(t)
+	up.Answer(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "1234")
 		w.Header().Set("X-RateLimit-Remaining", "7")
 	})
@@ -232,8 +232,8 @@ func TestAPIHead(t *testing.T) {
 	if r.status != 200 || r.header.Get("X-RateLimit-Remaining") != "7" || r.header.Get("Content-Length") != "1234" {
 		t.Errorf("HEAD: %d %v", r.status, r.header)
 	}
-	if got := up.last(t); got.method != "HEAD" {
-		t.Errorf("upstream got %s", got.method)
+	if got := up.Last(t); got.Method != "HEAD" {
+		t.Errorf("upstream got %s", got.Method)
 	}
 }
 
@@ -243,23 +243,23 @@ func TestAPIHead(t *testing.T) {
 // not to any other (docs/protocol.md#api-passthrough).
 func TestAPIRefusals(t *testing.T) {
 	t.Parallel()
-	listed := newUpstream(t)
-	other := newUpstream(t) // not listed: must never see a connection
-	_, listedPort, _ := strings.Cut(listed.addr, ":")
-	_, otherPort, _ := strings.Cut(other.addr, ":")
+	listed := testkit.NewUpstream(t)
+	other := testkit.NewUpstream(t) // not listed: must never see a connection
+	_, listedPort, _ := strings.Cut(listed.Addr, ":")
+	_, otherPort, _ := strings.Cut(other.Addr, ":")
 	s := apiServer(t, listed, setup{}, "https://api.hubapi.com")
 	for _, tc := range []struct {
 		name, target string
 		status       int
 	}{
-		{"another host", "/api/" + other.addr + "/x", 403},
-		{"another host, /? form", "/?http://" + other.addr + "/x", 403},
+		{"another host", "/api/" + other.Addr + "/x", 403},
+		{"another host, /? form", "/?http://" + other.Addr + "/x", 403},
 		{"another port", "/api/127.0.0.1:" + otherPort + "/x", 403},
 		{"no port", "/api/127.0.0.1/x", 403},
-		{"another scheme", "/?https://" + listed.addr + "/x", 403},
-		{"ftp", "/?ftp://" + listed.addr + "/x", 403},
-		{"scheme-relative", "/?//" + listed.addr + "/x", 403},
-		{"percent-encoded URL", "/?http%3A%2F%2F" + listed.addr + "%2Fx", 403},
+		{"another scheme", "/?https://" + listed.Addr + "/x", 403},
+		{"ftp", "/?ftp://" + listed.Addr + "/x", 403},
+		{"scheme-relative", "/?//" + listed.Addr + "/x", 403},
+		{"percent-encoded URL", "/?http%3A%2F%2F" + listed.Addr + "%2Fx", 403},
 		{"https origin over http", "/?http://api.hubapi.com/x", 403},
 		{"localhost for 127.0.0.1", "/api/localhost:" + listedPort + "/x", 403},
 		{"decimal IP", "/api/2130706433:" + listedPort + "/x", 403},
@@ -270,32 +270,32 @@ func TestAPIRefusals(t *testing.T) {
 		{"IPv6 literal not listed, /? form", "/?http://[::1]:" + listedPort + "/x", 403},
 		{"trailing dot", "/api/api.hubapi.com./x", 403},
 		{"trailing dot, /? form", "/?https://api.hubapi.com./x", 403},
-		{"userinfo", "/api/user:pass@" + listed.addr + "/x", 403},
-		{"userinfo, /? form", "/?http://user@" + listed.addr + "/x", 403},
-		{"@ to another host", "/?http://" + listed.addr + "@" + other.addr + "/x", 403},
-		{"@ to another host, /api form", "/api/" + listed.addr + "@" + other.addr + "/x", 403},
+		{"userinfo", "/api/user:pass@" + listed.Addr + "/x", 403},
+		{"userinfo, /? form", "/?http://user@" + listed.Addr + "/x", 403},
+		{"@ to another host", "/?http://" + listed.Addr + "@" + other.Addr + "/x", 403},
+		{"@ to another host, /api form", "/api/" + listed.Addr + "@" + other.Addr + "/x", 403},
 		{"encoded host", "/api/127.0.0.1%3A" + listedPort + "/x", 403},
 		{"empty host", "/api//x", 403},
 		{"no host at all", "/api/", 403},
-		{"dot-dot", "/api/" + listed.addr + "/a/../../" + other.addr + "/x", 403},
-		{"dot-dot at the end", "/api/" + listed.addr + "/a/..", 403},
-		{"dot segment", "/api/" + listed.addr + "/./x", 403},
-		{"encoded dot-dot", "/api/" + listed.addr + "/%2e%2e/x", 403},
-		{"encoded dot-dot, upper case", "/api/" + listed.addr + "/%2E%2E/x", 403},
-		{"half-encoded dot-dot", "/api/" + listed.addr + "/.%2e/x", 403},
-		{"encoded slash", "/api/" + listed.addr + "/a%2F..%2Fb", 403},
-		{"encoded slash in the /? form", "/?http://" + listed.addr + "/a%2fb", 403},
-		{"encoded backslash", "/api/" + listed.addr + "/a%5Cb", 403},
-		{"backslash in the path", "/api/" + listed.addr + "/a\\b", 403},
-		{"backslash after the host", "/?http://" + listed.addr + "\\@" + other.addr + "/x", 403},
-		{"backslash in the query", "/api/" + listed.addr + "/x?a=\\", 403},
-		{"empty segment", "/api/" + listed.addr + "//x", 403},
-		{"encoded NUL", "/api/" + listed.addr + "/a%00b", 403},
-		{"bad percent", "/api/" + listed.addr + "/a%zz", 403},
-		{"climbing out of /api", "/api/../" + listed.addr + "/x", 403},
-		{"fragment", "/api/" + listed.addr + "/x#frag", 403},
+		{"dot-dot", "/api/" + listed.Addr + "/a/../../" + other.Addr + "/x", 403},
+		{"dot-dot at the end", "/api/" + listed.Addr + "/a/..", 403},
+		{"dot segment", "/api/" + listed.Addr + "/./x", 403},
+		{"encoded dot-dot", "/api/" + listed.Addr + "/%2e%2e/x", 403},
+		{"encoded dot-dot, upper case", "/api/" + listed.Addr + "/%2E%2E/x", 403},
+		{"half-encoded dot-dot", "/api/" + listed.Addr + "/.%2e/x", 403},
+		{"encoded slash", "/api/" + listed.Addr + "/a%2F..%2Fb", 403},
+		{"encoded slash in the /? form", "/?http://" + listed.Addr + "/a%2fb", 403},
+		{"encoded backslash", "/api/" + listed.Addr + "/a%5Cb", 403},
+		{"backslash in the path", "/api/" + listed.Addr + "/a\\b", 403},
+		{"backslash after the host", "/?http://" + listed.Addr + "\\@" + other.Addr + "/x", 403},
+		{"backslash in the query", "/api/" + listed.Addr + "/x?a=\\", 403},
+		{"empty segment", "/api/" + listed.Addr + "//x", 403},
+		{"encoded NUL", "/api/" + listed.Addr + "/a%00b", 403},
+		{"bad percent", "/api/" + listed.Addr + "/a%zz", 403},
+		{"climbing out of /api", "/api/../" + listed.Addr + "/x", 403},
+		{"fragment", "/api/" + listed.Addr + "/x#frag", 403},
 		{"https listed, http asked", "/?http://api.hubapi.com/x", 403},
-		{"encoded /api prefix", "/api%2F" + listed.addr + "/x", 404},
+		{"encoded /api prefix", "/api%2F" + listed.Addr + "/x", 404},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := rawResponse(t, s.base, "GET "+tc.target+" HTTP/1.1\r\nHost: x\r\nOrigin: "+testPluginOrigin+
@@ -308,20 +308,20 @@ func TestAPIRefusals(t *testing.T) {
 			checkCORS(t, r, testPluginOrigin)
 		})
 	}
-	if n := listed.conns.Load(); n != 0 {
+	if n := listed.Conns.Load(); n != 0 {
 		t.Errorf("refused requests opened %d connections to the listed upstream", n)
 	}
-	if n := other.conns.Load(); n != 0 {
+	if n := other.Conns.Load(); n != 0 {
 		t.Errorf("refused requests opened %d connections to an unlisted host", n)
 	}
 
 	// What is allowed in a path: '@', ':', ';', '=' and encodings other
 	// than '/', '\' and '.' stay on the listed host.
-	r := s.do("GET", "/api/"+listed.addr+"/@"+other.addr+"/a:b;c=d/%40%20", nil)
-	if r.status != 200 || listed.last(t).requestURI != "/@"+other.addr+"/a:b;c=d/%40%20" {
-		t.Errorf("a path with @: %d, upstream saw %q", r.status, listed.last(t).requestURI)
+	r := s.do("GET", "/api/"+listed.Addr+"/@"+other.Addr+"/a:b;c=d/%40%20", nil)
+	if r.status != 200 || listed.Last(t).RequestURI != "/@"+other.Addr+"/a:b;c=d/%40%20" {
+		t.Errorf("a path with @: %d, upstream saw %q", r.status, listed.Last(t).RequestURI)
 	}
-	if n := other.conns.Load(); n != 0 {
+	if n := other.Conns.Load(); n != 0 {
 		t.Errorf("a path with @ reached another host")
 	}
 }
@@ -330,7 +330,7 @@ func TestAPIRefusals(t *testing.T) {
 // method is 405 naming the methods that are.
 func TestAPIMethods(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	s := apiServer(t, up, setup{})
 	for _, m := range []string{"TRACE", "CONNECT", "PROPFIND"} {
 		r := rawResponse(t, s.base, m+" "+apiPath(up, "/x")+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -339,7 +339,7 @@ func TestAPIMethods(t *testing.T) {
 			t.Errorf("PROPFIND Allow %q", r.header.Get("Allow"))
 		}
 	}
-	if n := up.conns.Load(); n != 0 {
+	if n := up.Conns.Load(); n != 0 {
 		t.Errorf("%d connections to the upstream", n)
 	}
 }
@@ -350,9 +350,9 @@ func TestAPIMethods(t *testing.T) {
 // the plugin can read the call's 403.
 func TestAPIPreflight(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	s := apiServer(t, up, setup{})
-	for _, target := range []string{apiPath(up, "/v1/pages"), "/?" + up.origin + "/v1/pages?x=1"} {
+	for _, target := range []string{apiPath(up, "/v1/pages"), "/?" + up.Origin + "/v1/pages?x=1"} {
 		r := s.do("OPTIONS", target, nil, "Origin", testPluginOrigin, "Access-Control-Request-Method", "PATCH",
 			"Access-Control-Request-Headers", "authorization,content-type,notion-version")
 		if r.status != 204 {
@@ -385,7 +385,7 @@ func TestAPIPreflight(t *testing.T) {
 	if r.header.Get("Access-Control-Allow-Methods") != "GET, POST, OPTIONS" {
 		t.Errorf("/poll preflight: %v", r.header)
 	}
-	if n := up.conns.Load(); n != 0 {
+	if n := up.Conns.Load(); n != 0 {
 		t.Errorf("preflights opened %d connections to the upstream", n)
 	}
 }
@@ -394,22 +394,22 @@ func TestAPIPreflight(t *testing.T) {
 // uses; / without such a query answers as it always did.
 func TestAPIRootForm(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	s := apiServer(t, up, setup{})
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
-		r := s.do(m, "/?"+up.origin+"/cms/v3/blogs/posts?limit=10&properties=a,b", strings.NewReader("{}"),
+		r := s.do(m, "/?"+up.Origin+"/cms/v3/blogs/posts?limit=10&properties=a,b", strings.NewReader("{}"),
 			"Origin", testPluginOrigin, "Authorization", "Bearer x")
 		if r.status != 200 {
 			t.Fatalf("%s /?URL: %d %s", m, r.status, r.body)
 		}
 		checkCORS(t, r, testPluginOrigin)
-		if got := up.last(t); got.method != m || got.requestURI != "/cms/v3/blogs/posts?limit=10&properties=a,b" {
-			t.Errorf("upstream got %s %s", got.method, got.requestURI)
+		if got := up.Last(t); got.Method != m || got.RequestURI != "/cms/v3/blogs/posts?limit=10&properties=a,b" {
+			t.Errorf("upstream got %s %s", got.Method, got.RequestURI)
 		}
 	}
-	r := s.do("GET", "/?"+up.origin, nil)
-	if r.status != 200 || up.last(t).requestURI != "/" {
-		t.Errorf("/?origin: %d, upstream saw %q", r.status, up.last(t).requestURI)
+	r := s.do("GET", "/?"+up.Origin, nil)
+	if r.status != 200 || up.Last(t).RequestURI != "/" {
+		t.Errorf("/?origin: %d, upstream saw %q", r.status, up.Last(t).RequestURI)
 	}
 
 	// / itself is untouched: the up line, with or without a query that is
@@ -427,14 +427,14 @@ func TestAPIRootForm(t *testing.T) {
 // TestAPIOff: without API origins the routes do not exist.
 func TestAPIOff(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	s := start(t, setup{})
 	checkError(t, s.do("GET", apiPath(up, "/x"), nil), 404, "not_found")
-	checkError(t, s.do("GET", "/?"+up.origin+"/x", nil), 404, "not_found")
+	checkError(t, s.do("GET", "/?"+up.Origin+"/x", nil), 404, "not_found")
 	if r := s.do("GET", "/", nil); r.status != 200 {
 		t.Errorf("GET /: %d", r.status)
 	}
-	if n := up.conns.Load(); n != 0 {
+	if n := up.Conns.Load(); n != 0 {
 		t.Errorf("%d connections to the upstream", n)
 	}
 }
@@ -444,15 +444,15 @@ func TestAPIOff(t *testing.T) {
 // streams; handoff's own routes keep 64 KiB.
 func TestAPIBodyLimit(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	const limit = 256 << 10
 	s := apiServer(t, up, setup{api: web.APIOptions{MaxBody: limit}})
 
 	// Over 64 KiB, within API_MAX_BODY: streamed to the upstream whole.
 	big := bytes.Repeat([]byte("0123456789abcdef"), (200<<10)/16)
 	r := s.do("POST", apiPath(up, "/upload"), bytes.NewReader(big), "Content-Type", "application/octet-stream")
-	if r.status != 200 || !bytes.Equal(up.last(t).body, big) {
-		t.Fatalf("200 KiB body: %d, upstream got %d bytes", r.status, len(up.last(t).body))
+	if r.status != 200 || !bytes.Equal(up.Last(t).Body, big) {
+		t.Fatalf("200 KiB body: %d, upstream got %d bytes", r.status, len(up.Last(t).Body))
 	}
 	// Chunked, within the limit.
 	req, _ := http.NewRequest("PUT", s.base+apiPath(up, "/upload"), io.MultiReader(bytes.NewReader(big)))
@@ -462,11 +462,11 @@ func TestAPIBodyLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Equal(up.last(t).body, big) {
-		t.Errorf("chunked 200 KiB: %d, upstream got %d bytes", resp.StatusCode, len(up.last(t).body))
+	if resp.StatusCode != 200 || !bytes.Equal(up.Last(t).Body, big) {
+		t.Errorf("chunked 200 KiB: %d, upstream got %d bytes", resp.StatusCode, len(up.Last(t).Body))
 	}
 
-	before := up.reqs.Load()
+	before := up.Reqs.Load()
 	r = rawResponse(t, s.base, fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nOrigin: %s\r\nContent-Length: %d\r\n\r\n",
 		apiPath(up, "/upload"), testPluginOrigin, limit+1))
 	checkError(t, r, 413, "invalid_request")
@@ -474,7 +474,7 @@ func TestAPIBodyLimit(t *testing.T) {
 	if !strings.Contains(string(r.body), "API_MAX_BODY") {
 		t.Errorf("413 body %s does not name API_MAX_BODY", r.body)
 	}
-	if up.reqs.Load() != before {
+	if up.Reqs.Load() != before {
 		t.Errorf("a declared oversized body reached the upstream")
 	}
 
@@ -500,7 +500,7 @@ func TestAPIBodyLimit(t *testing.T) {
 // it with 415: they would have to read it).
 func TestAPIContentEncodingPasses(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	s := apiServer(t, up, setup{})
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
@@ -510,8 +510,8 @@ func TestAPIContentEncodingPasses(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
-	if got := up.last(t); !bytes.Equal(got.body, gz.Bytes()) || got.header.Get("Content-Encoding") != "gzip" {
-		t.Errorf("upstream got %d bytes with Content-Encoding %q, want the gzip bytes as sent", len(got.body), got.header.Get("Content-Encoding"))
+	if got := up.Last(t); !bytes.Equal(got.Body, gz.Bytes()) || got.Header.Get("Content-Encoding") != "gzip" {
+		t.Errorf("upstream got %d bytes with Content-Encoding %q, want the gzip bytes as sent", len(got.Body), got.Header.Get("Content-Encoding"))
 	}
 	checkError(t, s.do("POST", "/poll", bytes.NewReader(gz.Bytes()), "Content-Encoding", "gzip"), 415, "invalid_request")
 }
@@ -520,24 +520,24 @@ func TestAPIContentEncodingPasses(t *testing.T) {
 // one that refuses connections 502, both JSON errors with CORS headers.
 func TestAPITimeoutAndUnreachable(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	up.answer(func(w http.ResponseWriter, r *http.Request) {
+	up.Answer(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	})
-	closed := newUpstream(t)
-	closed.origin = "http://" + freeAddr(t)
+	closed := testkit.NewUpstream(t)
+	closed.Origin = "http://" + freeAddr(t)
 	var logs testkit.Buffer
 	s := apiServer(t, up, setup{api: web.APIOptions{Timeout: 300 * time.Millisecond},
-		logger: slog.New(slog.NewTextHandler(&logs, nil))}, closed.origin)
+		logger: slog.New(slog.NewTextHandler(&logs, nil))}, closed.Origin)
 	r := s.do("GET", apiPath(up, "/slow?token=QUERYSECRET"), nil, "Origin", testPluginOrigin)
 	checkError(t, r, 504, "temporarily_unavailable")
 	checkCORS(t, r, testPluginOrigin)
-	r = s.do("GET", "/api/"+strings.TrimPrefix(closed.origin, "http://")+"/x", nil, "Origin", testPluginOrigin)
+	r = s.do("GET", "/api/"+strings.TrimPrefix(closed.Origin, "http://")+"/x", nil, "Origin", testPluginOrigin)
 	checkError(t, r, 502, "server_error")
 	checkCORS(t, r, testPluginOrigin)
 	if strings.Contains(logs.String(), "QUERYSECRET") || strings.Contains(logs.String(), "/slow") {
@@ -555,21 +555,21 @@ func freeAddr(t *testing.T) string {
 // the path, the query, the token or the body.
 func TestAPILog(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
-	up.answer(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201); io.WriteString(w, "ANSWERBODY") })
+	up := testkit.NewUpstream(t)
+	up.Answer(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201); io.WriteString(w, "ANSWERBODY") })
 	var logs testkit.Buffer
 	s := apiServer(t, up, setup{logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	s.do("POST", apiPath(up, "/users/PATHSECRET?key=QUERYSECRET"), strings.NewReader("BODYSECRET"),
 		"Authorization", "Bearer TOKENSECRET")
-	s.do("GET", "/?"+up.origin+"/users/PATHSECRET?key=QUERYSECRET", nil, "Authorization", "Bearer TOKENSECRET")
+	s.do("GET", "/?"+up.Origin+"/users/PATHSECRET?key=QUERYSECRET", nil, "Authorization", "Bearer TOKENSECRET")
 	out := logs.String()
 	for _, secret := range []string{"PATHSECRET", "QUERYSECRET", "BODYSECRET", "TOKENSECRET", "ANSWERBODY"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("the log holds %s:\n%s", secret, out)
 		}
 	}
-	if n := strings.Count(out, "upstream="+up.addr); n != 2 || !strings.Contains(out, "status=201") {
-		t.Errorf("want two request lines naming upstream=%s and the status:\n%s", up.addr, out)
+	if n := strings.Count(out, "upstream="+up.Addr); n != 2 || !strings.Contains(out, "status=201") {
+		t.Errorf("want two request lines naming upstream=%s and the status:\n%s", up.Addr, out)
 	}
 }
 
@@ -578,13 +578,13 @@ func TestAPILog(t *testing.T) {
 // while they are sent, then 429 slow_down, which reaches no upstream.
 func TestAPIRateLimit(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	s := apiServer(t, up, setup{rateLimit: true})
 	begin := time.Now()
 	for n := 0; n < 2*web.APIIPLimit; n++ {
 		target := apiPath(up, "/x")
 		if n%2 == 1 {
-			target = "/?" + up.origin + "/x"
+			target = "/?" + up.Origin + "/x"
 		}
 		r := s.do("GET", target, nil)
 		if r.status == 200 {
@@ -595,7 +595,7 @@ func TestAPIRateLimit(t *testing.T) {
 		if n < web.APIIPLimit || n > web.APIIPLimit+earned+1 {
 			t.Fatalf("refused after %d requests in %v, want %d (+%d earned back)", n, time.Since(begin), web.APIIPLimit, earned)
 		}
-		if got := up.reqs.Load(); got != int64(n) {
+		if got := up.Reqs.Load(); got != int64(n) {
 			t.Errorf("the upstream got %d requests, want the %d allowed", got, n)
 		}
 		// handoff's own routes have their own budgets.
@@ -611,9 +611,9 @@ func TestAPIRateLimit(t *testing.T) {
 // order, chunked or with its length.
 func TestAPIStreamsAnswer(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	const size = 8 << 20
-	up.answer(func(w http.ResponseWriter, r *http.Request) {
+	up.Answer(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("len") == "1" {
 			w.Header().Set("Content-Length", fmt.Sprint(size))
 		}
@@ -643,7 +643,7 @@ func TestAPIStreamsAnswer(t *testing.T) {
 // length is the plugin's failure (400), not the upstream's (502).
 func TestAPIBrokenBody(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
+	up := testkit.NewUpstream(t)
 	s := apiServer(t, up, setup{})
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.base, "http://"))
 	if err != nil {

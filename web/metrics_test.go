@@ -39,8 +39,8 @@ func TestAuthorizeRequestLineNamesTheLogin(t *testing.T) {
 // (docs/protocol.md#metrics).
 func TestAPICallsCounted(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t)
-	up.answer(func(w http.ResponseWriter, r *http.Request) {
+	up := testkit.NewUpstream(t)
+	up.Answer(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/missing" {
 			w.WriteHeader(http.StatusNotFound)
 		}
@@ -52,7 +52,7 @@ func TestAPICallsCounted(t *testing.T) {
 	}
 	var out bytes.Buffer
 	reg.WritePrometheus(&out)
-	host := up.addr
+	host := up.Addr
 	for class, want := range map[string]string{"2xx": "2", "4xx": "1", "5xx": "0", "error": "0"} {
 		series := `handoff_api_requests_total{handoff_app="",upstream="` + host + `",class="` + class + `"} ` + want + "\n"
 		if !strings.Contains(out.String(), series) {

@@ -19,16 +19,17 @@ import (
 // both ways; and nothing of the deployment's own credentials ever reaches
 // the upstream.
 func TestPassthrough(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testkit.NewUpstream(t)
 	prov := newProvider(t)
-	srv := start(t, baseEnv(prov, up.origin, nil))
-	tokens := login(t, srv.URL)
+	srv := start(t, baseEnv(prov, up.Origin, nil))
+	plugin := &testkit.Plugin{Base: srv.URL, Origin: pluginOrigin, Client: client}
+	tokens := plugin.Login(t, srv.URL+"/redirect")
 	bearer := "Bearer " + tokens["access_token"].(string)
 
 	t.Run("the plugin's request passes, the rest does not", func(t *testing.T) {
 		for _, target := range []string{
-			"/api/" + up.addr + "/crm/v3/objects/contacts/a%20b;x=1?limit=10&properties=a,b&after=x%2Fy",
-			"/?" + up.origin + "/crm/v3/objects/contacts/a%20b;x=1?limit=10&properties=a,b&after=x%2Fy",
+			"/api/" + up.Addr + "/crm/v3/objects/contacts/a%20b;x=1?limit=10&properties=a,b&after=x%2Fy",
+			"/?" + up.Origin + "/crm/v3/objects/contacts/a%20b;x=1?limit=10&properties=a,b&after=x%2Fy",
 		} {
 			r := do(t, "PATCH", srv.URL+target, strings.NewReader(`{"properties":{}}`),
 				"Origin", pluginOrigin, "Authorization", bearer, "Notion-Version", "2022-06-28",
@@ -39,17 +40,17 @@ func TestPassthrough(t *testing.T) {
 			if r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != pluginOrigin {
 				t.Fatalf("%s: %d %v %s", target, r.status, r.header, r.body)
 			}
-			got := up.last(t)
-			if got.method != "PATCH" || got.requestURI != "/crm/v3/objects/contacts/a%20b;x=1?limit=10&properties=a,b&after=x%2Fy" ||
-				got.host != up.addr || string(got.body) != `{"properties":{}}` {
-				t.Errorf("upstream got %s %s Host %s body %q", got.method, got.requestURI, got.host, got.body)
+			got := up.Last(t)
+			if got.Method != "PATCH" || got.RequestURI != "/crm/v3/objects/contacts/a%20b;x=1?limit=10&properties=a,b&after=x%2Fy" ||
+				got.Host != up.Addr || string(got.Body) != `{"properties":{}}` {
+				t.Errorf("upstream got %s %s Host %s body %q", got.Method, got.RequestURI, got.Host, got.Body)
 			}
-			if got.header.Get("Authorization") != bearer || got.header.Get("Notion-Version") != "2022-06-28" ||
-				got.header.Get("Content-Type") != "application/json" {
-				t.Errorf("upstream headers %v", got.header)
+			if got.Header.Get("Authorization") != bearer || got.Header.Get("Notion-Version") != "2022-06-28" ||
+				got.Header.Get("Content-Type") != "application/json" {
+				t.Errorf("upstream headers %v", got.Header)
 			}
 			for _, k := range []string{"Cookie", "Origin", "Referer", "Fly-Client-Ip", "X-Forwarded-For", "Proxy-Authorization", "Keep-Alive", "X-Hop"} {
-				if v := got.header.Values(k); len(v) > 0 {
+				if v := got.Header.Values(k); len(v) > 0 {
 					t.Errorf("upstream received %s: %q", k, v)
 				}
 			}
@@ -61,8 +62,7 @@ func TestPassthrough(t *testing.T) {
 		zw := gzip.NewWriter(&gz)
 		io.WriteString(zw, `{"results":[]}`)
 		zw.Close()
-		up.mu.Lock()
-		up.handler = func(w http.ResponseWriter, r *http.Request) {
+		up.Answer(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Content-Encoding", "gzip")
 			w.Header().Set("X-HubSpot-RateLimit-Remaining", "149")
@@ -74,10 +74,9 @@ func TestPassthrough(t *testing.T) {
 			w.Header().Set("Access-Control-Allow-Origin", "*")
 			w.WriteHeader(429)
 			w.Write(gz.Bytes())
-		}
-		up.mu.Unlock()
-		defer func() { up.mu.Lock(); up.handler = nil; up.mu.Unlock() }()
-		r := do(t, "GET", srv.URL+"/api/"+up.addr+"/v1/x", nil, "Origin", pluginOrigin, "Authorization", bearer, "Accept-Encoding", "gzip")
+		})
+		defer up.Answer(nil)
+		r := do(t, "GET", srv.URL+"/api/"+up.Addr+"/v1/x", nil, "Origin", pluginOrigin, "Authorization", bearer, "Accept-Encoding", "gzip")
 		if r.status != 429 || !bytes.Equal(r.body, gz.Bytes()) || r.header.Get("Content-Encoding") != "gzip" {
 			t.Errorf("%d %q %v: want the upstream's 429 and gzip bytes untouched", r.status, r.body, r.header)
 		}
@@ -102,29 +101,27 @@ func TestPassthrough(t *testing.T) {
 		zw := gzip.NewWriter(&gz)
 		io.WriteString(zw, strings.Repeat("x", 100000))
 		zw.Close()
-		r := do(t, "POST", srv.URL+"/api/"+up.addr+"/in", bytes.NewReader(gz.Bytes()), "Content-Encoding", "gzip", "Authorization", bearer)
-		if got := up.last(t); r.status != 200 || !bytes.Equal(got.body, gz.Bytes()) || got.header.Get("Content-Encoding") != "gzip" {
-			t.Errorf("%d; upstream got %d bytes, Content-Encoding %q", r.status, len(got.body), got.header.Get("Content-Encoding"))
+		r := do(t, "POST", srv.URL+"/api/"+up.Addr+"/in", bytes.NewReader(gz.Bytes()), "Content-Encoding", "gzip", "Authorization", bearer)
+		if got := up.Last(t); r.status != 200 || !bytes.Equal(got.Body, gz.Bytes()) || got.Header.Get("Content-Encoding") != "gzip" {
+			t.Errorf("%d; upstream got %d bytes, Content-Encoding %q", r.status, len(got.Body), got.Header.Get("Content-Encoding"))
 		}
 	})
 
 	t.Run("a redirect comes back, not followed", func(t *testing.T) {
-		up.mu.Lock()
-		up.handler = func(w http.ResponseWriter, r *http.Request) {
+		up.Answer(func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://169.254.169.254/latest/", http.StatusMovedPermanently)
-		}
-		up.mu.Unlock()
-		defer func() { up.mu.Lock(); up.handler = nil; up.mu.Unlock() }()
-		before := up.reqs.Load()
-		r := do(t, "GET", srv.URL+"/?"+up.origin+"/old", nil, "Authorization", bearer)
-		if r.status != 301 || r.header.Get("Location") != "http://169.254.169.254/latest/" || up.reqs.Load() != before+1 {
-			t.Errorf("%d Location %q, %d requests upstream", r.status, r.header.Get("Location"), up.reqs.Load()-before)
+		})
+		defer up.Answer(nil)
+		before := up.Reqs.Load()
+		r := do(t, "GET", srv.URL+"/?"+up.Origin+"/old", nil, "Authorization", bearer)
+		if r.status != 301 || r.header.Get("Location") != "http://169.254.169.254/latest/" || up.Reqs.Load() != before+1 {
+			t.Errorf("%d Location %q, %d requests upstream", r.status, r.header.Get("Location"), up.Reqs.Load()-before)
 		}
 	})
 
 	t.Run("preflight", func(t *testing.T) {
-		before := up.conns.Load()
-		r := do(t, "OPTIONS", srv.URL+"/api/"+up.addr+"/v1/pages", nil, "Origin", pluginOrigin,
+		before := up.Conns.Load()
+		r := do(t, "OPTIONS", srv.URL+"/api/"+up.Addr+"/v1/pages", nil, "Origin", pluginOrigin,
 			"Access-Control-Request-Method", "PATCH", "Access-Control-Request-Headers", "authorization,notion-version,content-type")
 		if r.status != 204 || r.header.Get("Access-Control-Allow-Origin") != pluginOrigin ||
 			r.header.Get("Access-Control-Allow-Methods") != "GET, POST, PUT, PATCH, DELETE" ||
@@ -132,7 +129,7 @@ func TestPassthrough(t *testing.T) {
 			r.header.Get("Access-Control-Max-Age") != "86400" {
 			t.Errorf("%d %v", r.status, r.header)
 		}
-		if up.conns.Load() != before {
+		if up.Conns.Load() != before {
 			t.Errorf("a preflight reached the upstream")
 		}
 	})
@@ -150,7 +147,7 @@ func TestPassthrough(t *testing.T) {
 	if r.status != 200 {
 		t.Fatalf("refresh: %d %s", r.status, r.body)
 	}
-	received := up.received()
+	received := up.Received()
 	for name, v := range map[string]string{
 		"the client secret":   clientSecret,
 		"the seal key":        sealKey,
@@ -169,7 +166,7 @@ func TestPassthrough(t *testing.T) {
 	// The log names the upstream and the status, never the token, the
 	// path or the query.
 	out := srv.Out.String()
-	if !strings.Contains(out, "upstream="+up.addr) || !strings.Contains(out, "status=429") {
+	if !strings.Contains(out, "upstream="+up.Addr) || !strings.Contains(out, "status=429") {
 		t.Errorf("no request line naming the upstream and its status:\n%s", out)
 	}
 	for _, s := range []string{tokens["access_token"].(string), "objects/contacts", "properties=a", clientSecret} {
@@ -182,33 +179,33 @@ func TestPassthrough(t *testing.T) {
 // TestRefusals: anything but a listed origin, or a path that could climb,
 // is 403 invalid_request, and handoff connects to nothing.
 func TestRefusals(t *testing.T) {
-	listed := newUpstream(t, nil)
-	other := newUpstream(t, nil)
-	_, port, _ := strings.Cut(listed.addr, ":")
+	listed := testkit.NewUpstream(t)
+	other := testkit.NewUpstream(t)
+	_, port, _ := strings.Cut(listed.Addr, ":")
 	prov := newProvider(t)
-	srv := start(t, baseEnv(prov, listed.origin, nil))
+	srv := start(t, baseEnv(prov, listed.Origin, nil))
 	for _, target := range []string{
-		"/api/" + other.addr + "/x",
-		"/?" + other.origin + "/x",
-		"/?https://" + listed.addr + "/x",
-		"/?ftp://" + listed.addr + "/x",
-		"/?//" + listed.addr + "/x",
-		"/?http%3A%2F%2F" + listed.addr + "%2Fx",
+		"/api/" + other.Addr + "/x",
+		"/?" + other.Origin + "/x",
+		"/?https://" + listed.Addr + "/x",
+		"/?ftp://" + listed.Addr + "/x",
+		"/?//" + listed.Addr + "/x",
+		"/?http%3A%2F%2F" + listed.Addr + "%2Fx",
 		"/api/localhost:" + port + "/x",
 		"/api/127.1:" + port + "/x",
 		"/api/2130706433:" + port + "/x",
 		"/api/[::1]:" + port + "/x",
 		"/api/[::ffff:127.0.0.1]:" + port + "/x",
 		"/api/127.0.0.1.:" + port + "/x",
-		"/api/user@" + listed.addr + "/x",
-		"/?http://" + listed.addr + "@" + other.addr + "/x",
-		"/?http://" + listed.addr + "\\@" + other.addr + "/x",
-		"/api/" + listed.addr + "/../" + other.addr + "/x",
-		"/api/" + listed.addr + "/%2e%2e/%2E%2E/x",
-		"/api/" + listed.addr + "/a%2Fb",
-		"/api/" + listed.addr + "/a\\b",
+		"/api/user@" + listed.Addr + "/x",
+		"/?http://" + listed.Addr + "@" + other.Addr + "/x",
+		"/?http://" + listed.Addr + "\\@" + other.Addr + "/x",
+		"/api/" + listed.Addr + "/../" + other.Addr + "/x",
+		"/api/" + listed.Addr + "/%2e%2e/%2E%2E/x",
+		"/api/" + listed.Addr + "/a%2Fb",
+		"/api/" + listed.Addr + "/a\\b",
 		"/api//x",
-		"/api/" + listed.addr + "//x",
+		"/api/" + listed.Addr + "//x",
 	} {
 		r := raw(t, srv.URL, target, "Origin", pluginOrigin, "Authorization", "Bearer t")
 		checkError(t, r, 403, "invalid_request")
@@ -216,7 +213,7 @@ func TestRefusals(t *testing.T) {
 			t.Errorf("%s: no CORS on the refusal", target)
 		}
 	}
-	if n, m := listed.conns.Load(), other.conns.Load(); n+m != 0 {
+	if n, m := listed.Conns.Load(), other.Conns.Load(); n+m != 0 {
 		t.Errorf("refused requests opened %d connections to the listed upstream and %d to another", n, m)
 	}
 }
@@ -225,7 +222,8 @@ func TestRefusals(t *testing.T) {
 // both JSON errors the plugin can read.
 func TestFailures(t *testing.T) {
 	release := make(chan struct{})
-	slow := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	slow := testkit.NewUpstream(t)
+	slow.Answer(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -234,9 +232,9 @@ func TestFailures(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	closed := fmt.Sprintf("127.0.0.1:%d", testkit.FreePort(t))
 	prov := newProvider(t)
-	srv := start(t, baseEnv(prov, slow.origin+",http://"+closed, map[string]string{"API_TIMEOUT": "1s"}))
+	srv := start(t, baseEnv(prov, slow.Origin+",http://"+closed, map[string]string{"API_TIMEOUT": "1s"}))
 	began := time.Now()
-	r := do(t, "GET", srv.URL+"/api/"+slow.addr+"/slow", nil, "Origin", pluginOrigin)
+	r := do(t, "GET", srv.URL+"/api/"+slow.Addr+"/slow", nil, "Origin", pluginOrigin)
 	checkError(t, r, 504, "temporarily_unavailable")
 	if time.Since(began) < time.Second {
 		t.Errorf("504 after %v, before API_TIMEOUT", time.Since(began))
@@ -252,19 +250,19 @@ func TestFailures(t *testing.T) {
 // routes; a declared length over the limit is refused before the upstream
 // hears of it.
 func TestBodyLimits(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testkit.NewUpstream(t)
 	prov := newProvider(t)
-	srv := start(t, baseEnv(prov, up.origin, map[string]string{"API_MAX_BODY": "256KiB"}))
+	srv := start(t, baseEnv(prov, up.Origin, map[string]string{"API_MAX_BODY": "256KiB"}))
 	body := bytes.Repeat([]byte("a"), 200<<10)
-	if r := do(t, "PUT", srv.URL+"/api/"+up.addr+"/file", bytes.NewReader(body)); r.status != 200 || len(up.last(t).body) != len(body) {
-		t.Fatalf("200 KiB: %d, upstream got %d bytes", r.status, len(up.last(t).body))
+	if r := do(t, "PUT", srv.URL+"/api/"+up.Addr+"/file", bytes.NewReader(body)); r.status != 200 || len(up.Last(t).Body) != len(body) {
+		t.Fatalf("200 KiB: %d, upstream got %d bytes", r.status, len(up.Last(t).Body))
 	}
 	// Answered from the declared length alone (a body sent as well would
 	// race the server's close of the connection).
-	before := up.reqs.Load()
-	r := rawMethod(t, srv.URL, "PUT", "/api/"+up.addr+"/file", "Content-Length", fmt.Sprint(256<<10+1))
+	before := up.Reqs.Load()
+	r := rawMethod(t, srv.URL, "PUT", "/api/"+up.Addr+"/file", "Content-Length", fmt.Sprint(256<<10+1))
 	checkError(t, r, 413, "invalid_request")
-	if up.reqs.Load() != before {
+	if up.Reqs.Load() != before {
 		t.Errorf("an oversized body reached the upstream")
 	}
 	r = rawMethod(t, srv.URL, "POST", "/poll", "Content-Length", fmt.Sprint(64<<10+1))
@@ -274,12 +272,12 @@ func TestBodyLimits(t *testing.T) {
 // TestRateLimit: with RATE_LIMIT on, a client IP gets 1,200 passthrough
 // requests a minute (and the few earned back meanwhile), then 429.
 func TestRateLimit(t *testing.T) {
-	up := newUpstream(t, nil)
+	up := testkit.NewUpstream(t)
 	prov := newProvider(t)
-	srv := start(t, baseEnv(prov, up.origin, map[string]string{"RATE_LIMIT": "on"}))
+	srv := start(t, baseEnv(prov, up.Origin, map[string]string{"RATE_LIMIT": "on"}))
 	begin := time.Now()
 	for n := 0; n < 2400; n++ {
-		r := do(t, "GET", srv.URL+"/?"+up.origin+"/x", nil)
+		r := do(t, "GET", srv.URL+"/?"+up.Origin+"/x", nil)
 		if r.status == 200 {
 			continue
 		}
@@ -296,12 +294,12 @@ func TestRateLimit(t *testing.T) {
 // TestSeveralApps: with APPS, /{app}/api/ reaches that app's origins only,
 // and the root /?<URL> form the union, each with its app's CORS rules.
 func TestSeveralApps(t *testing.T) {
-	hubUp, notionUp := newUpstream(t, nil), newUpstream(t, nil)
+	hubUp, notionUp := testkit.NewUpstream(t), testkit.NewUpstream(t)
 	prov := newProvider(t)
 	srv := start(t, func(port int) map[string]string {
 		env := map[string]string{"APPS": "hub,notes", "RATE_LIMIT": "off"}
 		for _, a := range []struct{ name, prefix, plugin, origins string }{
-			{"hub", "HUB_", "hubplugin", hubUp.origin}, {"notes", "NOTES_", "notesplugin", notionUp.origin},
+			{"hub", "HUB_", "hubplugin", hubUp.Origin}, {"notes", "NOTES_", "notesplugin", notionUp.Origin},
 		} {
 			env[a.prefix+"CLIENT_ID"] = clientID
 			env[a.prefix+"CLIENT_SECRET"] = clientSecret
@@ -314,21 +312,21 @@ func TestSeveralApps(t *testing.T) {
 		return env
 	})
 	hub, notes := "https://hubplugin.plugins.framercdn.com", "https://notesplugin.plugins.framercdn.com"
-	r := do(t, "GET", srv.URL+"/hub/api/"+hubUp.addr+"/crm/v3", nil, "Origin", hub)
-	if r.status != 200 || hubUp.last(t).requestURI != "/crm/v3" || r.header.Get("Access-Control-Allow-Origin") != hub {
+	r := do(t, "GET", srv.URL+"/hub/api/"+hubUp.Addr+"/crm/v3", nil, "Origin", hub)
+	if r.status != 200 || hubUp.Last(t).RequestURI != "/crm/v3" || r.header.Get("Access-Control-Allow-Origin") != hub {
 		t.Errorf("/hub/api/: %d %v", r.status, r.header)
 	}
-	checkError(t, do(t, "GET", srv.URL+"/hub/api/"+notionUp.addr+"/v1", nil), 403, "invalid_request")
-	checkError(t, do(t, "GET", srv.URL+"/api/"+hubUp.addr+"/crm", nil), 404, "not_found")
-	r = do(t, "POST", srv.URL+"/?"+notionUp.origin+"/v1/search", strings.NewReader("{}"), "Origin", notes)
-	if r.status != 200 || notionUp.last(t).requestURI != "/v1/search" || r.header.Get("Access-Control-Allow-Origin") != notes {
+	checkError(t, do(t, "GET", srv.URL+"/hub/api/"+notionUp.Addr+"/v1", nil), 403, "invalid_request")
+	checkError(t, do(t, "GET", srv.URL+"/api/"+hubUp.Addr+"/crm", nil), 404, "not_found")
+	r = do(t, "POST", srv.URL+"/?"+notionUp.Origin+"/v1/search", strings.NewReader("{}"), "Origin", notes)
+	if r.status != 200 || notionUp.Last(t).RequestURI != "/v1/search" || r.header.Get("Access-Control-Allow-Origin") != notes {
 		t.Errorf("root /?URL: %d %v", r.status, r.header)
 	}
-	r = do(t, "GET", srv.URL+"/notes/?"+notionUp.origin+"/v1/users", nil, "Origin", notes)
+	r = do(t, "GET", srv.URL+"/notes/?"+notionUp.Origin+"/v1/users", nil, "Origin", notes)
 	if r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != notes {
 		t.Errorf("/notes/?URL: %d %v", r.status, r.header)
 	}
-	checkError(t, do(t, "GET", srv.URL+"/notes/?"+hubUp.origin+"/crm", nil), 403, "invalid_request")
+	checkError(t, do(t, "GET", srv.URL+"/notes/?"+hubUp.Origin+"/crm", nil), 403, "invalid_request")
 	if r := do(t, "GET", srv.URL+"/", nil); r.status != 200 || string(r.body) != "handoff is up and running." {
 		t.Errorf("GET /: %d %q", r.status, r.body)
 	}

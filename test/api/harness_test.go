@@ -2,21 +2,16 @@ package api
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,107 +30,6 @@ const (
 	pluginID     = "apiplugin1"
 	pluginOrigin = "https://" + pluginID + ".plugins.framercdn.com"
 )
-
-// upstream is a fake provider API on a loopback port.
-type upstream struct {
-	addr   string // 127.0.0.1:port
-	origin string // http://127.0.0.1:port
-	conns  atomic.Int64
-	reqs   atomic.Int64
-
-	mu      sync.Mutex
-	raw     bytes.Buffer
-	seen    []seen
-	handler http.HandlerFunc
-}
-
-type seen struct {
-	method, requestURI, host string
-	header                   http.Header
-	body                     []byte
-}
-
-func newUpstream(t testing.TB, h http.HandlerFunc) *upstream {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u := &upstream{addr: ln.Addr().String(), handler: h}
-	u.origin = "http://" + u.addr
-	srv := &http.Server{Handler: u, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(&countingListener{Listener: ln, u: u})
-	t.Cleanup(func() { srv.Close() })
-	return u
-}
-
-func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	u.reqs.Add(1)
-	var body []byte
-	if r.Header.Get("X-Test-Discard") == "" {
-		body, _ = io.ReadAll(r.Body)
-	} else {
-		n, _ := io.Copy(io.Discard, r.Body)
-		w.Header().Set("X-Received", strconv.FormatInt(n, 10))
-	}
-	u.mu.Lock()
-	u.seen = append(u.seen, seen{r.Method, r.RequestURI, r.Host, r.Header.Clone(), body})
-	h := u.handler
-	u.mu.Unlock()
-	if h == nil {
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"ok":true}`)
-		return
-	}
-	h(w, r)
-}
-
-func (u *upstream) last(t testing.TB) seen {
-	t.Helper()
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.seen) == 0 {
-		t.Fatal("the upstream received no request")
-	}
-	return u.seen[len(u.seen)-1]
-}
-
-func (u *upstream) received() []byte {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return bytes.Clone(u.raw.Bytes())
-}
-
-type countingListener struct {
-	net.Listener
-	u *upstream
-}
-
-func (l *countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.u.conns.Add(1)
-		c = &teeConn{Conn: c, u: l.u}
-	}
-	return c, err
-}
-
-// teeConn keeps what the upstream reads, but not the bulk of large bodies
-// (the memory test sends 10 MiB).
-type teeConn struct {
-	net.Conn
-	u *upstream
-}
-
-func (c *teeConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.u.mu.Lock()
-	if c.u.raw.Len() < 64<<20 {
-		c.u.raw.Write(p[:n])
-	}
-	c.u.mu.Unlock()
-	return n, err
-}
 
 // provider is the deployment's OAuth provider: internal/mockprovider,
 // approving at once.
@@ -192,23 +86,15 @@ type response struct {
 // do sends one request; headers come in pairs.
 func do(t testing.TB, method, u string, body io.Reader, headers ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, u, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := http.Header{}
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
+		h.Add(headers[i], headers[i+1])
 	}
-	resp, err := client.Do(req)
+	r, err := (&testkit.Plugin{Client: client}).Do(method, u, h, body)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, u, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{resp.StatusCode, resp.Header, b}
+	return response{r.Status, r.Header, r.Body}
 }
 
 // raw sends a GET request line and headers as written (no client library
@@ -255,30 +141,6 @@ func checkError(t testing.TB, r response, status int, code string) {
 	if ct := r.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
 	}
-}
-
-// login runs a whole login as the plugin and the user's browser do and
-// returns the token answer.
-func login(t testing.TB, base string) map[string]any {
-	t.Helper()
-	r := do(t, "POST", base+"/authorize", nil, "Origin", pluginOrigin)
-	var l struct{ URL, ReadKey string }
-	if err := json.Unmarshal(r.body, &l); err != nil || r.status != 200 {
-		t.Fatalf("authorize: %d %s", r.status, r.body)
-	}
-	r = do(t, "GET", l.URL, nil)
-	if r.status != http.StatusFound {
-		t.Fatalf("provider authorize: %d %s", r.status, r.body)
-	}
-	if r = do(t, "GET", r.header.Get("Location"), nil); r.status != 200 {
-		t.Fatalf("redirect: %d %s", r.status, r.body)
-	}
-	r = do(t, "POST", base+"/poll?readKey="+url.QueryEscape(l.ReadKey), nil, "Origin", pluginOrigin)
-	var tokens map[string]any
-	if err := json.Unmarshal(r.body, &tokens); err != nil || r.status != 200 {
-		t.Fatalf("poll: %d %s", r.status, r.body)
-	}
-	return tokens
 }
 
 // runToExit runs handoff with env to its end and returns its exit status

@@ -44,7 +44,8 @@ func TestStreamsWithoutHolding(t *testing.T) {
 	}
 	const answer = 100 << 20
 	const upload = 10 << 20
-	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+	up := testkit.NewUpstream(t)
+	up.Answer(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == "GET" {
 			if r.URL.Query().Get("chunked") == "" {
 				w.Header().Set("Content-Length", strconv.Itoa(answer))
@@ -53,13 +54,13 @@ func TestStreamsWithoutHolding(t *testing.T) {
 		}
 	})
 	prov := newProvider(t)
-	srv := testkit.Start(t, testkit.Options{Env: baseEnv(prov, up.origin, map[string]string{"LOG_LEVEL": "warn"})})
+	srv := testkit.Start(t, testkit.Options{Env: baseEnv(prov, up.Origin, map[string]string{"LOG_LEVEL": "warn"})})
 	pid := srv.Cmd.Process.Pid
 	idle := testkit.StatusKB(t, pid, "VmRSS")
 
 	want := sha256.New()
 	io.Copy(want, &pattern{n: answer})
-	for _, target := range []string{"/api/" + up.addr + "/big", "/?" + up.origin + "/big?chunked=1"} {
+	for _, target := range []string{"/api/" + up.Addr + "/big", "/?" + up.Origin + "/big?chunked=1"} {
 		resp, err := client.Get(srv.URL + target)
 		if err != nil {
 			t.Fatal(err)
@@ -72,7 +73,7 @@ func TestStreamsWithoutHolding(t *testing.T) {
 		}
 	}
 
-	req, _ := http.NewRequest("POST", srv.URL+"/api/"+up.addr+"/upload", &pattern{n: upload})
+	req, _ := http.NewRequest("POST", srv.URL+"/api/"+up.Addr+"/upload", &pattern{n: upload})
 	req.ContentLength = upload
 	req.Header.Set("X-Test-Discard", "1") // the upstream counts, not keeps
 	resp, err := client.Do(req)
