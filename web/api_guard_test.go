@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"handoff/flow"
 	"handoff/internal/testkit"
 	"handoff/web"
 )
@@ -96,38 +95,10 @@ func TestAPIDialGuard(t *testing.T) {
 func TestAPISeveralApps(t *testing.T) {
 	t.Parallel()
 	hubUp, notionUp := testkit.NewUpstream(t), testkit.NewUpstream(t)
-	prov := newProvider(t, false)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	var apps []web.App
-	for _, a := range []struct{ name, plugin, origin string }{
-		{"hubspot-plugin", "hub123", hubUp.Origin}, {"notion-plugin", "not456", notionUp.Origin}, {"sheets", "sheet9", ""},
-	} {
-		b, err := flow.New(flow.Config{
-			ClientID: testClientID, ClientSecret: testClientSecret,
-			RedirectURI:       base + "/" + a.name + "/redirect",
-			AuthorizeEndpoint: prov.srv.URL + "/authorize", TokenEndpoint: prov.srv.URL + "/token",
-			PKCE: true, LoginTTL: time.Minute, TokenTTL: time.Minute, ProviderTimeout: 5 * time.Second,
-			MaxPending: 100, Sealer: sealer(t, "app "+a.name),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
-		app := web.App{Name: a.name, Broker: b, RedirectPath: "/" + a.name + "/redirect",
-			CORS: web.CORS{PluginID: a.plugin, ParentDomain: parentDomain}}
-		if a.origin != "" {
-			app.APIOrigins = []string{a.origin}
-		}
-		apps = append(apps, app)
-	}
-	srv := web.New(web.Options{Apps: apps})
-	go srv.Listener(ln)
-	t.Cleanup(func() { srv.Shutdown() })
-	s := &server{t: t, base: base, client: noRedirectClient()}
+	s := startApps(t,
+		web.App{Name: "hubspot-plugin", CORS: web.CORS{PluginID: "hub123", ParentDomain: parentDomain}, APIOrigins: []string{hubUp.Origin}},
+		web.App{Name: "notion-plugin", CORS: web.CORS{PluginID: "not456", ParentDomain: parentDomain}, APIOrigins: []string{notionUp.Origin}},
+		web.App{Name: "sheets", CORS: web.CORS{PluginID: "sheet9", ParentDomain: parentDomain}})
 	hub, notion := "https://hub123.plugins.framercdn.com", "https://not456.plugins.framercdn.com"
 
 	r := s.do("GET", "/hubspot-plugin/api/"+hubUp.Addr+"/crm", nil, "Origin", hub)

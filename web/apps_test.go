@@ -1,12 +1,9 @@
 package web_test
 
 import (
-	"net"
 	"strings"
 	"testing"
-	"time"
 
-	"handoff/flow"
 	"handoff/web"
 )
 
@@ -14,32 +11,10 @@ import (
 // with its own CORS rules; /healthz and GET / belong to none (docs/protocol.md#several-apps).
 func TestSeveralApps(t *testing.T) {
 	t.Parallel()
-	prov := newProvider(t, false)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "http://" + ln.Addr().String()
-	var apps []web.App
-	for _, a := range []struct{ name, plugin string }{{"hubspot-plugin", "hub123"}, {"sheets", "sheet9"}} {
-		b, err := flow.New(flow.Config{
-			ClientID: testClientID, ClientSecret: testClientSecret,
-			RedirectURI:       base + "/" + a.name + "/redirect",
-			AuthorizeEndpoint: prov.srv.URL + "/authorize", TokenEndpoint: prov.srv.URL + "/token",
-			PKCE: true, LoginTTL: time.Minute, TokenTTL: time.Minute, ProviderTimeout: 5 * time.Second,
-			MaxPending: 100, Sealer: sealer(t, "app "+a.name),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
-		apps = append(apps, web.App{Name: a.name, Broker: b, RedirectPath: "/" + a.name + "/redirect",
-			CORS: web.CORS{PluginID: a.plugin, ParentDomain: parentDomain}})
-	}
-	app := web.New(web.Options{Apps: apps})
-	go app.Listener(ln)
-	t.Cleanup(func() { app.Shutdown() })
-	s := &server{t: t, base: base, prov: prov, client: noRedirectClient()}
+	s := startApps(t,
+		web.App{Name: "hubspot-plugin", CORS: web.CORS{PluginID: "hub123", ParentDomain: parentDomain}},
+		web.App{Name: "sheets", CORS: web.CORS{PluginID: "sheet9", ParentDomain: parentDomain}})
+	base := s.base
 
 	hub := "https://hub123.plugins.framercdn.com"
 	r := s.do("POST", "/hubspot-plugin/authorize", nil, "Origin", hub)

@@ -263,6 +263,38 @@ func start(t *testing.T, s setup) *server {
 	return srv
 }
 
+// startApps runs one handoff server with several apps against one provider
+// (docs/protocol.md#several-apps): each of apps, named and with its CORS
+// rules, gets its own broker and the redirect route /{name}/redirect. The
+// server answers at its root.
+func startApps(t *testing.T, apps ...web.App) *server {
+	t.Helper()
+	prov := newProvider(t, false)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	for i, a := range apps {
+		b, err := flow.New(flow.Config{
+			ClientID: testClientID, ClientSecret: testClientSecret,
+			RedirectURI:       base + "/" + a.Name + "/redirect",
+			AuthorizeEndpoint: prov.srv.URL + "/authorize", TokenEndpoint: prov.srv.URL + "/token",
+			PKCE: true, LoginTTL: time.Minute, TokenTTL: time.Minute, ProviderTimeout: 5 * time.Second,
+			MaxPending: 100, Sealer: sealer(t, "app "+a.Name),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(b.Close)
+		apps[i].Broker, apps[i].RedirectPath = b, "/"+a.Name+"/redirect"
+	}
+	app := web.New(web.Options{Apps: apps})
+	go app.Listener(ln)
+	t.Cleanup(func() { app.Shutdown() })
+	return &server{t: t, base: base, prov: prov, client: noRedirectClient()}
+}
+
 func sealer(t *testing.T, secret string) *crypto.Sealer {
 	t.Helper()
 	s, err := crypto.NewSealer(crypto.DeriveKey([]byte(secret), "handoff web test"))

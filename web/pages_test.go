@@ -4,13 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"html"
-	"net"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"handoff/flow"
 	"handoff/web"
 )
 
@@ -194,41 +192,23 @@ func TestPagesName(t *testing.T) {
 // served: the rendered pages are kept per app, never shared across apps.
 func TestPagesPerApp(t *testing.T) {
 	t.Parallel()
-	prov := newProvider(t, false)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	all := []struct{ name, plugin, provider, title string }{
+		{"acme", "Acme Sync", "Notion", "Acme Sync is now connected to Notion"},
+		{"sheets", "Sheets Import", "Google", "Sheets Import is now connected to Google"},
+		{"plain", "", "", "You're authenticated"},
 	}
-	base := "http://" + ln.Addr().String()
-	type appNames struct{ name, plugin, provider string }
-	all := []appNames{{"acme", "Acme Sync", "Notion"}, {"sheets", "Sheets Import", "Google"}, {"plain", "", ""}}
 	var apps []web.App
 	for _, a := range all {
-		b, err := flow.New(flow.Config{
-			ClientID: testClientID, ClientSecret: testClientSecret,
-			RedirectURI:       base + "/" + a.name + "/redirect",
-			AuthorizeEndpoint: prov.srv.URL + "/authorize", TokenEndpoint: prov.srv.URL + "/token",
-			PKCE: true, LoginTTL: time.Minute, TokenTTL: time.Minute, ProviderTimeout: 5 * time.Second,
-			MaxPending: 100, Sealer: sealer(t, "app "+a.name),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(b.Close)
-		apps = append(apps, web.App{Name: a.name, Broker: b, RedirectPath: "/" + a.name + "/redirect",
-			CORS: web.CORS{ParentDomain: parentDomain}, PluginName: a.plugin, ProviderName: a.provider})
+		apps = append(apps, web.App{Name: a.name, CORS: web.CORS{ParentDomain: parentDomain}, PluginName: a.plugin, ProviderName: a.provider})
 	}
-	app := web.New(web.Options{Apps: apps})
-	go app.Listener(ln)
-	t.Cleanup(func() { app.Shutdown() })
+	root := startApps(t, apps...)
 
 	for round := range 3 {
 		for _, a := range all {
-			s := &server{t: t, base: base + "/" + a.name, prov: prov, client: noRedirectClient()}
-			want := successTitle(a.plugin, a.provider)
+			s := &server{t: t, base: root.base + "/" + a.name, prov: root.prov, client: root.client}
 			r := s.do("GET", s.consent(s.authorize()), nil)
-			if got := pageText(t, r.body); !strings.Contains(got, want) {
-				t.Errorf("round %d, app %s: success page %q, want %q", round, a.name, got, want)
+			if got := pageText(t, r.body); !strings.Contains(got, a.title) {
+				t.Errorf("round %d, app %s: success page %q, want %q", round, a.name, got, a.title)
 			}
 			r = s.do("GET", "/redirect?state=forged", nil)
 			text := pageText(t, r.body)
@@ -242,16 +222,4 @@ func TestPagesPerApp(t *testing.T) {
 			}
 		}
 	}
-}
-
-func successTitle(plugin, provider string) string {
-	switch {
-	case plugin != "" && provider != "":
-		return plugin + " is now connected to " + provider
-	case plugin != "":
-		return plugin + " is now connected"
-	case provider != "":
-		return "You're authenticated with " + provider
-	}
-	return "You're authenticated"
 }
