@@ -89,7 +89,7 @@ func TestAPITimeoutAndUnreachable(t *testing.T) {
 	closed.Origin = "http://" + freeAddr(t)
 	var logs testkit.Buffer
 	s := apiServer(t, up, setup{api: web.APIOptions{Timeout: 300 * time.Millisecond},
-		logger: slog.New(slog.NewTextHandler(&logs, nil))}, closed.Origin)
+		logger: textLogger(&logs, slog.LevelInfo)}, closed.Origin)
 	r := s.do("GET", apiPath(up, "/slow?token=QUERYSECRET"), nil, "Origin", testPluginOrigin)
 	checkError(t, r, 504, "temporarily_unavailable")
 	checkCORS(t, r, testPluginOrigin)

@@ -295,7 +295,7 @@ func TestAPILog(t *testing.T) {
 	up := testkit.NewUpstream(t)
 	up.Answer(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(201); io.WriteString(w, "ANSWERBODY") })
 	var logs testkit.Buffer
-	s := apiServer(t, up, setup{logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	s := apiServer(t, up, setup{logger: textLogger(&logs, slog.LevelDebug)})
 	s.do("POST", apiPath(up, "/users/PATHSECRET?key=QUERYSECRET"), strings.NewReader("BODYSECRET"),
 		"Authorization", "Bearer TOKENSECRET")
 	s.do("GET", "/?"+up.Origin+"/users/PATHSECRET?key=QUERYSECRET", nil, "Authorization", "Bearer TOKENSECRET")

@@ -125,14 +125,14 @@ func BenchmarkHandlerHealthz(b *testing.B)     { benchHandler(b, "GET", "/health
 // At LOG_LEVEL=info each request writes one line (main's text handler, here
 // into io.Discard: the formatting without the write to stdout).
 func BenchmarkHandlerPollForgedLogInfo(b *testing.B) {
-	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := textLogger(io.Discard, slog.LevelInfo)
 	benchHandlerLog(b, log, "POST", "/poll?forged", 400)
 }
 
 // /authorize at LOG_LEVEL=info: the request line, and the flow's "login
 // started" line (docs/deploy.md#following-a-login).
 func BenchmarkHandlerAuthorizeLogInfo(b *testing.B) {
-	log := slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := textLogger(io.Discard, slog.LevelInfo)
 	benchHandlerLog(b, log, "POST", "/authorize", 200)
 }
 

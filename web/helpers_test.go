@@ -21,6 +21,7 @@ import (
 	"handoff/flow"
 	"handoff/internal/metrics"
 	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 	"handoff/web"
 )
 
@@ -293,6 +294,20 @@ func startApps(t *testing.T, apps ...web.App) *server {
 	go app.Listener(ln)
 	t.Cleanup(func() { app.Shutdown() })
 	return &server{t: t, base: base, prov: prov, client: noRedirectClient()}
+}
+
+// textLogger logs to w from level up, as handoff's LOG_LEVEL does.
+func textLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// startLogging is start with the server's log, from level up, kept in the
+// returned buffer.
+func startLogging(t *testing.T, s setup, level slog.Level) (*server, *testkit.Buffer) {
+	t.Helper()
+	logs := &testkit.Buffer{}
+	s.logger = textLogger(logs, level)
+	return start(t, s), logs
 }
 
 func sealer(t *testing.T, secret string) *crypto.Sealer {

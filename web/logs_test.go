@@ -6,8 +6,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"handoff/internal/testkit"
 )
 
 // TestNoSecretsInLogsOrPages runs logins that succeed and fail with the log
@@ -15,8 +13,7 @@ import (
 // (nor a PKCE verifier) reaches the log or a page (SECURITY.md, property 1).
 func TestNoSecretsInLogsOrPages(t *testing.T) {
 	t.Parallel()
-	var logs testkit.Buffer
-	s := start(t, setup{logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	s, logs := startLogging(t, setup{}, slog.LevelDebug)
 	var secrets []string
 	var pages []string
 	keep := func(vs ...string) {

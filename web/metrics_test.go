@@ -17,8 +17,7 @@ import (
 // lines name none.
 func TestAuthorizeRequestLineNamesTheLogin(t *testing.T) {
 	t.Parallel()
-	var logs testkit.Buffer
-	s := start(t, setup{logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	s, logs := startLogging(t, setup{}, slog.LevelInfo)
 	l := s.authorize()
 	s.authorize()
 	s.poll(l.ReadKey)

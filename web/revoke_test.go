@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"handoff/flow"
-	"handoff/internal/testkit"
 )
 
 // POST /revoke (docs/protocol.md#revoke): each answer of the provider, and
@@ -83,8 +82,7 @@ func TestRevokeReadsTheToken(t *testing.T) {
 		got.Store(r.PostForm.Get("token") + "|" + r.PostForm.Get("token_type_hint"))
 	}))
 	t.Cleanup(prov.Close)
-	var log testkit.Buffer
-	s := start(t, setup{logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})), flow: func(cfg *flow.Config) { cfg.RevokeEndpoint = prov.URL + "/revoke" }})
+	s, log := startLogging(t, setup{flow: func(cfg *flow.Config) { cfg.RevokeEndpoint = prov.URL + "/revoke" }}, slog.LevelDebug)
 	const token = "rt-REVOKEDTOKEN+/="
 	for _, c := range []struct{ name, target, body, contentType string }{
 		{"query", "/revoke?token=rt-REVOKEDTOKEN%2B%2F%3D&token_type_hint=refresh_token", "", ""},
