@@ -104,13 +104,7 @@ const viaValue = "1.1 handoff"
 // to itself once per segment, each hop holding a connection.
 func viaHandoff(h *fasthttp.RequestHeader) bool {
 	for _, v := range h.PeekAll(fiber.HeaderVia) {
-		for len(v) > 0 {
-			entry := v
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				entry, v = v[:i], v[i+1:]
-			} else {
-				v = nil
-			}
+		for entry := range bytes.SplitSeq(v, []byte(",")) {
 			fields := bytes.Fields(entry)
 			if len(fields) >= 2 && bytes.EqualFold(fields[1], []byte("handoff")) {
 				return true

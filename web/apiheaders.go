@@ -101,13 +101,7 @@ func hasPrefix(k []byte, prefixes [][]byte) bool {
 // namedIn reports whether the comma-separated list (a Connection value)
 // names k.
 func namedIn(list, k []byte) bool {
-	for len(list) > 0 {
-		item := list
-		if i := bytes.IndexByte(list, ','); i >= 0 {
-			item, list = list[:i], list[i+1:]
-		} else {
-			list = nil
-		}
+	for item := range bytes.SplitSeq(list, []byte(",")) {
 		if bytes.EqualFold(bytes.Trim(item, " \t"), k) {
 			return true
 		}

@@ -81,13 +81,7 @@ func (s *server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfi
 // Transfer-Encoding field.
 func hasTransferEncoding(raw []byte) bool {
 	const name = "transfer-encoding"
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
+	for line := range bytes.SplitSeq(raw, []byte("\n")) {
 		if len(line) > len(name) && line[len(name)] == ':' && bytes.EqualFold(line[:len(name)], []byte(name)) {
 			return true
 		}
@@ -175,13 +169,7 @@ func readWholeBody(req *fasthttp.Request) error {
 // fields of a request is identity: handoff decompresses nothing.
 func identityEncoded(h *fasthttp.RequestHeader) bool {
 	for _, v := range h.PeekAll(fasthttp.HeaderContentEncoding) {
-		for len(v) > 0 {
-			coding := v
-			if i := bytes.IndexByte(v, ','); i >= 0 {
-				coding, v = v[:i], v[i+1:]
-			} else {
-				v = nil
-			}
+		for coding := range bytes.SplitSeq(v, []byte(",")) {
 			coding = bytes.Trim(coding, " \t")
 			if len(coding) > 0 && !bytes.EqualFold(coding, []byte("identity")) {
 				return false
