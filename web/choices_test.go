@@ -169,15 +169,11 @@ func TestRedirectEchoMismatch(t *testing.T) {
 func TestRefreshReplayed(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{})
-	l := s.finish()
-	var tokens struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	json.Unmarshal(s.poll(l.ReadKey).body, &tokens)
+	rt := s.refreshToken(t)
 	calls := s.prov.tokenCalls.Load()
-	form := "refresh_token=" + url.QueryEscape(tokens.RefreshToken)
+	form := "refresh_token=" + url.QueryEscape(rt)
 	first := s.do("POST", "/refresh", strings.NewReader(form), "Content-Type", "application/x-www-form-urlencoded")
-	again := s.do("POST", "/refresh?code="+url.QueryEscape(tokens.RefreshToken), nil)
+	again := s.do("POST", "/refresh?code="+url.QueryEscape(rt), nil)
 	if first.status != 200 || again.status != 200 || !bytes.Equal(first.body, again.body) {
 		t.Fatalf("%d %s\n%d %s", first.status, first.body, again.status, again.body)
 	}

@@ -44,7 +44,7 @@ func TestDemo(t *testing.T) {
 			for _, m := range hiddenInput.FindAllStringSubmatch(string(consent.body), -1) {
 				form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 			}
-			if form.Get("state") != stateOf(t, l.URL) {
+			if form.Get("state") != l.State {
 				t.Fatalf("consent form lost the state: %v", form)
 			}
 			back := s.do("POST", s.base+"/mock/authorize", strings.NewReader(form.Encode()),

@@ -29,7 +29,7 @@ func TestFlyReplay(t *testing.T) {
 	owner := start(t, setup{machineID: "m1", sealSecret: "one app, two machines"})
 	other := start(t, setup{machineID: "m2", sealSecret: "one app, two machines"})
 	l := owner.authorize()
-	state := stateOf(t, l.URL)
+	state := l.State
 	const replay = "instance=m1;timeout=2s;fallback=force_self"
 	for _, target := range []struct{ method, path string }{
 		{"POST", "/poll?readKey=" + url.QueryEscape(l.ReadKey)},

@@ -397,20 +397,19 @@ func do(t *testing.T, c *http.Client, method, target string, body io.Reader, hea
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
-// login is one started login.
-type login struct {
-	URL     string `json:"url"`
-	ReadKey string `json:"readKey"`
+// login is one started login, as testkit.Plugin knows it.
+type login = testkit.Login
+
+// plugin is testkit's plugin client on s (the one the black-box suites
+// use), with s's client and no Origin, as a test's own requests have.
+func (s *server) plugin() *testkit.Plugin {
+	return &testkit.Plugin{Base: s.base, Client: s.client}
 }
 
 func (s *server) authorize() login {
 	s.t.Helper()
-	r := s.do("POST", "/authorize", nil)
-	if r.status != 200 {
-		s.t.Fatalf("POST /authorize: %d %s", r.status, r.body)
-	}
-	var l login
-	if err := json.Unmarshal(r.body, &l); err != nil {
+	l, err := s.plugin().Authorize()
+	if err != nil {
 		s.t.Fatal(err)
 	}
 	return l
@@ -420,11 +419,10 @@ func (s *server) authorize() login {
 // returns the redirect back to handoff (with code and state, or error).
 func (s *server) consent(l login) string {
 	s.t.Helper()
-	r := s.do("GET", l.URL, nil)
-	if r.status != http.StatusFound {
-		s.t.Fatalf("provider authorize: %d %s", r.status, r.body)
+	loc, err := s.plugin().Consent(l, true)
+	if err != nil {
+		s.t.Fatal(err)
 	}
-	loc := r.header.Get("Location")
 	if !strings.HasPrefix(loc, s.base+"/redirect?") {
 		s.t.Fatalf("provider redirected to %q", loc)
 	}
@@ -442,18 +440,22 @@ func (s *server) finish() login {
 	return l
 }
 
+// refreshToken runs a whole login with testkit.Plugin (a pending poll, the
+// consent, the success page, the tokens, then already_delivered) and
+// returns the refresh token it got.
+func (s *server) refreshToken(t *testing.T) string {
+	t.Helper()
+	tokens := s.plugin().Login(t, s.base+"/redirect")
+	rt, _ := tokens["refresh_token"].(string)
+	if rt == "" {
+		t.Fatalf("no refresh token in %v", tokens)
+	}
+	return rt
+}
+
 func (s *server) poll(key string) response {
 	s.t.Helper()
 	return s.do("POST", "/poll?readKey="+url.QueryEscape(key), nil)
-}
-
-func stateOf(t *testing.T, authorizeURL string) string {
-	t.Helper()
-	u, err := url.Parse(authorizeURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return u.Query().Get("state")
 }
 
 // checkError asserts an OAuth-style JSON error: the status, the code, and

@@ -117,7 +117,7 @@ func TestPagesHeaders(t *testing.T) {
 	t.Parallel()
 	s := start(t, setup{})
 	l := s.authorize()
-	st := stateOf(t, l.URL)
+	st := l.State
 	checkPage(t, s.do("GET", "/redirect?state=x&code=y", nil), "start the login again from the plugin")
 	checkPage(t, s.do("GET", "/redirect?error=access_denied&error_description=no&state="+st, nil), "cancelled")
 	checkPage(t, s.do("GET", s.consent(s.authorize()), nil), "You're authenticated")

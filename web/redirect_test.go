@@ -38,10 +38,10 @@ func TestRedirect(t *testing.T) {
 		if r := s.do("GET", s.consent(used), nil); r.status != 200 {
 			t.Fatalf("first use: %d", r.status)
 		}
-		good := stateOf(t, s.authorize().URL)
+		good := s.authorize().State
 		flipped := []byte(good)
 		flipped[10] ^= 0x01
-		expired := stateOf(t, short.authorize().URL)
+		expired := short.authorize().State
 		time.Sleep(100 * time.Millisecond)
 
 		cases := map[string]string{
@@ -51,10 +51,10 @@ func TestRedirect(t *testing.T) {
 			"one bit flipped":     "/redirect?code=abc&state=" + string(flipped),
 			"truncated":           "/redirect?code=abc&state=" + good[:len(good)-3],
 			"extended":            "/redirect?code=abc&state=" + good + "AAAA",
-			"other key":           "/redirect?code=abc&state=" + stateOf(t, other.authorize().URL),
+			"other key":           "/redirect?code=abc&state=" + other.authorize().State,
 			"read key as state":   "/redirect?code=abc&state=" + s.authorize().ReadKey,
-			"replayed":            "/redirect?code=abc&state=" + stateOf(t, used.URL),
-			"replayed with error": "/redirect?error=access_denied&state=" + stateOf(t, used.URL),
+			"replayed":            "/redirect?code=abc&state=" + used.State,
+			"replayed with error": "/redirect?error=access_denied&state=" + used.State,
 			"no state with error": "/redirect?error=access_denied",
 		}
 		for name, target := range cases {
@@ -93,7 +93,7 @@ func TestRedirect(t *testing.T) {
 		l := s.authorize()
 		desc := `<script>alert("x")</script> & <b>bold</b>`
 		r := s.do("GET", "/redirect?"+url.Values{
-			"state":             {stateOf(t, l.URL)},
+			"state":             {l.State},
 			"error":             {"access_denied"},
 			"error_description": {desc},
 			"code":              {"ignored-because-error-wins"},

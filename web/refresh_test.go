@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,17 +15,6 @@ func TestRefresh(t *testing.T) {
 	s := start(t, setup{timeout: 300 * time.Millisecond})
 	var mu sync.Mutex // the provider's mode is shared by the subtests
 
-	refreshToken := func(t *testing.T) string {
-		l := s.finish()
-		r := s.poll(l.ReadKey)
-		var tok struct {
-			RefreshToken string `json:"refresh_token"`
-		}
-		if err := json.Unmarshal(r.body, &tok); err != nil || tok.RefreshToken == "" {
-			t.Fatalf("no refresh token in %s", r.body)
-		}
-		return tok.RefreshToken
-	}
 	checkTokens := func(t *testing.T, r response, rt string) {
 		t.Helper()
 		if r.status != 200 {
@@ -52,7 +40,7 @@ func TestRefresh(t *testing.T) {
 	t.Run("query code", func(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
-		rt := refreshToken(t)
+		rt := s.refreshToken(t)
 		r := s.do("POST", "/refresh?code="+rt, nil, "Origin", testPluginOrigin)
 		checkTokens(t, r, rt)
 		checkCORS(t, r, testPluginOrigin)
@@ -60,14 +48,14 @@ func TestRefresh(t *testing.T) {
 	t.Run("form body", func(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
-		rt := refreshToken(t)
+		rt := s.refreshToken(t)
 		checkTokens(t, s.do("POST", "/refresh", strings.NewReader("refresh_token="+url.QueryEscape(rt)),
 			"Content-Type", "application/x-www-form-urlencoded"), rt)
 	})
 	t.Run("multipart form body (fetch with FormData)", func(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
-		rt := refreshToken(t)
+		rt := s.refreshToken(t)
 		body := "--XyZ\r\nContent-Disposition: form-data; name=\"refresh_token\"\r\n\r\n" + rt + "\r\n--XyZ--\r\n"
 		checkTokens(t, s.do("POST", "/refresh", strings.NewReader(body),
 			"Content-Type", "multipart/form-data; boundary=XyZ"), rt)
@@ -75,7 +63,7 @@ func TestRefresh(t *testing.T) {
 	t.Run("JSON body", func(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
-		rt := refreshToken(t)
+		rt := s.refreshToken(t)
 		checkTokens(t, s.do("POST", "/refresh", strings.NewReader(`{"refresh_token":"`+rt+`"}`),
 			"Content-Type", "application/json"), rt)
 	})

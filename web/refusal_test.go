@@ -78,7 +78,7 @@ func TestRedirectProviderErrors(t *testing.T) {
 				}
 				t.Run(name, func(t *testing.T) {
 					l := s.authorize()
-					q := url.Values{"state": {stateOf(t, l.URL)}, "error": {c.code}, "code": {"error-wins"}}
+					q := url.Values{"state": {l.State}, "error": {c.code}, "code": {"error-wins"}}
 					if withDesc {
 						q.Set("error_description", said)
 					}

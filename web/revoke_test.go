@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -116,16 +115,12 @@ func TestRevokeThenRefresh(t *testing.T) {
 	s := start(t, setup{flow: func(cfg *flow.Config) {
 		cfg.RevokeEndpoint = strings.TrimSuffix(cfg.TokenEndpoint, "/token") + "/revoke"
 	}})
-	l := s.finish()
-	var tokens struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	json.Unmarshal(s.poll(l.ReadKey).body, &tokens)
-	body := `{"token":"` + tokens.RefreshToken + `"}`
+	rt := s.refreshToken(t)
+	body := `{"token":"` + rt + `"}`
 	if r := s.do("POST", "/revoke", strings.NewReader(body), "Content-Type", "application/json"); r.status != 200 {
 		t.Fatalf("revoke: %d %s", r.status, r.body)
 	}
-	r := s.do("POST", "/refresh", strings.NewReader("refresh_token="+tokens.RefreshToken), "Content-Type", "application/x-www-form-urlencoded")
+	r := s.do("POST", "/refresh", strings.NewReader("refresh_token="+rt), "Content-Type", "application/x-www-form-urlencoded")
 	if r.status != 400 || !strings.Contains(string(r.body), "invalid_grant") {
 		t.Errorf("refresh after revoke: %d %s", r.status, r.body)
 	}
