@@ -117,7 +117,7 @@ func (h *appHandlers) redirect(c *fiber.Ctx) error {
 func (h *appHandlers) demoPage(c *fiber.Ctx) error {
 	setPageHeaders(c, demoCSP)
 	var buf bytes.Buffer
-	if err := demoTmpl.Execute(&buf, map[string]any{"Style": asCSS(style), "Script": asJS(demoScript)}); err != nil {
+	if err := demoTmpl.Execute(&buf, map[string]any{"Title": "handoff demo", "Style": asCSS(style), "Script": asJS(demoScript)}); err != nil {
 		return err
 	}
 	return c.Send(buf.Bytes())

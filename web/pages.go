@@ -20,8 +20,8 @@ var assets embed.FS
 var (
 	style      = pagestyle.CSS
 	demoScript = mustRead("assets/demo.js")
-	pageTmpl   = template.Must(template.ParseFS(assets, "assets/page.html"))
-	demoTmpl   = template.Must(template.ParseFS(assets, "assets/demo.html"))
+	pageTmpl   = template.Must(template.ParseFS(assets, "assets/page.html", "assets/head.html"))
+	demoTmpl   = template.Must(template.ParseFS(assets, "assets/demo.html", "assets/head.html"))
 
 	pageCSP = "default-src 'none'; style-src '" + hash(style) + "'; img-src data:; " +
 		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
