@@ -1,0 +1,157 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// ---------------------------------------------------------------------------
+// Checks.
+
+// assertPageHeaders checks the headers of SECURITY.md property 4 on every main-frame HTML
+// document that handoff served in the tab (URL prefix base).
+func assertPageHeaders(t *testing.T, tb *tab, base string) {
+	t.Helper()
+	n := 0
+	for _, d := range tb.Docs() {
+		if !strings.HasPrefix(d.URL, base) {
+			continue
+		}
+		n++
+		h := d.Headers
+		where := fmt.Sprintf("%d %s", d.Status, redactURL(d.URL))
+		csp := h["content-security-policy"]
+		if csp == "" {
+			t.Errorf("%s: no Content-Security-Policy", where)
+		} else if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "*") {
+			t.Errorf("%s: CSP not strict: %s", where, csp)
+		}
+		for name, want := range map[string]string{
+			"referrer-policy":        "no-referrer",
+			"x-content-type-options": "nosniff",
+			"x-frame-options":        "DENY",
+		} {
+			if !strings.EqualFold(strings.TrimSpace(h[name]), want) {
+				t.Errorf("%s: %s %q, want %q", where, name, h[name], want)
+			}
+		}
+	}
+	if n == 0 {
+		t.Errorf("no handoff page (%s) seen in tab %q", base, tb.name)
+	}
+}
+
+var cspRe = regexp.MustCompile(`(?i)content security policy|CSP violation`)
+
+// assertNoCSPViolations fails on any CSP message in the tabs' consoles. The
+// provider's pages and the plugin page have no CSP, so any is handoff's.
+func assertNoCSPViolations(t *testing.T, tabs ...*tab) {
+	t.Helper()
+	for _, tb := range tabs {
+		for _, m := range tb.Console() {
+			if cspRe.MatchString(m) {
+				t.Errorf("CSP violation in tab %q: %s", tb.name, m)
+			}
+		}
+	}
+}
+
+// assertNotInLog fails when handoff's log holds any of the secrets.
+func assertNotInLog(t *testing.T, h *handoffServer, secrets map[string]string) {
+	t.Helper()
+	logText := h.Log()
+	for name, v := range secrets {
+		if len(v) < 8 {
+			continue
+		}
+		if strings.Contains(logText, v) {
+			t.Errorf("handoff's log contains the %s (SECURITY.md, property 1)", name)
+		}
+	}
+}
+
+var secretParamRe = regexp.MustCompile(`((?:readKey|code|state|refresh_token|access_token|code_challenge)=)([A-Za-z0-9_.~%-]{6})[A-Za-z0-9_.~%-]*`)
+
+// redactText shortens codes, states, read keys and tokens in URLs inside text.
+func redactText(s string) string {
+	return secretParamRe.ReplaceAllString(s, "${1}${2}…")
+}
+
+// redactURL shortens query values so that logs of a failing test carry no
+// codes or tokens in full.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.RawQuery == "" {
+		return s
+	}
+	q := u.Query()
+	for k, vs := range q {
+		for i, v := range vs {
+			if len(v) > 12 && k != "redirect_uri" && k != "iss" && k != "error_description" {
+				vs[i] = v[:6] + "…"
+			}
+		}
+		q[k] = vs
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// queryParam returns a parameter of a URL's query.
+func queryParam(s, name string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.Query().Get(name)
+}
+
+// ---------------------------------------------------------------------------
+// The CSP check has teeth: a page whose CSP forbids its inline script and
+// style shows up in the console that assertNoCSPViolations reads.
+
+func TestCSPWatchSeesViolations(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	defer cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'none'")
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><title>csp</title><style>body{color:red}</style><p>x</p><script>document.title="ran"</script>`)
+	}))
+	defer srv.Close()
+	b := newBrowser(t, ctx, nil, "")
+	tb := b.Plugin()
+	nctx, ncancel := context.WithTimeout(tb.ctx, stepTimeout)
+	err := chromedp.Do(nctx, chromedp.Navigate(srv.URL))
+	ncancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n := 0
+		for _, m := range tb.Console() {
+			if cspRe.MatchString(m) {
+				n++
+			}
+		}
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the CSP watch saw %d violations, want the inline style and script: %q", n, tb.Console())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
