@@ -155,3 +155,73 @@ func TestCSPWatchSeesViolations(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// checkTokens checks the token response the plugin got from /poll.
+func checkTokens(t *testing.T, st *pluginState) {
+	t.Helper()
+	for _, k := range []string{"access_token", "refresh_token", "id_token", "token_type"} {
+		if v, _ := st.Tokens[k].(string); v == "" {
+			t.Errorf("poll 200: no %s in %v", k, keys(st.Tokens))
+		}
+	}
+	if _, ok := st.Tokens["expires_in"].(float64); !ok {
+		t.Errorf("poll 200: expires_in is %T %v, want a number", st.Tokens["expires_in"], st.Tokens["expires_in"])
+	}
+	if tt, _ := st.Tokens["token_type"].(string); tt != "Bearer" {
+		t.Errorf("poll 200: token_type %q, want the provider's %q untouched", tt, "Bearer")
+	}
+	if !strings.Contains(st.TokensCacheControl, "no-store") {
+		t.Errorf("poll 200: Cache-Control %q, want no-store", st.TokensCacheControl)
+	}
+	for i, p := range st.Polls[:max(0, len(st.Polls)-1)] {
+		if p.Status != 404 || p.Error != "authorization_pending" {
+			t.Errorf("poll %d before the tokens: %d %q, want 404 authorization_pending", i, p.Status, p.Error)
+		}
+	}
+}
+
+func keys(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return ks
+}
+
+// checkTokenRequests checks what handoff sent to the provider's token endpoint.
+func checkTokenRequests(t *testing.T, reqs []tokenRequest, clientID, auth string, wantGrants ...string) {
+	t.Helper()
+	var got []string
+	for _, r := range reqs {
+		got = append(got, fmt.Sprintf("%s/%s/%d", r.GrantType, r.Auth, r.Status))
+	}
+	if len(reqs) != len(wantGrants) {
+		t.Errorf("token endpoint got %d requests %v, want %d (%v)", len(reqs), got, len(wantGrants), wantGrants)
+	}
+	for i, r := range reqs {
+		if i < len(wantGrants) && r.GrantType != wantGrants[i] {
+			t.Errorf("token request %d: grant_type %q, want %q", i, r.GrantType, wantGrants[i])
+		}
+		if r.Method != "POST" || r.Query {
+			t.Errorf("token request %d: %s with query=%v, want POST with no query (secret never in a URL)", i, r.Method, r.Query)
+		}
+		if !strings.HasPrefix(r.ContentType, "application/x-www-form-urlencoded") {
+			t.Errorf("token request %d: Content-Type %q, want a form body", i, r.ContentType)
+		}
+		if !strings.Contains(r.Accept, "application/json") {
+			t.Errorf("token request %d: Accept %q, want application/json", i, r.Accept)
+		}
+		if r.ClientID != clientID {
+			t.Errorf("token request %d: client %q, want %q", i, r.ClientID, clientID)
+		}
+		if auth != "" && r.Auth != auth {
+			t.Errorf("token request %d: client authentication %q, want %q", i, r.Auth, auth)
+		}
+		if r.GrantType == "authorization_code" && !r.HasCodeVerifier {
+			t.Errorf("token request %d: no code_verifier (PKCE)", i)
+		}
+		if r.Rejected != "" {
+			t.Errorf("token request %d rejected by the provider: %s", i, r.Rejected)
+		}
+	}
+}

@@ -5,10 +5,11 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"handoff/internal/testkit"
 	"net/http"
 	"strings"
 	"testing"
+
+	"handoff/internal/testkit"
 
 	"github.com/chromedp/chromedp"
 )

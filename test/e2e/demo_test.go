@@ -5,10 +5,11 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"handoff/internal/testkit"
 	"strings"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 
 	"github.com/chromedp/chromedp"
 )

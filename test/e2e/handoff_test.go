@@ -13,7 +13,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
-	"handoff/internal/testkit"
 	"io"
 	"math/big"
 	"net"
@@ -24,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 // ---------------------------------------------------------------------------
