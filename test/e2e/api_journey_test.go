@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -87,22 +86,17 @@ type apiResult struct {
 	Error     string         `json:"error"`
 }
 
-// ---------------------------------------------------------------------------
-// Journey 7: the plugin logs in, then calls its provider's API (which sends
-// no CORS headers) through handoff with the token, cross-origin from the
-// plugin page (docs/api-passthrough.md).
-
+// TestJourney8APIPassthrough: the plugin logs in, then calls its provider's
+// API (which sends no CORS headers) through handoff with the token,
+// cross-origin from the plugin page (docs/protocol.md#api-passthrough).
 func TestJourney8APIPassthrough(t *testing.T) {
-	defer journey(t)()
-	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
-	defer cancel()
 	api := startFakeAPI(t)
 	apiAddr := api.addr
-	s := newSetup(t, ctx, setupOptions{style: "basic", env: map[string]string{"API_ORIGINS": "http://" + apiAddr}})
+	s, end := newJourney(t, setupOptions{style: "basic", env: map[string]string{"API_ORIGINS": "http://" + apiAddr}})
+	defer end()
 	api.mu.Lock()
 	api.userinfo = s.prov.Discovery.UserinfoEndpoint
 	api.mu.Unlock()
-	s.openPlugin(t, "")
 	_, st := s.runHappyLogin(t, "alice", "")
 	access, _ := st.Tokens["access_token"].(string)
 

@@ -15,8 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// ---------------------------------------------------------------------------
-// Artifacts.
+// Artifacts: screenshots and each tab's console, in test/e2e/artifacts/.
 
 var artifactsDir = filepath.Join(e2eDir, "artifacts")
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,8 +23,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// ---------------------------------------------------------------------------
-// The browser.
+// The browser: headless Chromium driven over CDP (chromedp), its tabs and
+// what they recorded, and the waits and actions on a page.
 
 type browser struct {
 	t      *testing.T
@@ -56,29 +57,34 @@ func (tb *tab) addConsole(s string) {
 	tb.mu.Unlock()
 }
 
-func (tb *tab) Console() []string {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	return append([]string(nil), tb.console...)
+// Console is what the tab logged so far.
+func (tb *tab) Console() []string { return copyLocked(&tb.mu, &tb.console) }
+
+// Docs are the tab's main-frame documents so far.
+func (tb *tab) Docs() []docResponse { return copyLocked(&tb.mu, &tb.docs) }
+
+// copyLocked copies a slice that the tab's listener appends to (under mu).
+func copyLocked[T any](mu *sync.Mutex, s *[]T) []T {
+	mu.Lock()
+	defer mu.Unlock()
+	return slices.Clone(*s)
 }
 
-func (tb *tab) Docs() []docResponse {
-	tb.mu.Lock()
-	defer tb.mu.Unlock()
-	return append([]docResponse(nil), tb.docs...)
+// LastDoc is the last main-frame document whose URL starts with prefix
+// (the zero docResponse if none).
+func (tb *tab) LastDoc(prefix string) docResponse {
+	docs := tb.Docs()
+	for i := len(docs) - 1; i >= 0; i-- {
+		if strings.HasPrefix(docs[i].URL, prefix) {
+			return docs[i]
+		}
+	}
+	return docResponse{}
 }
 
 // DocStatus is the status of the last main-frame document whose URL starts
 // with prefix, or 0.
-func (tb *tab) DocStatus(prefix string) int64 {
-	docs := tb.Docs()
-	for i := len(docs) - 1; i >= 0; i-- {
-		if strings.HasPrefix(docs[i].URL, prefix) {
-			return docs[i].Status
-		}
-	}
-	return 0
-}
+func (tb *tab) DocStatus(prefix string) int64 { return tb.LastDoc(prefix).Status }
 
 func (tb *tab) listener(ev any) {
 	switch ev := ev.(type) {
@@ -258,6 +264,28 @@ func (b *browser) clickAndCatchPopup(tb *tab, sel string) (*tab, error) {
 	b.tabs = append(b.tabs, pop)
 	b.mu.Unlock()
 	return pop, nil
+}
+
+// navigate loads u in the tab.
+func navigate(tb *tab, u string) error {
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	return chromedp.Do(ctx, chromedp.Navigate(u))
+}
+
+// openPages are the URLs of the browser's open pages (tabs and windows).
+func openPages(tb *tab) ([]string, error) {
+	infos, err := chromedp.Targets(tb.ctx)
+	if err != nil {
+		return nil, err
+	}
+	var urls []string
+	for _, i := range infos {
+		if i.Type == "page" {
+			urls = append(urls, i.URL)
+		}
+	}
+	return urls, nil
 }
 
 // waitJS evaluates a boolean expression in the tab until it is true. It

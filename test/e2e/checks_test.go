@@ -12,12 +12,10 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
-// ---------------------------------------------------------------------------
-// Checks.
+// The checks that journeys share: on handoff's pages, its log, and the
+// tokens and token requests of a login.
 
 // assertPageHeaders checks the headers of SECURITY.md property 4 on every main-frame HTML
 // document that handoff served in the tab (URL prefix base).
@@ -54,15 +52,44 @@ func assertPageHeaders(t *testing.T, tb *tab, base string) {
 
 var cspRe = regexp.MustCompile(`(?i)content security policy|CSP violation`)
 
+// cspMessages are the messages about CSP in the tab's console.
+func cspMessages(tb *tab) []string {
+	var ms []string
+	for _, m := range tb.Console() {
+		if cspRe.MatchString(m) {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
 // assertNoCSPViolations fails on any CSP message in the tabs' consoles. The
 // provider's pages and the plugin page have no CSP, so any is handoff's.
 func assertNoCSPViolations(t *testing.T, tabs ...*tab) {
 	t.Helper()
 	for _, tb := range tabs {
-		for _, m := range tb.Console() {
-			if cspRe.MatchString(m) {
-				t.Errorf("CSP violation in tab %q: %s", tb.name, m)
-			}
+		for _, m := range cspMessages(tb) {
+			t.Errorf("CSP violation in tab %q: %s", tb.name, m)
+		}
+	}
+}
+
+// assertHandoffPages checks handoff's pages in the tabs: the headers of
+// SECURITY.md property 4 (assertPageHeaders) and no CSP violation.
+func assertHandoffPages(t *testing.T, base string, tabs ...*tab) {
+	t.Helper()
+	assertNoCSPViolations(t, tabs...)
+	for _, tb := range tabs {
+		assertPageHeaders(t, tb, base)
+	}
+}
+
+// assertSays fails for each of wants that text (of the page name) lacks.
+func assertSays(t *testing.T, name, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q: %q", name, want, text)
 		}
 	}
 }
@@ -117,10 +144,9 @@ func queryParam(s, name string) string {
 	return u.Query().Get(name)
 }
 
-// ---------------------------------------------------------------------------
-// The CSP check has teeth: a page whose CSP forbids its inline script and
-// style shows up in the console that assertNoCSPViolations reads.
-
+// TestCSPWatchSeesViolations: the CSP check has teeth. A page whose CSP
+// forbids its inline script and style shows up in the console that
+// assertNoCSPViolations reads.
 func TestCSPWatchSeesViolations(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
 	defer cancel()
@@ -130,29 +156,12 @@ func TestCSPWatchSeesViolations(t *testing.T) {
 		fmt.Fprint(w, `<!doctype html><title>csp</title><style>body{color:red}</style><p>x</p><script>document.title="ran"</script>`)
 	}))
 	defer srv.Close()
-	b := newBrowser(t, ctx, nil, "")
-	tb := b.Plugin()
-	nctx, ncancel := context.WithTimeout(tb.ctx, stepTimeout)
-	err := chromedp.Do(nctx, chromedp.Navigate(srv.URL))
-	ncancel()
-	if err != nil {
+	tb := newBrowser(t, ctx, nil, "").Plugin()
+	if err := navigate(tb, srv.URL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n := 0
-		for _, m := range tb.Console() {
-			if cspRe.MatchString(m) {
-				n++
-			}
-		}
-		if n >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the CSP watch saw %d violations, want the inline style and script: %q", n, tb.Console())
-		}
-		time.Sleep(100 * time.Millisecond)
+	if err := waitFor(5*time.Second, func() bool { return len(cspMessages(tb)) >= 2 }); err != nil {
+		t.Fatalf("the CSP watch saw %d violations, want the inline style and script: %q", len(cspMessages(tb)), tb.Console())
 	}
 }
 
@@ -191,11 +200,7 @@ func keys(m map[string]any) []string {
 // checkTokenRequests checks what handoff sent to the provider's token endpoint.
 func checkTokenRequests(t *testing.T, reqs []tokenRequest, clientID, auth string, wantGrants ...string) {
 	t.Helper()
-	var got []string
-	for _, r := range reqs {
-		got = append(got, fmt.Sprintf("%s/%s/%d", r.GrantType, r.Auth, r.Status))
-	}
-	if len(reqs) != len(wantGrants) {
+	if got := tokenRequestList(reqs); len(reqs) != len(wantGrants) {
 		t.Errorf("token endpoint got %d requests %v, want %d (%v)", len(reqs), got, len(wantGrants), wantGrants)
 	}
 	for i, r := range reqs {
@@ -224,4 +229,14 @@ func checkTokenRequests(t *testing.T, reqs []tokenRequest, clientID, auth string
 			t.Errorf("token request %d rejected by the provider: %s", i, r.Rejected)
 		}
 	}
+}
+
+// tokenRequestList is the provider's token requests as grant/auth/status,
+// for messages.
+func tokenRequestList(reqs []tokenRequest) []string {
+	var got []string
+	for _, r := range reqs {
+		got = append(got, fmt.Sprintf("%s/%s/%d", r.GrantType, r.Auth, r.Status))
+	}
+	return got
 }

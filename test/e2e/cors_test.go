@@ -3,25 +3,20 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"handoff/internal/testkit"
-
-	"github.com/chromedp/chromedp"
 )
 
-// ---------------------------------------------------------------------------
-// Journey 4: CORS. The same plugin page on an origin that is not allowed
-// cannot read /authorize's answer; on an allowed one it can.
-
+// TestJourney4CORSDisallowedOrigin: CORS. The same plugin page on an origin
+// that is not allowed cannot read /authorize's answer; on an allowed one it
+// can.
 func TestJourney4CORSDisallowedOrigin(t *testing.T) {
-	defer journey(t)()
-	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
-	defer cancel()
+	ctx, end := begin(t)
+	defer end()
 	// evil.test and good.test are loopback for this browser only. Every
 	// loopback address is allowed (docs/protocol.md#cors), so the test needs host names.
 	rules := []string{"MAP evil.test 127.0.0.1", "MAP good.test 127.0.0.1"}
@@ -32,13 +27,7 @@ func TestJourney4CORSDisallowedOrigin(t *testing.T) {
 	goodOrigin := "http://good.test:" + s.site.Port()
 
 	// What handoff answers, seen without a browser.
-	req, _ := http.NewRequest("POST", s.handoff.Base+"/authorize", nil)
-	req.Header.Set("Origin", evilOrigin)
-	res, err := s.handoff.client.Do(req)
-	if err != nil {
-		t.Fatalf("POST /authorize: %v", err)
-	}
-	res.Body.Close()
+	res := authorizeFrom(t, s.handoff, evilOrigin)
 	acao := res.Header.Get("Access-Control-Allow-Origin")
 	if acao == evilOrigin || acao == "*" {
 		t.Errorf("handoff allows %s: Access-Control-Allow-Origin %q", evilOrigin, acao)
@@ -75,16 +64,8 @@ func TestJourney4CORSDisallowedOrigin(t *testing.T) {
 		t.Errorf("no 'blocked by CORS policy' message in the console: %q", s.plugin.Console())
 	}
 	screenshot(t, s.browser, s.plugin, "plugin-cors-blocked")
-	if infos, err := chromedp.Targets(s.plugin.ctx); err == nil {
-		pages := 0
-		for _, i := range infos {
-			if i.Type == "page" {
-				pages++
-			}
-		}
-		if pages != 1 {
-			t.Errorf("%d pages open, want only the plugin's", pages)
-		}
+	if pages, err := openPages(s.plugin); err == nil && len(pages) != 1 {
+		t.Errorf("%d pages open, want only the plugin's: %q", len(pages), pages)
 	}
 
 	// Control: handoff with ALLOWED_ORIGINS naming good.test serves that page.
@@ -93,15 +74,7 @@ func TestJourney4CORSDisallowedOrigin(t *testing.T) {
 	env := handoffEnv(prov2, hport, "basic")
 	env["ALLOWED_ORIGINS"] = goodOrigin
 	h2 := startHandoff(t, env, nil)
-	nctx, ncancel := context.WithTimeout(s.plugin.ctx, stepTimeout)
-	err = chromedp.Do(nctx, chromedp.Navigate(s.site.PageURL("good.test", h2.Base)))
-	ncancel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := waitJS(s.plugin, `window.plugin && window.plugin.log.length > 0`, stepTimeout); err != nil {
-		t.Fatal(err)
-	}
+	s.openPluginOn(t, "good.test", h2.Base)
 	pop, err := s.browser.clickAndCatchPopup(s.plugin, "#login")
 	if err != nil {
 		t.Fatalf("from the allowed origin %s: %v (plugin %+v)", goodOrigin, err, readPlugin(t, s.plugin).Status)
@@ -114,12 +87,21 @@ func TestJourney4CORSDisallowedOrigin(t *testing.T) {
 		t.Errorf("the allowed origin's popup did not reach the provider: %v", err)
 	}
 	// And the evil origin still cannot read that handoff either.
-	req, _ = http.NewRequest("POST", h2.Base+"/authorize", nil)
-	req.Header.Set("Origin", evilOrigin)
-	if res, err := h2.client.Do(req); err == nil {
-		res.Body.Close()
-		if got := res.Header.Get("Access-Control-Allow-Origin"); got == evilOrigin {
-			t.Errorf("ALLOWED_ORIGINS=%s also allows %s", goodOrigin, evilOrigin)
-		}
+	if got := authorizeFrom(t, h2, evilOrigin).Header.Get("Access-Control-Allow-Origin"); got == evilOrigin {
+		t.Errorf("ALLOWED_ORIGINS=%s also allows %s", goodOrigin, evilOrigin)
 	}
+}
+
+// authorizeFrom is handoff's answer (body closed) to a POST /authorize that
+// says it comes from origin.
+func authorizeFrom(t *testing.T, h *handoffServer, origin string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("POST", h.Base+"/authorize", nil)
+	req.Header.Set("Origin", origin)
+	res, err := h.client.Do(req)
+	if err != nil {
+		t.Fatalf("POST /authorize: %v", err)
+	}
+	res.Body.Close()
+	return res
 }

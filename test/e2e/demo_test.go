@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,14 +15,11 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// ---------------------------------------------------------------------------
-// Journey 5: demo mode. Its page at / plays the plugin; the built-in mock
-// authorization server's page opens in the popup.
-
+// TestJourney5DemoMode: demo mode. Its page at / plays the plugin; the
+// built-in mock authorization server's page opens in the popup.
 func TestJourney5DemoMode(t *testing.T) {
-	defer journey(t)()
-	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
-	defer cancel()
+	ctx, end := begin(t)
+	defer end()
 	hport := testkit.FreePort(t)
 	// No variable is needed in demo mode; PORT and REDIRECT_URI only move it
 	// off 8787 so that tests never collide with a developer's handoff.
@@ -35,10 +33,7 @@ func TestJourney5DemoMode(t *testing.T) {
 	}
 	b := newBrowser(t, ctx, nil, "")
 	demo := b.Plugin()
-	nctx, ncancel := context.WithTimeout(demo.ctx, stepTimeout)
-	err := chromedp.Do(nctx, chromedp.Navigate(h.Base+"/"))
-	ncancel()
-	if err != nil {
+	if err := navigate(demo, h.Base+"/"); err != nil {
 		t.Fatalf("demo page: %v", err)
 	}
 	if got := demo.DocStatus(h.Base + "/"); got != 200 {
@@ -84,10 +79,16 @@ func TestJourney5DemoMode(t *testing.T) {
 	if err := waitJS(demo, `!document.querySelector("#tokens").hidden && document.querySelector("#tokens").textContent.includes("access_token")`, stepTimeout); err != nil {
 		t.Fatalf("demo page never showed the tokens: %v", err)
 	}
-	first, err := evalAsync[map[string]any](demo, `Promise.resolve(JSON.parse(document.querySelector("#tokens").textContent))`)
-	if err != nil {
-		t.Fatal(err)
+	// shownTokens are the tokens the demo page shows.
+	shownTokens := func() map[string]any {
+		t.Helper()
+		tokens, err := evalAsync[map[string]any](demo, `Promise.resolve(JSON.parse(document.querySelector("#tokens").textContent))`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tokens
 	}
+	first := shownTokens()
 	screenshot(t, b, demo, "demo")
 
 	// Its refresh button goes through /refresh to the mock provider.
@@ -97,10 +98,7 @@ func TestJourney5DemoMode(t *testing.T) {
 	if err := waitText(demo, "refreshed", stepTimeout); err != nil {
 		t.Errorf("demo refresh: %v", err)
 	} else {
-		second, err := evalAsync[map[string]any](demo, `Promise.resolve(JSON.parse(document.querySelector("#tokens").textContent))`)
-		if err != nil {
-			t.Fatal(err)
-		}
+		second := shownTokens()
 		if second["access_token"] == nil || second["access_token"] == first["access_token"] {
 			t.Errorf("demo refresh: access token %v, was %v", second["access_token"], first["access_token"])
 		}
@@ -136,13 +134,17 @@ func TestJourney5DemoMode(t *testing.T) {
 	}
 	// The demo opens its login in one named window: the popup still open
 	// from the first login shows the provider again.
-	pop2 := pop
-	if err := click(demo, "#login"); err != nil {
-		t.Fatalf("demo second Log in: %v", err)
+	logInAgain := func(which string) *tab {
+		t.Helper()
+		if err := click(demo, "#login"); err != nil {
+			t.Fatalf("demo %s Log in: %v", which, err)
+		}
+		if err := waitJS(pop, `document.querySelector("#approve")`, stepTimeout); err != nil {
+			t.Fatalf("mock provider page: %v", err)
+		}
+		return pop
 	}
-	if err := waitJS(pop2, `document.querySelector("#approve")`, stepTimeout); err != nil {
-		t.Fatalf("mock provider page: %v", err)
-	}
+	pop2 := logInAgain("second")
 	if err := waitText(demo, "waiting for the login window", stepTimeout); err != nil {
 		t.Errorf("demo page while waiting: %v", err)
 	}
@@ -162,13 +164,7 @@ func TestJourney5DemoMode(t *testing.T) {
 
 	// Cancel stops a login the user walked away from: the popup closes,
 	// polling stops, the buttons are back as they were.
-	pop3 := pop
-	if err := click(demo, "#login"); err != nil {
-		t.Fatalf("demo third Log in: %v", err)
-	}
-	if err := waitJS(pop3, `document.querySelector("#approve")`, stepTimeout); err != nil {
-		t.Fatalf("mock provider page: %v", err)
-	}
+	logInAgain("third")
 	if err := waitJS(demo, `!document.querySelector("#cancel").hidden`, stepTimeout); err != nil {
 		t.Fatalf("no Cancel button while waiting: %v", err)
 	}
@@ -182,16 +178,8 @@ func TestJourney5DemoMode(t *testing.T) {
 		t.Errorf("after Cancel the buttons are not reset: %v", err)
 	}
 	if err := waitFor(stepTimeout, func() bool {
-		infos, err := chromedp.Targets(demo.ctx)
-		if err != nil {
-			return false
-		}
-		for _, i := range infos {
-			if i.Type == "page" && strings.Contains(i.URL, "/mock/authorize") {
-				return false
-			}
-		}
-		return true
+		pages, err := openPages(demo)
+		return err == nil && !slices.ContainsFunc(pages, func(u string) bool { return strings.Contains(u, "/mock/authorize") })
 	}); err != nil {
 		t.Errorf("the login popup is still open after Cancel")
 	}
@@ -203,7 +191,5 @@ func TestJourney5DemoMode(t *testing.T) {
 
 	// Every page here is handoff's: the demo page, the mock provider, the
 	// success page.
-	assertNoCSPViolations(t, demo, pop)
-	assertPageHeaders(t, demo, h.Base)
-	assertPageHeaders(t, pop, h.Base)
+	assertHandoffPages(t, h.Base, demo, pop)
 }

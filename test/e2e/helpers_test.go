@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/cdp"
-
 	"handoff/internal/testkit"
 )
 
@@ -148,6 +146,3 @@ func journey(t *testing.T) func() {
 		t.Logf("JOURNEY %s %s in %v (shared handoff build: %v)", t.Name(), status, time.Since(start).Round(10*time.Millisecond), buildTime.Round(10*time.Millisecond))
 	}
 }
-
-// keep the cdp import used when helpers change.
-var _ = cdp.Empty{}

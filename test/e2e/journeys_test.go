@@ -3,26 +3,20 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chromedp/chromedp"
 )
 
-// ---------------------------------------------------------------------------
-// Journey 1: the happy path, with refresh and userinfo.
+// The logins that end with tokens.
 
+// TestJourney1HappyPath: the happy path, with refresh and userinfo.
 func TestJourney1HappyPath(t *testing.T) {
-	defer journey(t)()
-	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
-	defer cancel()
 	// A short REFRESH_REPLAY_TTL, so that the provider's refusal of the
-	// rotated token can be seen below (Journey 7 sees the replay).
-	s := newSetup(t, ctx, setupOptions{style: "basic", env: map[string]string{"REFRESH_REPLAY_TTL": "1s"}})
-	s.openPlugin(t, "")
+	// rotated token can be seen below (Journey 9 sees the replay).
+	s, end := newJourney(t, setupOptions{style: "basic", env: map[string]string{"REFRESH_REPLAY_TTL": "1s"}})
+	defer end()
 
 	pop, st := s.runHappyLogin(t, "alice", "success")
 	checkTokens(t, st)
@@ -41,13 +35,7 @@ func TestJourney1HappyPath(t *testing.T) {
 	refresh, _ := st.Tokens["refresh_token"].(string)
 
 	// Delivered once: the next poll is 410, not 404 and not the tokens again.
-	again, err := evalAsync[fetchResult](s.plugin, `pollOnce(window.plugin.readKey)`)
-	if err != nil {
-		t.Fatalf("second poll: %v", err)
-	}
-	if again.Status != 410 || again.JSON["error"] != "already_delivered" {
-		t.Errorf("second poll: %d %s, want 410 already_delivered", again.Status, again.Text)
-	}
+	s.pollAgain(t, "already_delivered")
 
 	// The access token works at the provider.
 	if info, code := s.prov.Userinfo(t, access); code != 200 || info["sub"] != "alice" {
@@ -55,13 +43,7 @@ func TestJourney1HappyPath(t *testing.T) {
 	}
 
 	// Refresh from the plugin page (form body).
-	if err := click(s.plugin, "#refresh"); err != nil {
-		t.Fatalf("refresh: %v", err)
-	}
-	if err := waitJS(s.plugin, `/^refresh(ed| failed)/.test(document.getElementById("refresh-status").textContent)`, stepTimeout); err != nil {
-		t.Fatalf("refresh: %v", err)
-	}
-	st = readPlugin(t, s.plugin)
+	st = s.clickRefresh(t)
 	if st.Refresh == nil || st.Refresh.Status != 200 {
 		t.Fatalf("refresh: %+v", st.Refresh)
 	}
@@ -92,22 +74,12 @@ func TestJourney1HappyPath(t *testing.T) {
 		t.Fatalf("no /redirect document in the popup: %v", pop.Docs())
 	}
 	before := len(s.prov.TokenRequests(t))
-	nctx, ncancel := context.WithTimeout(pop.ctx, stepTimeout)
-	err = chromedp.Do(nctx, chromedp.Navigate(redirect))
-	ncancel()
-	if err != nil {
+	if err := navigate(pop, redirect); err != nil {
 		t.Fatalf("replay the redirect: %v", err)
 	}
-	if err := waitText(pop, "expired", stepTimeout); err != nil {
-		t.Errorf("replayed redirect: %v", err)
-	}
-	if got := pop.DocStatus(s.handoff.Base + "/redirect"); got != 400 {
-		t.Errorf("replayed redirect: status %d, want 400", got)
-	}
+	s.redirectPage(t, pop, "replayed redirect", "expired", 400)
 	screenshot(t, s.browser, pop, "error-invalid-link")
-	if after := len(s.prov.TokenRequests(t)); after != before {
-		t.Errorf("replayed redirect reached the provider's token endpoint (%d requests, was %d)", after, before)
-	}
+	s.noTokenRequestsSince(t, before, "the replayed redirect")
 
 	// The rotated (old) refresh token is refused by the provider; the plugin
 	// gets the provider's 400 invalid_grant so it knows to log in again.
@@ -122,8 +94,7 @@ func TestJourney1HappyPath(t *testing.T) {
 		t.Errorf("refresh with the rotated token: %d %s, want 400 invalid_grant", old.Status, old.Text)
 	}
 
-	assertNoCSPViolations(t, pop)
-	assertPageHeaders(t, pop, s.handoff.Base)
+	assertHandoffPages(t, s.handoff.Base, pop)
 	assertNotInLog(t, s.handoff, map[string]string{
 		"client secret":         basicClientSecret,
 		"access token":          access,
@@ -139,31 +110,19 @@ func TestJourney1HappyPath(t *testing.T) {
 	})
 }
 
-// ---------------------------------------------------------------------------
-// Journey 6: local HTTPS with TLS_CERT_FILE / TLS_KEY_FILE.
-
+// TestJourney6LocalHTTPS: local HTTPS with TLS_CERT_FILE / TLS_KEY_FILE.
 func TestJourney6LocalHTTPS(t *testing.T) {
-	defer journey(t)()
-	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
-	defer cancel()
-	cert := makeCert(t)
-	s := newSetup(t, ctx, setupOptions{style: "post", https: cert})
+	s, end := newJourney(t, setupOptions{style: "post", https: makeCert(t)})
+	defer end()
 	if !strings.HasPrefix(s.handoff.Base, "https://") {
 		t.Fatalf("handoff base %s", s.handoff.Base)
 	}
-	s.openPlugin(t, "")
 	pop, st := s.runHappyLogin(t, "dave", "success-https")
 	checkTokens(t, st)
 	if !strings.HasPrefix(s.redirectURL(pop), "https://localhost:") {
 		t.Errorf("redirect went to %s, want https", redactURL(s.redirectURL(pop)))
 	}
-	if err := click(s.plugin, "#refresh"); err != nil {
-		t.Fatal(err)
-	}
-	if err := waitJS(s.plugin, `/^refresh(ed| failed)/.test(document.getElementById("refresh-status").textContent)`, stepTimeout); err != nil {
-		t.Fatal(err)
-	}
-	st = readPlugin(t, s.plugin)
+	st = s.clickRefresh(t)
 	if st.Refresh == nil || st.Refresh.Status != 200 || st.Refresh.JSON["access_token"] == nil {
 		t.Fatalf("refresh over https: %+v", st.Refresh)
 	}
@@ -171,27 +130,19 @@ func TestJourney6LocalHTTPS(t *testing.T) {
 		t.Errorf("userinfo: %d %v", code, info)
 	}
 	checkTokenRequests(t, s.prov.TokenRequests(t), postClientID, "post", "authorization_code", "refresh_token")
-	assertNoCSPViolations(t, pop)
-	assertPageHeaders(t, pop, s.handoff.Base)
+	assertHandoffPages(t, s.handoff.Base, pop)
 }
 
-// ---------------------------------------------------------------------------
-// TOKEN_AUTH_STYLE=auto against a provider that only takes client_secret_post:
-// handoff tries Basic, gets 401 invalid_client, and retries with the body.
-
+// TestAutoAuthStyle: TOKEN_AUTH_STYLE=auto against a provider that only
+// takes client_secret_post: handoff tries Basic, gets 401 invalid_client,
+// and retries with the body.
 func TestAutoAuthStyle(t *testing.T) {
-	defer journey(t)()
-	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
-	defer cancel()
-	s := newSetup(t, ctx, setupOptions{style: "auto"})
-	s.openPlugin(t, "")
+	s, end := newJourney(t, setupOptions{style: "auto"})
+	defer end()
 	_, st := s.runHappyLogin(t, "erin", "")
 	checkTokens(t, st)
 	reqs := s.prov.TokenRequests(t)
-	var got []string
-	for _, r := range reqs {
-		got = append(got, fmt.Sprintf("%s/%s/%d", r.GrantType, r.Auth, r.Status))
-	}
+	got := tokenRequestList(reqs)
 	t.Logf("token endpoint saw %v", got)
 	if len(reqs) < 2 || reqs[0].Auth != "basic" || reqs[0].Status != 401 || reqs[len(reqs)-1].Auth != "post" || reqs[len(reqs)-1].Status != 200 {
 		t.Errorf("auto: token requests %v, want basic/401 then post/200", got)

@@ -20,8 +20,7 @@ import (
 //go:embed testdata/plugin.html
 var pluginHTML []byte
 
-// ---------------------------------------------------------------------------
-// The test plugin page, on its own origin.
+// The test plugin page, on its own origin, and reading its state.
 
 type pluginSite struct {
 	URL string // scheme://127.0.0.1:port

@@ -19,7 +19,6 @@ import (
 	"handoff/internal/testkit"
 )
 
-// ---------------------------------------------------------------------------
 // The authorization server: oidc-provider in test/e2e/provider.
 
 type oidcProvider struct {
@@ -150,7 +149,6 @@ func (p *oidcProvider) Userinfo(t *testing.T, accessToken string) (map[string]an
 	return m, res.StatusCode
 }
 
-// ---------------------------------------------------------------------------
 // oidc-provider's development login and consent pages.
 
 // providerLogin fills the dev login form in the popup.

@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	"handoff/internal/testkit"
-
-	"github.com/chromedp/chromedp"
 )
 
 // setup is one journey's world: provider, handoff, plugin site and browser.
@@ -72,13 +70,36 @@ func newSetup(t *testing.T, ctx context.Context, o setupOptions) *setup {
 	return s
 }
 
+// begin starts a journey: its time is logged when it ends (journey) and
+// its context bounds it (journeyTimeout). Use: ctx, end := begin(t); defer end().
+func begin(t *testing.T) (context.Context, func()) {
+	logTime := journey(t)
+	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
+	return ctx, func() { cancel(); logTime() }
+}
+
+// newJourney is how most journeys start: begin, newSetup, and the plugin
+// page open from 127.0.0.1. Use: s, end := newJourney(t, o); defer end().
+func newJourney(t *testing.T, o setupOptions) (*setup, func()) {
+	t.Helper()
+	ctx, end := begin(t)
+	s := newSetup(t, ctx, o)
+	s.openPlugin(t, "")
+	return s, end
+}
+
 // openPlugin loads the plugin page (from host, 127.0.0.1 when empty).
 func (s *setup) openPlugin(t *testing.T, host string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(s.plugin.ctx, stepTimeout)
-	defer cancel()
-	u := s.site.PageURL(host, s.handoff.Base)
-	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
+	s.openPluginOn(t, host, s.handoff.Base)
+}
+
+// openPluginOn loads the plugin page, from host, talking to the handoff at
+// base.
+func (s *setup) openPluginOn(t *testing.T, host, base string) {
+	t.Helper()
+	u := s.site.PageURL(host, base)
+	if err := navigate(s.plugin, u); err != nil {
 		t.Fatalf("open plugin page %s: %v", u, err)
 	}
 	if err := waitJS(s.plugin, `window.plugin && window.plugin.log.length > 0`, stepTimeout); err != nil {
