@@ -90,49 +90,35 @@ func quiet(o options, t *target) {
 func saturate(t *target, o op, conns int, d time.Duration) runStats {
 	warm := min(d/5, time.Second)
 	rec := &recorder{}
-	var wg sync.WaitGroup
 	startAt := time.Now().Add(warm)
 	endAt := startAt.Add(d)
-	var meter *cpuMeter
-	var sampler *rssSampler
+	var u *serverUsage
 	var once sync.Once
-	begin := func() {
-		meter = startCPU(t.pid)
-		sampler = sampleRSS(t.pid)
-	}
-	for i := 0; i < conns; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			w := newWorker(t, uint64(i)+1)
-			defer w.release()
-			lat := make([]time.Duration, 0, 4096)
-			for {
-				t0 := time.Now()
-				if !t0.Before(endAt) {
-					break
-				}
-				err := o(w)
-				w.n++
-				if t0.Before(startAt) {
-					continue // warm-up
-				}
-				once.Do(begin)
-				if err != nil {
-					rec.fail(err)
-					continue
-				}
-				lat = append(lat, time.Since(t0))
+	begin := func() { u = startUsage(t.pid) }
+	startLoops(t, conns, 1, func(w *worker) {
+		lat := make([]time.Duration, 0, 4096)
+		for {
+			t0 := time.Now()
+			if !t0.Before(endAt) {
+				break
 			}
-			rec.add(lat)
-		}(i)
-	}
-	wg.Wait()
+			err := o(w)
+			w.n++
+			if t0.Before(startAt) {
+				continue // warm-up
+			}
+			once.Do(begin)
+			if err != nil {
+				rec.fail(err)
+				continue
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		rec.add(lat)
+	})()
 	once.Do(begin)
 	s := rec.stats(endAt.Sub(startAt))
-	s.Conns = conns
-	s.ServerCPU, s.HarnessCPU, s.OtherCPU = meter.stop()
-	s.PeakRSS = sampler.stop()
+	u.record(&s, conns)
 	return s
 }
 
@@ -145,28 +131,20 @@ func atRate(t *target, o op, rate float64, d time.Duration, pool int) runStats {
 	total := int(d / period)
 	jobs := make(chan time.Time, total+1)
 	rec, lagRec := &recorder{}, &recorder{}
-	var wg sync.WaitGroup
-	for i := 0; i < pool; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			w := newWorker(t, uint64(i)+1000)
-			defer w.release()
-			var lat, lags []time.Duration
-			for at := range jobs {
-				lags = append(lags, time.Since(at))
-				if err := o(w); err != nil {
-					rec.fail(err)
-					continue
-				}
-				lat = append(lat, time.Since(at))
+	wait := startLoops(t, pool, 1000, func(w *worker) {
+		var lat, lags []time.Duration
+		for at := range jobs {
+			lags = append(lags, time.Since(at))
+			if err := o(w); err != nil {
+				rec.fail(err)
+				continue
 			}
-			rec.add(lat)
-			lagRec.add(lags)
-		}(i)
-	}
-	meter := startCPU(t.pid)
-	sampler := sampleRSS(t.pid)
+			lat = append(lat, time.Since(at))
+		}
+		rec.add(lat)
+		lagRec.add(lags)
+	})
+	u := startUsage(t.pid)
 	// The clock: time.Sleep would wake up to a millisecond late (the Go
 	// runtime's netpoller waits in whole milliseconds), which at 1,000/s is
 	// half the period; a thread of its own in nanosleep with a tight timer
@@ -186,15 +164,13 @@ func atRate(t *target, o op, rate float64, d time.Duration, pool int) runStats {
 	close(jobs)
 	syscall.RawSyscall(syscall.SYS_PRCTL, prSetTimerSlack, 0, 0) // back to the default
 	runtime.UnlockOSThread()
-	wg.Wait()
+	wait()
 	elapsed := time.Since(start)
 	s := rec.stats(elapsed)
 	s.PerSec = float64(s.Ops) / max(elapsed.Seconds(), d.Seconds())
 	s.Rate = rate
 	s.SendLagP99ms = lagRec.stats(elapsed).P99ms
-	s.Conns = pool
-	s.ServerCPU, s.HarnessCPU, s.OtherCPU = meter.stop()
-	s.PeakRSS = sampler.stop()
+	u.record(&s, pool)
 	return s
 }
 
@@ -205,32 +181,38 @@ const prSetTimerSlack = 29 // PR_SET_TIMERSLACK, linux/prctl.h
 // floodRun runs o on conns loops until o says stop.
 func floodRun(t *target, o op, conns int) runStats {
 	rec := &recorder{}
-	meter := startCPU(t.pid)
-	sampler := sampleRSS(t.pid)
+	u := startUsage(t.pid)
 	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < conns; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			w := newWorker(t, uint64(i)+5000)
-			defer w.release()
-			for {
-				err := o(w)
-				w.n++
-				if err == errStop {
-					break
-				}
-				if err != nil {
-					rec.fail(err)
-				}
+	startLoops(t, conns, 5000, func(w *worker) {
+		for {
+			err := o(w)
+			w.n++
+			if err == errStop {
+				break
 			}
-		}(i)
-	}
-	wg.Wait()
+			if err != nil {
+				rec.fail(err)
+			}
+		}
+	})()
 	s := rec.stats(time.Since(start))
-	s.Conns = conns
-	s.ServerCPU, s.HarnessCPU, s.OtherCPU = meter.stop()
-	s.PeakRSS = sampler.stop()
+	u.record(&s, conns)
 	return s
+}
+
+// startLoops runs loop in n goroutines, each with a worker of its own
+// (seeded seed, seed+1, …), and returns a function that waits for them
+// all.
+func startLoops(t *target, n int, seed uint64, loop func(w *worker)) (wait func()) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := newWorker(t, seed+uint64(i))
+			defer w.release()
+			loop(w)
+		}()
+	}
+	return wg.Wait
 }

@@ -205,3 +205,22 @@ func (s *rssSampler) stop() int64 {
 	<-s.done
 	return s.peak
 }
+
+// serverUsage measures a run's CPU (the server's, the harness's and the
+// rest of the machine's) and the server's peak RSS.
+type serverUsage struct {
+	cpu *cpuMeter
+	rss *rssSampler
+}
+
+func startUsage(pid int) *serverUsage {
+	return &serverUsage{cpu: startCPU(pid), rss: sampleRSS(pid)}
+}
+
+// record ends the measurement and puts its figures, and the run's
+// connections, in s.
+func (u *serverUsage) record(s *runStats, conns int) {
+	s.Conns = conns
+	s.ServerCPU, s.HarnessCPU, s.OtherCPU = u.cpu.stop()
+	s.PeakRSS = u.rss.stop()
+}
