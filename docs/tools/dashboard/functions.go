@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// What the parsed queries compute: rate and increase, sum and max,
+// histogram_quantile, and * or /.
+
+// window is how far back a range ([5m], $__rate_interval, $__range) looks.
 func (e env) window(rng string) (time.Duration, error) {
 	switch rng {
 	case "$__rate_interval":

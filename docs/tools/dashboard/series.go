@@ -2,22 +2,22 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 )
 
+// The samples this tool scraped from handoff's /metrics, by series.
+
 type labels map[string]string
 
+// key identifies a label set: its pairs in the order of their names.
 func (l labels) key() string {
-	ks := make([]string, 0, len(l))
-	for k := range l {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
 	var b strings.Builder
-	for _, k := range ks {
+	for _, k := range slices.Sorted(maps.Keys(l)) {
 		fmt.Fprintf(&b, "%s=%q,", k, l[k])
 	}
 	return b.String()
