@@ -6,12 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // fakeAPI is a provider API that sends no CORS headers, as HubSpot's and
@@ -29,13 +28,9 @@ type fakeAPI struct {
 
 func startFakeAPI(t *testing.T) *fakeAPI {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &fakeAPI{addr: ln.Addr().String()}
+	a := &fakeAPI{}
 	hc := httpClient(nil)
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == "OPTIONS" {
 			w.WriteHeader(405) // no CORS: the browser's direct call stops here
 			return
@@ -65,17 +60,14 @@ func startFakeAPI(t *testing.T) *fakeAPI {
 		w.Header().Set("X-Internal", "not exposed")
 		json.NewEncoder(w).Encode(map[string]any{"user": info["sub"], "method": r.Method, "path": r.URL.RequestURI(),
 			"body": string(body), "notion_version": r.Header.Get("Notion-Version")})
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	}))
+	t.Cleanup(srv.Close)
+	a.addr = srv.Listener.Addr().String()
 	return a
 }
 
-func (a *fakeAPI) headers() []http.Header {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]http.Header(nil), a.seen...)
-}
+// headers are those of the requests the API got so far.
+func (a *fakeAPI) headers() []http.Header { return copyLocked(&a.mu, &a.seen) }
 
 type apiResult struct {
 	Status    int            `json:"status"`

@@ -63,7 +63,7 @@ func (tb *tab) Console() []string { return copyLocked(&tb.mu, &tb.console) }
 // Docs are the tab's main-frame documents so far.
 func (tb *tab) Docs() []docResponse { return copyLocked(&tb.mu, &tb.docs) }
 
-// copyLocked copies a slice that the tab's listener appends to (under mu).
+// copyLocked copies a slice that another goroutine appends to under mu.
 func copyLocked[T any](mu *sync.Mutex, s *[]T) []T {
 	mu.Lock()
 	defer mu.Unlock()
