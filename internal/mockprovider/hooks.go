@@ -1,6 +1,9 @@
 package mockprovider
 
-import "net/http"
+import (
+	"net/http"
+	"sync/atomic"
+)
 
 // Event is one secret the provider issued or received.
 type Event struct {
@@ -17,15 +20,24 @@ func (p *Provider) TokenRequests() int64 { return p.requests.Load() }
 // RevokeRequests counts requests to the revocation endpoint.
 func (p *Provider) RevokeRequests() int64 { return p.revokes.Load() }
 
-// SetTokenHook makes hook see each token request (its form parsed) before
-// the provider does: it answers and returns true (a fault a test plays),
-// or returns false to let the grant run. nil removes it.
-func (p *Provider) SetTokenHook(hook func(w http.ResponseWriter, r *http.Request) bool) {
+// Hook sees a request to the token or revocation endpoint, its form
+// parsed, before the provider does: it answers and returns true (a fault a
+// test plays), or returns false to let the provider answer.
+type Hook func(w http.ResponseWriter, r *http.Request) bool
+
+// SetTokenHook makes hook see each token request first. nil removes it.
+func (p *Provider) SetTokenHook(hook Hook) { setHook(&p.tokenHook, hook) }
+
+// SetRevokeHook makes hook see each revocation request first. nil removes
+// it.
+func (p *Provider) SetRevokeHook(hook Hook) { setHook(&p.revokeHook, hook) }
+
+func setHook(slot *atomic.Pointer[Hook], hook Hook) {
 	if hook == nil {
-		p.tokenHook.Store(nil)
+		slot.Store(nil)
 		return
 	}
-	p.tokenHook.Store(&hook)
+	slot.Store(&hook)
 }
 
 func (p *Provider) observe(kind, value, code string) {

@@ -63,8 +63,9 @@ type Provider struct {
 	access   map[string]grant // access token -> grant
 	requests atomic.Int64
 	revokes  atomic.Int64
-	// tokenHook, when set, sees each token request first (SetTokenHook).
-	tokenHook atomic.Pointer[func(http.ResponseWriter, *http.Request) bool]
+	// tokenHook and revokeHook, when set, see each token or revocation
+	// request first (SetTokenHook, SetRevokeHook).
+	tokenHook, revokeHook atomic.Pointer[Hook]
 	// swept is when each map was last swept for expired entries, so a full
 	// map of live entries is scanned once a second, not on every put.
 	swept map[*map[string]grant]time.Time

@@ -6,15 +6,8 @@ import "net/http"
 // (its access and refresh tokens), and an unknown token is no error.
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	p.revokes.Add(1)
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		p.oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be form-encoded")
-		return
-	}
-	f := r.PostForm
-	if !p.authenticated(r, f) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="mock"`)
-		p.oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	f, ok := p.clientRequest(w, r, &p.revokeHook)
+	if !ok {
 		return
 	}
 	token := f.Get("token")

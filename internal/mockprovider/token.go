@@ -8,29 +8,15 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
 // token implements the authorization_code and refresh_token grants.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	p.requests.Add(1)
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		p.oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be form-encoded")
-		return
-	}
-	f := r.PostForm
-	if v := f.Get("code_verifier"); v != "" && p.opts.Observe != nil {
-		p.mu.Lock()
-		p.observe("code_verifier", v, "")
-		p.mu.Unlock()
-	}
-	if hook := p.tokenHook.Load(); hook != nil && (*hook)(w, r) {
-		return
-	}
-	if !p.authenticated(r, f) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="mock"`)
-		p.oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+	f, ok := p.clientRequest(w, r, &p.tokenHook)
+	if !ok {
 		return
 	}
 	now := time.Now()
@@ -67,6 +53,33 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		p.oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "unsupported grant_type")
 	}
+}
+
+// clientRequest reads a client's request to the token or revocation
+// endpoint: its form (64 KiB at most; a code_verifier in it is observed),
+// then hook's turn (a fault a test plays), then the client's
+// authentication. It reports false when it has answered the request.
+func (p *Provider) clientRequest(w http.ResponseWriter, r *http.Request, hook *atomic.Pointer[Hook]) (url.Values, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		p.oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be form-encoded")
+		return nil, false
+	}
+	f := r.PostForm
+	if v := f.Get("code_verifier"); v != "" && p.opts.Observe != nil {
+		p.mu.Lock()
+		p.observe("code_verifier", v, "")
+		p.mu.Unlock()
+	}
+	if h := hook.Load(); h != nil && (*h)(w, r) {
+		return nil, false
+	}
+	if !p.authenticated(r, f) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="mock"`)
+		p.oauthError(w, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		return nil, false
+	}
+	return f, true
 }
 
 func (p *Provider) authenticated(r *http.Request, f url.Values) bool {
