@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"handoff/internal/mockprovider"
 	"handoff/internal/testkit"
 )
 
@@ -31,7 +32,7 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 		}
 	})
 
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 
 	// A token endpoint whose TLS certificate nobody trusts.
@@ -50,7 +51,7 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 
 	closedPort := strconv.Itoa(testkit.FreePort(t))
 
-	answer := func(status int, contentType, body string) faultFunc {
+	answer := func(status int, contentType, body string) mockprovider.Hook {
 		return func(w http.ResponseWriter, r *http.Request) bool {
 			w.Header().Set("Content-Type", contentType)
 			w.WriteHeader(status)
@@ -61,7 +62,7 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 	cases := []struct {
 		name          string
 		tokenEndpoint string
-		fault         faultFunc
+		fault         mockprovider.Hook
 		page          int
 		outcome       string
 		code          string // at /poll, and at /refresh unless refreshStatus says otherwise
@@ -135,8 +136,8 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 			if tc.tokenEndpoint != "" {
 				env["TOKEN_ENDPOINT"] = tc.tokenEndpoint
 			}
-			p.setFault(tc.fault)
-			defer p.setFault(nil)
+			p.SetTokenHook(tc.fault)
+			defer p.SetTokenHook(nil)
 			h := startHandoff(t, p, env)
 
 			l := h.authorize(t)
@@ -157,7 +158,7 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 			}
 			// The server still completes a login once the provider heals.
 			if tc.tokenEndpoint == "" {
-				p.setFault(nil)
+				p.SetTokenHook(nil)
 				h.fullLogin(t)
 			}
 		})

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 	"handoff/web"
 )
 
@@ -112,7 +113,7 @@ func checkTokenHeaders(t *testing.T, what string, r resp) {
 }
 
 func TestEveryPageAndTokenResponseHasSafeHeaders(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	key := hexKey()
 	h := startHandoff(t, p, map[string]string{"PROVIDER_TIMEOUT": "1s", "SEAL_KEY": key})
@@ -148,12 +149,12 @@ func TestEveryPageAndTokenResponseHasSafeHeaders(t *testing.T) {
 	wantPage(t, "neither code nor error", r, http.StatusBadRequest, "bad_request")
 	checkPage(t, "bad request", r)
 
-	p.setFault(func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(500); return true })
+	p.SetTokenHook(func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(500); return true })
 	l = h.authorize(t)
 	r = h.client.get(t, h.client.consent(t, l, false))
 	wantPage(t, "provider failure", r, http.StatusBadGateway, "provider_error")
 	checkPage(t, "provider failure", r)
-	p.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+	p.SetTokenHook(func(w http.ResponseWriter, r *http.Request) bool {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(30 * time.Second):
@@ -164,7 +165,7 @@ func TestEveryPageAndTokenResponseHasSafeHeaders(t *testing.T) {
 	r = h.client.get(t, h.client.consent(t, l, false))
 	wantPage(t, "provider timeout", r, http.StatusGatewayTimeout, "provider_timeout")
 	checkPage(t, "provider timeout", r)
-	p.setFault(nil)
+	p.SetTokenHook(nil)
 
 	// /refresh answers carry tokens too.
 	var rt struct {
