@@ -86,20 +86,23 @@ func authorize(t testing.TB, p *testkit.Plugin) (authURL, readKey string) {
 
 func poll(t testing.TB, p *testkit.Plugin, readKey string) response {
 	t.Helper()
-	r, err := p.Poll(readKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return must(t)(p.Poll(readKey))
 }
 
 func refresh(t testing.TB, p *testkit.Plugin, refreshToken string) response {
 	t.Helper()
-	r, err := p.Refresh(refreshToken)
-	if err != nil {
-		t.Fatal(err)
+	return must(t)(p.Refresh(refreshToken))
+}
+
+// must passes an answer on, failing t when the request got none.
+func must(t testing.TB) func(response, error) response {
+	return func(r response, err error) response {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
-	return r
 }
 
 // consent plays the user's browser at the provider: it returns where the
