@@ -447,7 +447,7 @@ func (h harness) gracefulShutdown(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		resp, err := client.Get(p.base + "/redirect?code=c&state=" + url.QueryEscape(l.state))
+		resp, err := client.Get(p.base + "/redirect?code=c&state=" + url.QueryEscape(l.State))
 		if err != nil {
 			answered <- answer{err: err}
 			return
