@@ -89,7 +89,7 @@ func TestPluginName(t *testing.T) {
 	})
 }
 
-// TestPluginURI: PLUGIN_URI, the older worker's name for the plugin's
+// TestPluginURI: PLUGIN_URI, older plugin backends' name for the plugin's
 // origin, keeps such a setup working: a plugin origin is read as PLUGIN_ID,
 // any other origin as an ALLOWED_ORIGINS entry, and anything else is a
 // problem that names it.

@@ -67,7 +67,7 @@ func do(t testing.TB, method, u string, header http.Header, body string) respons
 	return r
 }
 
-// plugin is a Framer plugin written for the framer/plugin-oauth worker: it
+// plugin is a Framer plugin written for framer/plugin-oauth: it
 // knows a base URL and nothing of apps (with APPS, only the base URL
 // changes). origin is its Origin, or "".
 func plugin(base, origin string) *testkit.Plugin {
