@@ -59,6 +59,18 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 			return true
 		}
 	}
+	// raw writes text on the connection, whatever it is, and hangs up.
+	raw := func(text string) mockprovider.Hook {
+		return func(w http.ResponseWriter, r *http.Request) bool {
+			conn, buf, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				buf.WriteString(text)
+				buf.Flush()
+				conn.Close()
+			}
+			return true
+		}
+	}
 	cases := []struct {
 		name          string
 		tokenEndpoint string
@@ -105,24 +117,8 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 			page: 502, outcome: "provider_error", code: "server_error", refreshStatus: 502},
 		{name: "an error code made of markup", fault: answer(400, "application/json", `{"error":"<img src=x onerror=alert(1)>","error_description":"<script>alert(1)</script>"}`),
 			page: 502, outcome: "provider_error", code: "<img src=x onerror=alert(1)>", refreshStatus: 400},
-		{name: "connection dropped mid-answer", fault: func(w http.ResponseWriter, r *http.Request) bool {
-			conn, buf, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"access")
-				buf.Flush()
-				conn.Close()
-			}
-			return true
-		}, page: 502, outcome: "provider_error", code: "server_error", refreshStatus: 502},
-		{name: "garbage instead of HTTP", fault: func(w http.ResponseWriter, r *http.Request) bool {
-			conn, buf, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				buf.WriteString("\x16\x03\x01 this is not HTTP at all\r\n\r\n")
-				buf.Flush()
-				conn.Close()
-			}
-			return true
-		}, page: 502, outcome: "provider_error", code: "server_error", refreshStatus: 502},
+		{name: "connection dropped mid-answer", fault: raw("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"access"), page: 502, outcome: "provider_error", code: "server_error", refreshStatus: 502},
+		{name: "garbage instead of HTTP", fault: raw("\x16\x03\x01 this is not HTTP at all\r\n\r\n"), page: 502, outcome: "provider_error", code: "server_error", refreshStatus: 502},
 		{name: "redirect to another host", fault: func(w http.ResponseWriter, r *http.Request) bool {
 			http.Redirect(w, r, elsewhere.URL+"/token", http.StatusTemporaryRedirect)
 			return true

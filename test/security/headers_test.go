@@ -126,26 +126,21 @@ func TestEveryPageAndTokenResponseHasSafeHeaders(t *testing.T) {
 	checkPage(t, "invalid link", h.client.get(t, h.URL+"/redirect?state=forged&code=x"))
 	checkPage(t, "no state at all", h.client.get(t, h.URL+"/redirect"))
 
-	l = h.authorize(t)
-	r := h.client.get(t, h.redirectURL(url.Values{"state": {l.state}, "error": {"access_denied"},
-		"error_description": {`</p><script>alert(document.cookie)</script><img src=x onerror=alert(1)>`}}))
-	wantPage(t, "cancelled, with markup in error_description", r, http.StatusOK, "cancelled")
-	checkPage(t, "cancelled", r)
-	if !strings.Contains(r.body, "&lt;script&gt;alert(document.cookie)&lt;/script&gt;") {
-		t.Errorf("the provider's error_description is not shown escaped: %s", r.body)
+	// The user's cancellation and the provider's refusal, each with markup
+	// in error_description: shown escaped.
+	for _, e := range []struct{ code, outcome string }{{"access_denied", "cancelled"}, {"invalid_scope", "refused"}} {
+		l = h.authorize(t)
+		r := h.client.get(t, h.redirectURL(url.Values{"state": {l.state}, "error": {e.code},
+			"error_description": {`</p><script>alert(document.cookie)</script><img src=x onerror=alert(1)>`}}))
+		wantPage(t, e.outcome+", with markup in error_description", r, http.StatusOK, e.outcome)
+		checkPage(t, e.outcome, r)
+		if !strings.Contains(r.body, "&lt;script&gt;alert(document.cookie)&lt;/script&gt;") {
+			t.Errorf("%s: the provider's error_description is not shown escaped: %s", e.outcome, r.body)
+		}
 	}
 
 	l = h.authorize(t)
-	r = h.client.get(t, h.redirectURL(url.Values{"state": {l.state}, "error": {"invalid_scope"},
-		"error_description": {`</p><script>alert(document.cookie)</script><img src=x onerror=alert(1)>`}}))
-	wantPage(t, "refused, with markup in error_description", r, http.StatusOK, "refused")
-	checkPage(t, "refused", r)
-	if !strings.Contains(r.body, "&lt;script&gt;alert(document.cookie)&lt;/script&gt;") {
-		t.Errorf("the provider's error_description is not shown escaped: %s", r.body)
-	}
-
-	l = h.authorize(t)
-	r = h.client.get(t, h.redirectURL(url.Values{"state": {l.state}}))
+	r := h.client.get(t, h.redirectURL(url.Values{"state": {l.state}}))
 	wantPage(t, "neither code nor error", r, http.StatusBadRequest, "bad_request")
 	checkPage(t, "bad request", r)
 
