@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -286,15 +284,5 @@ func login(t testing.TB, base string) map[string]any {
 func runToExit(t *testing.T, env map[string]string) (int, string) {
 	t.Helper()
 	env["PORT"] = strconv.Itoa(testkit.FreePort(t))
-	out, err := testkit.RunToExit(testkit.Command(t, testkit.Binary(t), env), 20*time.Second)
-	var ee *exec.ExitError
-	switch {
-	case errors.Is(err, testkit.ErrStillRunning):
-		t.Fatalf("handoff started although the configuration is invalid:\n%s", out)
-	case errors.As(err, &ee):
-		return ee.ExitCode(), out
-	case err != nil:
-		t.Fatal(err)
-	}
-	return 0, out
+	return testkit.ExitStatus(t, testkit.Command(t, testkit.Binary(t), env), 20*time.Second)
 }
