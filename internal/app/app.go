@@ -136,7 +136,8 @@ func Run(demo bool) error {
 	}
 	log := newLogger(cfg)
 	if len(dotenv) > 0 {
-		// Worth saying: in -demo, a worker's .dev.vars in the folder points
+		// Worth saying: in -demo, a .dev.vars left in the folder by an older
+		// setup (docs/deploy.md#migrating-from-the-cloudflare-worker) points
 		// handoff at the real provider instead of the mock.
 		log.Info("read variables the environment does not set from " + strings.Join(dotenv, " and "))
 	}

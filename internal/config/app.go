@@ -247,9 +247,9 @@ func tenantOf(p *problems, name, tenant string, endpoints ...string) (string, bo
 	return "", false
 }
 
-// pluginURI reads PLUGIN_URI, the name older setups of the worker gave the
-// plugin's origin (the worker sent it as Access-Control-Allow-Origin), so
-// such a setup keeps working unchanged: a plugin origin,
+// pluginURI reads PLUGIN_URI, the name older plugin backends gave the
+// plugin's origin (they sent it as Access-Control-Allow-Origin), so such a
+// setup keeps working unchanged (docs/protocol.md#configuration): a plugin origin,
 // https://<id>.<PLUGIN_PARENT_DOMAIN>, stands for PLUGIN_ID=<id> when
 // PLUGIN_ID is not set; any other origin is an ALLOWED_ORIGINS entry.
 // Anything else, "*" included, is a problem that names the variable.

@@ -172,10 +172,7 @@ func TestProviderConcurrencyPerApp(t *testing.T) {
 	eq(t, c.Apps[0].Flow.ProviderConcurrency, 5)
 	eq(t, c.Apps[1].Flow.ProviderConcurrency, flow.DefaultProviderConcurrency)
 	setEnv(t, "TWO_PROVIDER_CONCURRENCY", "0")
-	_, err = config.Load(false)
-	if ps := problems(t, err); len(ps) != 1 || !hasProblem(ps, "TWO_PROVIDER_CONCURRENCY") {
-		t.Errorf("problems %q", ps)
-	}
+	wantOneProblem(t, "TWO_PROVIDER_CONCURRENCY")
 }
 func TestProviderPreset(t *testing.T) {
 	base := []string{"AUTHORIZE_ENDPOINT", "", "TOKEN_ENDPOINT", ""}

@@ -107,9 +107,9 @@ type appEnv struct {
 	AuthorizeParams   string `split_words:"true"`
 	PluginID          string `split_words:"true"`
 	PluginName        string `split_words:"true"`
-	// PluginURI is the older worker's name for the plugin's origin, which
-	// it sent as Access-Control-Allow-Origin; read as PLUGIN_ID or an
-	// ALLOWED_ORIGINS entry (pluginURI).
+	// PluginURI is older plugin backends' name for the plugin's origin,
+	// which they sent as Access-Control-Allow-Origin; read as PLUGIN_ID or
+	// an ALLOWED_ORIGINS entry (pluginURI).
 	PluginURI       string `split_words:"true"`
 	AllowedOrigins  string `split_words:"true"`
 	APIOrigins      string `split_words:"true"`
@@ -178,7 +178,7 @@ func Load(demo bool) (*Config, error) {
 	}
 	c.TLSCertFile, c.TLSKeyFile = s.TLSCertFile, s.TLSKeyFile
 	if c.TLSCertFile == "" && c.TLSKeyFile == "" && fileExists(MkcertCert) && fileExists(MkcertKey) {
-		// The worker's local setup: plugins call https://localhost:8787.
+		// A local setup made with mkcert: plugins call https://localhost:8787.
 		c.TLSCertFile, c.TLSKeyFile, c.TLSFromMkcert = MkcertCert, MkcertKey, true
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
@@ -253,7 +253,7 @@ func reservedPath(app, path string) bool {
 	return web.ReservedPath(app, path) || strings.HasPrefix(strings.ToLower(path), DemoMockPath+"/")
 }
 
-// mkcert's file names for "mkcert localhost", as the worker's README uses.
+// mkcert's file names for "mkcert localhost" (docs/protocol.md#configuration).
 const (
 	MkcertCert = "localhost.pem"
 	MkcertKey  = "localhost-key.pem"

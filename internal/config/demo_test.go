@@ -79,7 +79,7 @@ func TestDemoOnFly(t *testing.T) {
 }
 
 // TestMkcert: mkcert's localhost.pem and localhost-key.pem in the working
-// directory turn on HTTPS, as the worker's local setup has it (docs/protocol.md#configuration).
+// directory turn on HTTPS, as a local setup made with "mkcert localhost" has it (docs/protocol.md#configuration).
 func TestMkcert(t *testing.T) {
 	cleanEnv(t) // now in an empty directory
 	setEnv(t, minimal...)

@@ -9,8 +9,9 @@ import (
 )
 
 // DotenvFiles are read from the working directory, in this order, when they
-// exist: .env as most tools expect, .dev.vars as the Cloudflare worker's
-// local setup has it, so a worker user's file works unchanged.
+// exist: .env as most tools expect, and .dev.vars, the file older plugin
+// backends on Cloudflare Workers read locally, so such a file works
+// unchanged.
 var DotenvFiles = []string{".env", ".dev.vars"}
 
 // LoadDotenv sets, from the dotenv files in dir, every variable the real

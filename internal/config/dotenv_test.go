@@ -89,8 +89,8 @@ func TestParseDotenvErrorsHideValues(t *testing.T) {
 	}
 }
 
-// TestWorkerDevVars: the worker's .dev.vars.example loads as is, and
-// handoff starts with it.
+// TestWorkerDevVars: a .dev.vars.example of an older plugin backend
+// (testdata/dev.vars.example) loads as is, and handoff starts with it.
 func TestWorkerDevVars(t *testing.T) {
 	data, err := os.ReadFile("testdata/dev.vars.example")
 	if err != nil {
@@ -128,12 +128,12 @@ func TestWorkerDevVars(t *testing.T) {
 	// start-up asks for SEAL_KEY, which the real environment then gives.
 	_, err = config.Load(false)
 	if ps := problems(t, err); len(ps) != 1 || !hasProblem(ps, "CLIENT_SECRET") || !strings.Contains(ps[0], "SEAL_KEY") {
-		t.Errorf("Load with the worker's .dev.vars and no SEAL_KEY: %q, want one problem asking for SEAL_KEY", ps)
+		t.Errorf("Load with that .dev.vars and no SEAL_KEY: %q, want one problem asking for SEAL_KEY", ps)
 	}
 	t.Setenv("SEAL_KEY", strings.Repeat("0123456789abcdef", 4))
 	c, err := config.Load(false)
 	if err != nil {
-		t.Fatalf("Load with the worker's .dev.vars: %v", err)
+		t.Fatalf("Load with that .dev.vars: %v", err)
 	}
 	a := c.Apps[0]
 	if a.Flow.ClientID != "XXXXX" || a.RedirectPath != "/redirect" || a.PluginID != "" ||

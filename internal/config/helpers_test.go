@@ -92,6 +92,44 @@ func mustLoad(t *testing.T, kv ...string) *config.Config {
 	return c
 }
 
+// minimalApps cleans the environment and sets APPS to apps, each with the
+// minimal variables under its prefix and a redirect route under its path.
+func minimalApps(t *testing.T, apps ...string) {
+	t.Helper()
+	cleanEnv(t)
+	setEnv(t, "APPS", strings.Join(apps, ","))
+	for _, app := range apps {
+		prefix := strings.ToUpper(app) + "_"
+		for i := 0; i+1 < len(minimal); i += 2 {
+			v := minimal[i+1]
+			if minimal[i] == "REDIRECT_URI" {
+				v = "https://handoff.example.com/" + app + "/redirect"
+			}
+			setEnv(t, prefix+minimal[i], v)
+		}
+	}
+}
+
+// reload loads the environment as it is now, which must be valid.
+func reload(t *testing.T) *config.Config {
+	t.Helper()
+	c, err := config.Load(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// wantOneProblem loads the environment as it is now and checks that it is
+// refused with one problem, about variable name.
+func wantOneProblem(t *testing.T, name string) {
+	t.Helper()
+	_, err := config.Load(false)
+	if ps := problems(t, err); len(ps) != 1 || !hasProblem(ps, name) {
+		t.Errorf("problems %q, want one naming %s", ps, name)
+	}
+}
+
 // problems returns the problem lines of a config error.
 func problems(t *testing.T, err error) []string {
 	t.Helper()

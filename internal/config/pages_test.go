@@ -46,27 +46,11 @@ func TestPluginName(t *testing.T) {
 		})
 	}
 	t.Run("per app, prefixed", func(t *testing.T) {
-		cleanEnv(t)
-		setEnv(t, "APPS", "one,two")
-		for _, app := range []string{"ONE", "TWO"} {
-			for i := 0; i+1 < len(minimal); i += 2 {
-				v := minimal[i+1]
-				if minimal[i] == "REDIRECT_URI" {
-					v = "https://handoff.example.com/" + strings.ToLower(app) + "/redirect"
-				}
-				setEnv(t, app+"_"+minimal[i], v)
-			}
-		}
+		minimalApps(t, "one", "two")
 		setEnv(t, "ONE_PLUGIN_NAME", "Acme Sync", "PLUGIN_NAME", "not a default under APPS", "TWO_PLUGIN_NAME", strings.Repeat("n", 61))
-		_, err := config.Load(false)
-		if ps := problems(t, err); len(ps) != 1 || !hasProblem(ps, "TWO_PLUGIN_NAME") {
-			t.Errorf("problems %q, want one naming TWO_PLUGIN_NAME", ps)
-		}
+		wantOneProblem(t, "TWO_PLUGIN_NAME")
 		setEnv(t, "TWO_PLUGIN_NAME", "")
-		c, err := config.Load(false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := reload(t)
 		eq(t, c.Apps[0].PluginName, "Acme Sync")
 		eq(t, c.Apps[1].PluginName, "")
 	})
@@ -89,7 +73,7 @@ func TestPluginName(t *testing.T) {
 	})
 }
 
-// TestPluginURI: PLUGIN_URI, the older worker's name for the plugin's
+// TestPluginURI: PLUGIN_URI, older plugin backends' name for the plugin's
 // origin, keeps such a setup working: a plugin origin is read as PLUGIN_ID,
 // any other origin as an ALLOWED_ORIGINS entry, and anything else is a
 // problem that names it.
@@ -136,25 +120,11 @@ func TestPluginURI(t *testing.T) {
 		})
 	}
 	t.Run("per app, prefixed", func(t *testing.T) {
-		cleanEnv(t)
-		setEnv(t, "APPS", "one")
-		for i := 0; i+1 < len(minimal); i += 2 {
-			v := minimal[i+1]
-			if minimal[i] == "REDIRECT_URI" {
-				v = "https://handoff.example.com/one/redirect"
-			}
-			setEnv(t, "ONE_"+minimal[i], v)
-		}
+		minimalApps(t, "one")
 		setEnv(t, "ONE_PLUGIN_URI", "*")
-		_, err := config.Load(false)
-		if ps := problems(t, err); len(ps) != 1 || !hasProblem(ps, "ONE_PLUGIN_URI") {
-			t.Errorf("problems %q, want one naming ONE_PLUGIN_URI", ps)
-		}
+		wantOneProblem(t, "ONE_PLUGIN_URI")
 		setEnv(t, "ONE_PLUGIN_URI", "https://abc.plugins.framercdn.com")
-		c, err := config.Load(false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := reload(t)
 		eq(t, c.Apps[0].PluginID, "abc")
 	})
 }

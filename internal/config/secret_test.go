@@ -31,7 +31,7 @@ func TestGuessable(t *testing.T) {
 		// Too weak by the estimate.
 		{"summer2024", weak},      // 51.7 bits
 		{"secret", weak},          // 28.2
-		{"XXXX", weak},            // the worker's .dev.vars.example
+		{"XXXX", weak},            // testdata/dev.vars.example's placeholder
 		{"hunter2hunter", weak},   // 67.2
 		{"kxqzmwptrvbnagh", weak}, // 15 lowercase, no digit: 70.5
 		{"12345678901234567890", weak},

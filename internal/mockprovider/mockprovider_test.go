@@ -125,25 +125,13 @@ func TestScopesAndRevoke(t *testing.T) {
 		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth("c", "s")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
-		return resp.StatusCode, m
+		return sendJSON(t, req)
 	}
 	userinfo := func(at string) map[string]any {
+		t.Helper()
 		req, _ := http.NewRequest("GET", srv.URL+"/userinfo", nil)
 		req.Header.Set("Authorization", "Bearer "+at)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		json.NewDecoder(resp.Body).Decode(&m)
+		_, m := sendJSON(t, req)
 		return m
 	}
 
@@ -195,5 +183,63 @@ func TestScopesAndRevoke(t *testing.T) {
 	}
 	if n := p.RevokeRequests(); n != 4 {
 		t.Errorf("%d revocation requests counted, want 4", n)
+	}
+}
+
+// sendJSON sends req and decodes the JSON object it answers.
+func sendJSON(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// A hook answers in the provider's place, after the form is read and before
+// the client is authenticated; returning false lets the provider answer; nil
+// removes it. Each endpoint has its own.
+func TestHooks(t *testing.T) {
+	p := New(Options{ClientID: "c", ClientSecret: "s"})
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	post := func(path string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader("grant_type=refresh_token&refresh_token=x&token=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return sendJSON(t, req) // no client authentication: the provider's own answer is 401
+	}
+	teapot := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.PostForm.Get("token") != "x" {
+			t.Errorf("the hook saw no parsed form: %v", r.PostForm)
+		}
+		w.WriteHeader(http.StatusTeapot)
+		return true
+	}
+	pass := func(http.ResponseWriter, *http.Request) bool { return false }
+	for _, c := range []struct {
+		path string
+		set  func(Hook)
+	}{{"/token", p.SetTokenHook}, {"/revoke", p.SetRevokeHook}} {
+		c.set(teapot)
+		if status, _ := post(c.path); status != http.StatusTeapot {
+			t.Errorf("%s with a hook that answers: %d, want 418", c.path, status)
+		}
+		c.set(pass)
+		if status, m := post(c.path); status != http.StatusUnauthorized || m["error"] != "invalid_client" {
+			t.Errorf("%s with a hook that passes: %d %v, want 401 invalid_client", c.path, status, m)
+		}
+		c.set(nil)
+		if status, _ := post(c.path); status != http.StatusUnauthorized {
+			t.Errorf("%s after the hook is removed: %d, want 401", c.path, status)
+		}
+	}
+	p.SetTokenHook(teapot)
+	defer p.SetTokenHook(nil)
+	if status, _ := post("/revoke"); status != http.StatusUnauthorized {
+		t.Errorf("the token hook answered /revoke: %d", status)
 	}
 }

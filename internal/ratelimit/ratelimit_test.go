@@ -19,6 +19,17 @@ func newTest(sliding bool, limit int, window time.Duration, capacity int) (*Limi
 	return l, c
 }
 
+// allowedOf sends n requests for key at once and counts those allowed.
+func allowedOf(l *Limiter[string], key string, n int) int {
+	allowed := 0
+	for range n {
+		if l.Allow(key) {
+			allowed++
+		}
+	}
+	return allowed
+}
+
 func TestBucketNeverRefusesWithinLimit(t *testing.T) {
 	for _, spacing := range []time.Duration{0, time.Millisecond, 99 * time.Millisecond, 100 * time.Millisecond, time.Second} {
 		t.Run(fmt.Sprint(spacing), func(t *testing.T) {
@@ -102,12 +113,7 @@ func TestWindowBurst(t *testing.T) {
 	}
 	// Just after the fixed window turns, the previous one still counts.
 	c.advance(31 * time.Second)
-	allowed := 0
-	for i := 0; i < 50; i++ {
-		if l.Allow("ip") {
-			allowed++
-		}
-	}
+	allowed := allowedOf(l, "ip", 50)
 	if allowed > 10 {
 		t.Fatalf("%d of 50 allowed right after the window turned, with 300 sent 31 s before", allowed)
 	}
@@ -128,12 +134,7 @@ func TestWindowSpreadRequestsRefused(t *testing.T) {
 		}
 		c.advance(200 * time.Millisecond)
 	}
-	allowed := 0
-	for i := 0; i < 50; i++ {
-		if l.Allow("ip") {
-			allowed++
-		}
-	}
+	allowed := allowedOf(l, "ip", 50)
 	if allowed > 5 {
 		t.Fatalf("%d of 50 more requests allowed right after 300 in a minute", allowed)
 	}

@@ -50,8 +50,8 @@ var NoRedirects = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// Plugin talks to handoff as a Framer plugin written for the
-// framer/plugin-oauth worker does: it knows a base URL and appends
+// Plugin talks to handoff as a Framer plugin written for
+// framer/plugin-oauth does: it knows a base URL and appends
 // /authorize, /poll?readKey= and /refresh?code= to it, with body-less POSTs
 // (CORS simple requests) from its Origin. It also plays the user's browser:
 // it opens the login URL at the provider, goes through the provider's
@@ -152,8 +152,8 @@ func (p *Plugin) Poll(readKey string) (Response, error) {
 	return r, err
 }
 
-// Refresh runs the refresh grant with the token in the query, as the
-// worker's plugins send it.
+// Refresh runs the refresh grant with the token in the query, as plugins
+// written for the older backend send it (docs/protocol.md#refresh).
 func (p *Plugin) Refresh(refreshToken string) (Response, error) {
 	r, err := p.call("/refresh?code=" + url.QueryEscape(refreshToken))
 	p.collectTokens(r)

@@ -3,6 +3,7 @@ package testkit
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,12 +32,12 @@ func Command(t testing.TB, bin string, env map[string]string, args ...string) *e
 var ErrStillRunning = errors.New("still running")
 
 // RunToExit runs cmd to its end and returns its output (stdout and stderr
-// interleaved) and cmd.Wait's error. It is for configurations that must
-// stop start-up: a process still running after limit is killed, and the
-// error is ErrStillRunning.
+// interleaved; a writer cmd already has gets its stream too) and cmd.Wait's
+// error. It is for configurations that must stop start-up: a process still
+// running after limit is killed, and the error is ErrStillRunning.
 func RunToExit(cmd *exec.Cmd, limit time.Duration) (string, error) {
 	var out Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = alsoTo(cmd.Stdout, &out), alsoTo(cmd.Stderr, &out)
 	if err := cmd.Start(); err != nil {
 		return "", err
 	}
@@ -50,6 +51,31 @@ func RunToExit(cmd *exec.Cmd, limit time.Duration) (string, error) {
 		<-done
 		return out.String(), ErrStillRunning
 	}
+}
+
+func alsoTo(w io.Writer, out *Buffer) io.Writer {
+	if w == nil {
+		return out
+	}
+	return io.MultiWriter(w, out)
+}
+
+// ExitStatus runs cmd to its end as RunToExit does and returns its exit
+// status and output. A process still running after limit, or one that
+// cannot start, fails the test.
+func ExitStatus(t testing.TB, cmd *exec.Cmd, limit time.Duration) (int, string) {
+	t.Helper()
+	out, err := RunToExit(cmd, limit)
+	var ee *exec.ExitError
+	switch {
+	case errors.Is(err, ErrStillRunning):
+		t.Fatalf("handoff still ran after %v, where it should have stopped:\n%s", limit, out)
+	case errors.As(err, &ee):
+		return ee.ExitCode(), out
+	case err != nil:
+		t.Fatal(err)
+	}
+	return 0, out
 }
 
 // Options says how Start runs handoff.

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // scenario is one row of the table.
@@ -310,37 +308,4 @@ func flood(t *target, n int64, conns int) (int64, runStats) {
 	}
 	s := floodRun(t, o, conns)
 	return sent.Load(), s
-}
-
-// floodRun runs o on conns loops until o says stop.
-func floodRun(t *target, o op, conns int) runStats {
-	rec := &recorder{}
-	meter := startCPU(t.pid)
-	sampler := sampleRSS(t.pid)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i := 0; i < conns; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			w := newWorker(t, uint64(i)+5000)
-			defer w.release()
-			for {
-				err := o(w)
-				w.n++
-				if err == errStop {
-					break
-				}
-				if err != nil {
-					rec.fail(err)
-				}
-			}
-		}(i)
-	}
-	wg.Wait()
-	s := rec.stats(time.Since(start))
-	s.Conns = conns
-	s.ServerCPU, s.HarnessCPU, s.OtherCPU = meter.stop()
-	s.PeakRSS = sampler.stop()
-	return s
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -207,71 +205,6 @@ func (c *child) alive() bool {
 	default:
 		return true
 	}
-}
-
-// rss reads the child's resident set size in bytes from /proc.
-func rss(pid int) (int64, error) {
-	return procStatus(pid, "VmRSS:")
-}
-
-func procStatus(pid int, field string) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			f := strings.Fields(rest)
-			if len(f) >= 1 {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				return kb * 1024, err
-			}
-		}
-	}
-	return 0, fmt.Errorf("%s not in /proc/%d/status", field, pid)
-}
-
-// rssSampler polls the RSS of pid until stopped and keeps the peak.
-type rssSampler struct {
-	stopc chan struct{}
-	done  chan struct{}
-	peak  int64
-}
-
-func sampleRSS(pid int) *rssSampler {
-	s := &rssSampler{stopc: make(chan struct{}), done: make(chan struct{})}
-	if pid == 0 {
-		close(s.done)
-		return s
-	}
-	go func() {
-		defer close(s.done)
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if v, err := rss(pid); err == nil && v > s.peak {
-				s.peak = v
-			}
-			select {
-			case <-s.stopc:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return s
-}
-
-func (s *rssSampler) stop() int64 {
-	select {
-	case <-s.stopc:
-	default:
-		close(s.stopc)
-	}
-	<-s.done
-	return s.peak
 }
 
 // freePort asks the kernel for a free loopback port.

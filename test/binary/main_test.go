@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -78,26 +77,7 @@ func (h harness) runOnce(t *testing.T, dir string, env []string, args ...string)
 	cmd.Env = append([]string{}, env...) // never the test's own environment
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("still running after 20 s\nstdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	}
-	code := 0
-	var exit *exec.ExitError
-	if errors.As(err, &exit) {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	code, _ := testkit.ExitStatus(t, cmd, 20*time.Second)
 	return result{code, stdout.String(), stderr.String()}
 }
 
@@ -467,7 +447,7 @@ func (h harness) gracefulShutdown(t *testing.T) {
 	}
 	answered := make(chan answer, 1)
 	go func() {
-		resp, err := client.Get(p.base + "/redirect?code=c&state=" + url.QueryEscape(l.state))
+		resp, err := client.Get(p.base + "/redirect?code=c&state=" + url.QueryEscape(l.State))
 		if err != nil {
 			answered <- answer{err: err}
 			return

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 // dropboxSecret: Dropbox's client secrets (15 lowercase letters and digits)
@@ -30,7 +32,7 @@ func (h harness) dropboxSecret(t *testing.T) {
 	env := append(validEnv(prov.URL, "http://localhost/redirect"), "CLIENT_SECRET=k7x2m9qz4w1p8vb")
 	p := h.start(t, t.TempDir(), env, client)
 	l := startLogin(t, client, p.base)
-	if resp, body := get(t, client, p.base+"/redirect?code=c&state="+url.QueryEscape(l.state)); resp.StatusCode != 200 {
+	if resp, body := get(t, client, p.base+"/redirect?code=c&state="+url.QueryEscape(l.State)); resp.StatusCode != 200 {
 		t.Fatalf("redirect: %d %s", resp.StatusCode, body)
 	}
 	if resp, body := post(t, client, p.base+"/poll?readKey="+l.ReadKey); resp.StatusCode != 200 || !strings.Contains(body, `"at"`) {
@@ -105,7 +107,7 @@ func (h harness) providerConcurrency(t *testing.T) {
 		t.Errorf("refresh past the cap: %d Retry-After %q %s; want 503 temporarily_unavailable, Retry-After: 1",
 			resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
-	redirect := p.base + "/redirect?code=c&state=" + url.QueryEscape(l.state)
+	redirect := p.base + "/redirect?code=c&state=" + url.QueryEscape(l.State)
 	resp, body = get(t, client, redirect)
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
 		!strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(body, "Reload this page") {
@@ -132,21 +134,13 @@ func (h harness) providerConcurrency(t *testing.T) {
 	}
 }
 
-type login struct {
-	ReadKey string
-	URL     string
-	state   string
-}
-
-// startLogin calls /authorize and reads the state from the login URL.
-func startLogin(t *testing.T, client *http.Client, base string) login {
+// startLogin starts a login as a plugin does.
+func startLogin(t *testing.T, client *http.Client, base string) testkit.Login {
 	t.Helper()
-	resp, body := post(t, client, base+"/authorize")
-	var l login
-	if err := json.Unmarshal([]byte(body), &l); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("authorize: %d %s", resp.StatusCode, body)
+	l, err := (&testkit.Plugin{Base: base, Client: client}).Authorize()
+	if err != nil {
+		t.Fatal(err)
 	}
-	l.state = mustURL(t, l.URL).Query().Get("state")
 	return l
 }
 

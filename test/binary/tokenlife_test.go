@@ -29,17 +29,7 @@ func (h harness) tokenLife(t *testing.T) {
 	p := h.start(t, t.TempDir(), []string{"LOG_LEVEL=debug"}, client, "-demo")
 	call := func(method, target, contentType, body string) (*http.Response, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, target, strings.NewReader(body))
-		if contentType != "" {
-			req.Header.Set("Content-Type", contentType)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(b)
+		return send(t, client, method, target, strings.NewReader(body), contentType)
 	}
 	const form = "application/x-www-form-urlencoded"
 

@@ -3,16 +3,14 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // fakeAPI is a provider API that sends no CORS headers, as HubSpot's and
@@ -30,13 +28,9 @@ type fakeAPI struct {
 
 func startFakeAPI(t *testing.T) *fakeAPI {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &fakeAPI{addr: ln.Addr().String()}
+	a := &fakeAPI{}
 	hc := httpClient(nil)
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == "OPTIONS" {
 			w.WriteHeader(405) // no CORS: the browser's direct call stops here
 			return
@@ -66,17 +60,14 @@ func startFakeAPI(t *testing.T) *fakeAPI {
 		w.Header().Set("X-Internal", "not exposed")
 		json.NewEncoder(w).Encode(map[string]any{"user": info["sub"], "method": r.Method, "path": r.URL.RequestURI(),
 			"body": string(body), "notion_version": r.Header.Get("Notion-Version")})
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	}))
+	t.Cleanup(srv.Close)
+	a.addr = srv.Listener.Addr().String()
 	return a
 }
 
-func (a *fakeAPI) headers() []http.Header {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]http.Header(nil), a.seen...)
-}
+// headers are those of the requests the API got so far.
+func (a *fakeAPI) headers() []http.Header { return copyLocked(&a.mu, &a.seen) }
 
 type apiResult struct {
 	Status    int            `json:"status"`
@@ -87,22 +78,17 @@ type apiResult struct {
 	Error     string         `json:"error"`
 }
 
-// ---------------------------------------------------------------------------
-// Journey 7: the plugin logs in, then calls its provider's API (which sends
-// no CORS headers) through handoff with the token, cross-origin from the
-// plugin page (docs/api-passthrough.md).
-
+// TestJourney8APIPassthrough: the plugin logs in, then calls its provider's
+// API (which sends no CORS headers) through handoff with the token,
+// cross-origin from the plugin page (docs/protocol.md#api-passthrough).
 func TestJourney8APIPassthrough(t *testing.T) {
-	defer journey(t)()
-	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
-	defer cancel()
 	api := startFakeAPI(t)
 	apiAddr := api.addr
-	s := newSetup(t, ctx, setupOptions{style: "basic", env: map[string]string{"API_ORIGINS": "http://" + apiAddr}})
+	s, end := newJourney(t, setupOptions{style: "basic", env: map[string]string{"API_ORIGINS": "http://" + apiAddr}})
+	defer end()
 	api.mu.Lock()
 	api.userinfo = s.prov.Discovery.UserinfoEndpoint
 	api.mu.Unlock()
-	s.openPlugin(t, "")
 	_, st := s.runHappyLogin(t, "alice", "")
 	access, _ := st.Tokens["access_token"].(string)
 

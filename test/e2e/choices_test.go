@@ -3,22 +3,17 @@
 package e2e
 
 import (
-	"context"
 	"strings"
 	"testing"
 )
 
-// ---------------------------------------------------------------------------
-// Journey 7: the plugin chooses its scopes (docs/protocol.md#authorize),
-// retries a refresh whose answer it lost (#refresh), and logs out (#revoke).
-
+// TestJourney9ChosenScope: the plugin chooses its scopes
+// (docs/protocol.md#authorize), retries a refresh whose answer it lost
+// (#refresh), and logs out (#revoke).
 func TestJourney9ChosenScope(t *testing.T) {
-	defer journey(t)()
-	ctx, cancel := context.WithTimeout(context.Background(), journeyTimeout)
-	defer cancel()
 	// SCOPE asks for the profile; the app allows email too, and revokes at
 	// the provider's revocation endpoint.
-	s := newSetup(t, ctx, setupOptions{
+	s, end := newJourney(t, setupOptions{
 		style: "basic",
 		env:   map[string]string{"ALLOWED_SCOPES": "openid offline_access profile email"},
 		providerEnv: func(p *oidcProvider) map[string]string {
@@ -28,7 +23,7 @@ func TestJourney9ChosenScope(t *testing.T) {
 			return map[string]string{"REVOKE_ENDPOINT": p.Discovery.RevocationEndpoint}
 		},
 	})
-	s.openPlugin(t, "")
+	defer end()
 
 	// A scope the app does not allow: 400 naming it, readable by the plugin
 	// (CORS), before anything reaches the provider.

@@ -7,7 +7,6 @@ package metrics
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -41,14 +40,7 @@ var sealKeys = map[string]string{
 type server struct {
 	proc    *testkit.Proc
 	metrics string // http://127.0.0.1:PORT of METRICS_ADDR
-	secrets []string
-}
-
-// noFollow plays the browser and the plugin; it stops at redirects so the
-// test can read them.
-var noFollow = &http.Client{
-	Timeout:       15 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	secrets *testkit.Secrets
 }
 
 func start(t *testing.T) *server {
@@ -58,7 +50,8 @@ func start(t *testing.T) *server {
 	t.Cleanup(prov.Close)
 
 	metricsPort := testkit.FreePort(t)
-	s := &server{metrics: fmt.Sprintf("http://127.0.0.1:%d", metricsPort), secrets: []string{clientSecret}}
+	s := &server{metrics: fmt.Sprintf("http://127.0.0.1:%d", metricsPort), secrets: &testkit.Secrets{}}
+	s.secrets.Add(clientSecret)
 	s.proc = testkit.Start(t, testkit.Options{Race: true, Env: func(port int) map[string]string {
 		env := map[string]string{
 			"APPS":           strings.Join(apps, ","),
@@ -79,66 +72,58 @@ func start(t *testing.T) *server {
 		return env
 	}})
 	for _, k := range sealKeys {
-		s.secrets = append(s.secrets, k)
+		s.secrets.Add(k)
 	}
 	return s
 }
 
+// do sends one request of the test's own (not the plugin's).
 func (s *server) do(t *testing.T, method, u string) (int, string, http.Header) {
 	t.Helper()
-	req, err := http.NewRequest(method, u, nil)
+	r, err := (&testkit.Plugin{}).Do(method, u, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := noFollow.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res.StatusCode, string(b), res.Header
+	return r.Status, string(r.Body), r.Header
 }
 
-type login struct{ app, url, readKey, state string }
+// login is a login started by app's plugin, whose read keys, states, codes
+// and tokens are the server's secrets.
+type login struct {
+	*testkit.Plugin
+	testkit.Login
+}
 
 func (s *server) authorize(t *testing.T, app string) login {
 	t.Helper()
-	code, body, _ := s.do(t, "POST", s.proc.URL+"/"+app+"/authorize")
-	if code != 200 {
-		t.Fatalf("authorize: %d %s", code, body)
-	}
-	l := login{app: app}
-	l.url = regexp.MustCompile(`"url":"([^"]+)"`).FindStringSubmatch(body)[1]
-	l.readKey = regexp.MustCompile(`"readKey":"([^"]+)"`).FindStringSubmatch(body)[1]
-	u, err := url.Parse(strings.ReplaceAll(l.url, `\u0026`, "&"))
+	p := &testkit.Plugin{Base: s.proc.URL + "/" + app, Secrets: s.secrets}
+	l, err := p.Authorize()
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.url = u.String()
-	l.state = u.Query().Get("state")
-	s.secrets = append(s.secrets, l.readKey, l.state)
-	return l
+	return login{p, l}
 }
 
 // consent has the mock provider approve and follows its redirect back to
 // handoff, which exchanges the code.
 func (s *server) consent(t *testing.T, l login) {
 	t.Helper()
-	code, _, h := s.do(t, "GET", l.url)
-	if code != http.StatusFound {
-		t.Fatalf("provider authorize: %d", code)
+	back, err := l.Consent(l.Login, true)
+	if err != nil {
+		t.Fatal(err)
 	}
-	back, _ := url.Parse(h.Get("Location"))
-	s.secrets = append(s.secrets, back.Query().Get("code"))
-	if code, body, _ := s.do(t, "GET", back.String()); code != 200 {
-		t.Fatalf("redirect: %d %s", code, body)
+	if page, err := l.Visit(back); err != nil || page.Status != http.StatusOK {
+		t.Fatalf("redirect: %v %v", page, err)
 	}
 }
 
 func (s *server) poll(t *testing.T, l login) (int, string) {
 	t.Helper()
-	code, body, _ := s.do(t, "POST", s.proc.URL+"/"+l.app+"/poll?readKey="+url.QueryEscape(l.readKey))
-	return code, body
+	r, err := l.Poll(l.ReadKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Status, string(r.Body)
 }
 
 func (s *server) scrape(t *testing.T) map[string]float64 {
@@ -184,11 +169,8 @@ func TestMetricsThroughTheBinary(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "access_token") {
 		t.Fatalf("poll: %d %s", code, body)
 	}
-	if at := regexp.MustCompile(`"access_token":"([^"]+)"`).FindStringSubmatch(body); at != nil {
-		s.secrets = append(s.secrets, at[1])
-	}
 	cancelled := s.authorize(t, "main")
-	if code, body, _ := s.do(t, "GET", s.proc.URL+"/main/redirect?error=access_denied&state="+url.QueryEscape(cancelled.state)); code != 200 {
+	if code, body, _ := s.do(t, "GET", s.proc.URL+"/main/redirect?error=access_denied&state="+url.QueryEscape(cancelled.State)); code != 200 {
 		t.Fatalf("cancelled redirect: %d %s", code, body)
 	}
 
@@ -281,10 +263,8 @@ func TestMetricsThroughTheBinary(t *testing.T) {
 	if !regexp.MustCompile(`msg="login completed" app=main login=[0-9a-f]{12} provider_latency=\S+`).MatchString(out) {
 		t.Error("no 'login completed' line with the provider's latency")
 	}
-	for _, secret := range s.secrets {
-		if secret != "" && strings.Contains(out, secret) {
-			t.Errorf("the log shows a secret (%.8s…)", secret)
-		}
+	for _, secret := range s.secrets.Leaks(out) {
+		t.Errorf("the log shows a secret (%.8s…)", secret)
 	}
 	if t.Failed() {
 		t.Logf("handoff's output:\n%s", out)

@@ -1,13 +1,11 @@
 package multiapp
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -34,17 +32,7 @@ func runToExit(t *testing.T, env map[string]string) (int, string) {
 	if _, ok := env["PORT"]; !ok {
 		env["PORT"] = "0" // any free port, should it start after all
 	}
-	out, err := testkit.RunToExit(testkit.Command(t, testkit.RaceBinary(t), env), 10*time.Second)
-	var ee *exec.ExitError
-	switch {
-	case errors.Is(err, testkit.ErrStillRunning):
-		t.Fatalf("handoff started although the configuration is invalid:\n%s", out)
-	case errors.As(err, &ee):
-		return ee.ExitCode(), out
-	case err != nil:
-		t.Fatal(err)
-	}
-	return 0, out
+	return testkit.ExitStatus(t, testkit.Command(t, testkit.RaceBinary(t), env), 10*time.Second)
 }
 
 // provider is a fake OAuth provider: internal/mockprovider, approving at
@@ -79,7 +67,7 @@ func do(t testing.TB, method, u string, header http.Header, body string) respons
 	return r
 }
 
-// plugin is a Framer plugin written for the framer/plugin-oauth worker: it
+// plugin is a Framer plugin written for framer/plugin-oauth: it
 // knows a base URL and nothing of apps (with APPS, only the base URL
 // changes). origin is its Origin, or "".
 func plugin(base, origin string) *testkit.Plugin {
@@ -98,20 +86,23 @@ func authorize(t testing.TB, p *testkit.Plugin) (authURL, readKey string) {
 
 func poll(t testing.TB, p *testkit.Plugin, readKey string) response {
 	t.Helper()
-	r, err := p.Poll(readKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return must(t)(p.Poll(readKey))
 }
 
 func refresh(t testing.TB, p *testkit.Plugin, refreshToken string) response {
 	t.Helper()
-	r, err := p.Refresh(refreshToken)
-	if err != nil {
-		t.Fatal(err)
+	return must(t)(p.Refresh(refreshToken))
+}
+
+// must passes an answer on, failing t when the request got none.
+func must(t testing.TB) func(response, error) response {
+	return func(r response, err error) response {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
-	return r
 }
 
 // consent plays the user's browser at the provider: it returns where the

@@ -2,10 +2,12 @@ package multiapp
 
 import (
 	"fmt"
-	"handoff/internal/testkit"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
+
+	"handoff/internal/testkit"
 )
 
 const (
@@ -22,17 +24,12 @@ const (
 // providers, as an operator would write it after reading docs/multi-app.md.
 func twoApps(hub, sheets *provider) func(port int) map[string]string {
 	return func(port int) map[string]string {
-		return map[string]string{
+		env := hubspotApp(hub, port, "callback")
+		maps.Copy(env, map[string]string{
 			"APPS": "hubspot-plugin,google-sheets-plugin",
 
-			"HUBSPOT_PLUGIN_CLIENT_ID":          hubspotID,
-			"HUBSPOT_PLUGIN_CLIENT_SECRET":      hubspotSecret,
-			"HUBSPOT_PLUGIN_REDIRECT_URI":       fmt.Sprintf("http://127.0.0.1:%d/hubspot-plugin/callback", port),
-			"HUBSPOT_PLUGIN_AUTHORIZE_ENDPOINT": hub.URL + "/authorize",
-			"HUBSPOT_PLUGIN_TOKEN_ENDPOINT":     hub.URL + "/token",
-			"HUBSPOT_PLUGIN_SCOPE":              "crm.objects.contacts.read oauth",
-			"HUBSPOT_PLUGIN_PLUGIN_ID":          hubspotPlugin,
-			"HUBSPOT_PLUGIN_ALLOWED_ORIGINS":    "https://hubspot-tools.example.com",
+			"HUBSPOT_PLUGIN_SCOPE":           "crm.objects.contacts.read oauth",
+			"HUBSPOT_PLUGIN_ALLOWED_ORIGINS": "https://hubspot-tools.example.com",
 
 			"GOOGLE_SHEETS_PLUGIN_CLIENT_ID":          sheetsID,
 			"GOOGLE_SHEETS_PLUGIN_CLIENT_SECRET":      sheetsSecret,
@@ -43,7 +40,21 @@ func twoApps(hub, sheets *provider) func(port int) map[string]string {
 			"GOOGLE_SHEETS_PLUGIN_AUTHORIZE_PARAMS":   "access_type=offline&prompt=consent",
 			"GOOGLE_SHEETS_PLUGIN_PKCE":               "false",
 			"GOOGLE_SHEETS_PLUGIN_PLUGIN_ID":          sheetsPlugin,
-		}
+		})
+		return env
+	}
+}
+
+// hubspotApp is the hubspot-plugin app's own variables, its redirect route
+// at /hubspot-plugin/redirectPath.
+func hubspotApp(hub *provider, port int, redirectPath string) map[string]string {
+	return map[string]string{
+		"HUBSPOT_PLUGIN_CLIENT_ID":          hubspotID,
+		"HUBSPOT_PLUGIN_CLIENT_SECRET":      hubspotSecret,
+		"HUBSPOT_PLUGIN_REDIRECT_URI":       fmt.Sprintf("http://127.0.0.1:%d/hubspot-plugin/%s", port, redirectPath),
+		"HUBSPOT_PLUGIN_AUTHORIZE_ENDPOINT": hub.URL + "/authorize",
+		"HUBSPOT_PLUGIN_TOKEN_ENDPOINT":     hub.URL + "/token",
+		"HUBSPOT_PLUGIN_PLUGIN_ID":          hubspotPlugin,
 	}
 }
 
@@ -178,15 +189,9 @@ func TestTwoAppsLoginAndRefresh(t *testing.T) {
 func TestOneNamedApp(t *testing.T) {
 	hub := newProvider(t, hubspotID, hubspotSecret)
 	srv := startServer(t, func(port int) map[string]string {
-		return map[string]string{
-			"APPS":                              "hubspot-plugin",
-			"HUBSPOT_PLUGIN_CLIENT_ID":          hubspotID,
-			"HUBSPOT_PLUGIN_CLIENT_SECRET":      hubspotSecret,
-			"HUBSPOT_PLUGIN_REDIRECT_URI":       fmt.Sprintf("http://127.0.0.1:%d/hubspot-plugin/redirect", port),
-			"HUBSPOT_PLUGIN_AUTHORIZE_ENDPOINT": hub.URL + "/authorize",
-			"HUBSPOT_PLUGIN_TOKEN_ENDPOINT":     hub.URL + "/token",
-			"HUBSPOT_PLUGIN_PLUGIN_ID":          hubspotPlugin,
-		}
+		env := hubspotApp(hub, port, "redirect")
+		env["APPS"] = "hubspot-plugin"
+		return env
 	})
 	r := do(t, "GET", srv.URL+"/", http.Header{"Origin": {"https://" + hubspotPlugin + "." + parent}}, "")
 	if r.Status != 200 || !strings.Contains(string(r.Body), "up and running") {

@@ -3,10 +3,7 @@ package multimachine
 import (
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -458,15 +455,13 @@ func TestReplayAnswers(t *testing.T) {
 // anything but a machine id stops start-up.
 func TestMachineIDChecked(t *testing.T) {
 	for _, id := range []string{"148E21EA7D4E08", "x;instance=evil", "a b", strings.Repeat("a", 80)} {
-		cmd := exec.Command(testkit.RaceBinary(t))
-		cmd.Dir = t.TempDir()
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "CLIENT_ID=x", "CLIENT_SECRET=" + clientSecret,
-			"REDIRECT_URI=https://h.example.com/redirect", "AUTHORIZE_ENDPOINT=https://p.example.com/a",
-			"TOKEN_ENDPOINT=https://p.example.com/t", "PORT=1", "FLY_MACHINE_ID=" + id}
-		out, err := testkit.RunToExit(cmd, 10*time.Second)
-		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "FLY_MACHINE_ID: not a machine id") {
-			t.Errorf("FLY_MACHINE_ID=%q: %v\n%s", id, err, out)
+		code, out := testkit.ExitStatus(t, testkit.Command(t, testkit.RaceBinary(t), map[string]string{
+			"CLIENT_ID": "x", "CLIENT_SECRET": clientSecret,
+			"REDIRECT_URI": "https://h.example.com/redirect", "AUTHORIZE_ENDPOINT": "https://p.example.com/a",
+			"TOKEN_ENDPOINT": "https://p.example.com/t", "PORT": "1", "FLY_MACHINE_ID": id,
+		}), 10*time.Second)
+		if code != 2 || !strings.Contains(out, "FLY_MACHINE_ID: not a machine id") {
+			t.Errorf("FLY_MACHINE_ID=%q: exit status %d\n%s", id, code, out)
 		}
 	}
 }

@@ -15,29 +15,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 )
-
-// mutant is one planted bug: in file, the text from (which must occur
-// exactly once) becomes to.
-type mutant struct {
-	name, file, from, to string
-}
 
 const module = "handoff"
 
@@ -176,81 +165,6 @@ func check(err error) {
 	}
 }
 
-// parse reads the list. Each entry is
-//
-//	=== name
-//	file: path/from/the/root.go
-//	--- from
-//	text to find (any number of lines)
-//	+++ to
-//	text to put in its place (any number of lines, or none)
-//
-// Lines before the first entry starting with # are comments; blank lines at
-// the end of a text separate entries and are not part of it.
-func parse(file string) ([]mutant, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []mutant
-	var cur *mutant
-	var section string // "", "from", "to"
-	var from, to []string
-	flush := func() error {
-		if cur == nil {
-			return nil
-		}
-		cur.from, cur.to = joinTrimmed(from), joinTrimmed(to)
-		if cur.file == "" || cur.from == "" {
-			return fmt.Errorf("mutant %q: no file or no original text", cur.name)
-		}
-		out = append(out, *cur)
-		return nil
-	}
-	sc := bufio.NewScanner(f)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "=== "):
-			if err := flush(); err != nil {
-				return nil, err
-			}
-			cur, section, from, to = &mutant{name: strings.TrimPrefix(line, "=== ")}, "", nil, nil
-		case cur == nil:
-			if strings.TrimSpace(line) != "" && !strings.HasPrefix(line, "#") {
-				return nil, fmt.Errorf("%s:%d: text before the first entry", file, n)
-			}
-		case section == "" && strings.HasPrefix(line, "file: "):
-			cur.file = strings.TrimPrefix(line, "file: ")
-		case line == "--- from":
-			section = "from"
-		case line == "+++ to":
-			section = "to"
-		case section == "from":
-			from = append(from, line)
-		case section == "to":
-			to = append(to, line)
-		case strings.TrimSpace(line) != "":
-			return nil, fmt.Errorf("%s:%d: unexpected line %q", file, n, line)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if err := flush(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func joinTrimmed(lines []string) string {
-	for len(lines) > 0 && strings.TrimSpace(lines[len(lines)-1]) == "" {
-		lines = lines[:len(lines)-1]
-	}
-	return strings.Join(lines, "\n")
-}
-
 func moduleRoot() (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -290,183 +204,4 @@ func copyTree(root, dst string) error {
 		}
 	}
 	return nil
-}
-
-// pkg is a package with tests, and what its tests import, all the way down.
-type pkg struct {
-	name  string
-	deps  map[string]bool
-	suite bool // a black-box suite under test/: it builds the binary
-}
-
-func testPackages(dir string) ([]pkg, error) {
-	out, err := goCmd(dir, "list", "-f", "{{.ImportPath}} {{len .TestGoFiles}} {{len .XTestGoFiles}}", "./...")
-	if err != nil {
-		return nil, err
-	}
-	var pkgs []pkg
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 || f[1] == "0" && f[2] == "0" {
-			continue
-		}
-		switch f[0] {
-		case module + "/test/bench", module + "/test/mutants", module + "/test/e2e":
-			continue
-		}
-		d, err := deps(dir, "-test", f[0])
-		if err != nil {
-			return nil, err
-		}
-		pkgs = append(pkgs, pkg{name: f[0], deps: d, suite: strings.HasPrefix(f[0], module+"/test/")})
-	}
-	return pkgs, nil
-}
-
-func deps(dir string, args ...string) (map[string]bool, error) {
-	out, err := goCmd(dir, append([]string{"list", "-deps", "-f", "{{.ImportPath}}"}, args...)...)
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]bool{}
-	for _, p := range strings.Fields(out) {
-		m[p] = true
-	}
-	return m, nil
-}
-
-func goCmd(dir string, args ...string) (string, error) {
-	cmd := exec.Command("go", args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-	}
-	return string(out), nil
-}
-
-// affectedPackages are those whose tests compile the mutated package in
-// (unit), and the black-box suites when the binary or their tests do.
-func affectedPackages(pkgs []pkg, mutated string, binaryDeps map[string]bool) (unit, suites []string) {
-	for _, p := range pkgs {
-		switch {
-		case p.suite && (binaryDeps[mutated] || p.deps[mutated]):
-			suites = append(suites, p.name)
-		case !p.suite && p.deps[mutated]:
-			unit = append(unit, p.name)
-		}
-	}
-	return unit, suites
-}
-
-func allNames(pkgs []pkg) []string {
-	var names []string
-	for _, p := range pkgs {
-		names = append(names, p.name)
-	}
-	return names
-}
-
-// testEvent is a line of go test -json.
-type testEvent struct {
-	Action     string
-	Package    string
-	Test       string
-	Output     string
-	ImportPath string // build-output and build-fail events
-}
-
-// runTests runs the batches of packages in turn, stopping after the first
-// batch in which a test failed, and returns the top-level tests that failed
-// (or the package, when it failed outside any test), and the build error if
-// a package did not compile.
-func runTests(dir string, batches [][]string, timeout time.Duration) (failed []string, buildErr string) {
-	seen := map[string]bool{}
-	for _, batch := range batches {
-		if len(batch) == 0 {
-			continue
-		}
-		f, b := runBatch(dir, batch, timeout)
-		for _, name := range f {
-			if !seen[name] {
-				seen[name] = true
-				failed = append(failed, name)
-			}
-		}
-		if b != "" {
-			return failed, b
-		}
-		if len(failed) > 0 {
-			break
-		}
-	}
-	sort.Strings(failed)
-	return failed, ""
-}
-
-func runBatch(dir string, pkgs []string, timeout time.Duration) (failed []string, buildErr string) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	args := append([]string{"test", "-count=1", "-json", "-timeout", timeout.String()}, pkgs...)
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, _ := cmd.Output()
-	failedTests := map[string]bool{}
-	failedPkgs := map[string]bool{}
-	pkgTests := map[string]bool{} // packages with a failed test
-	var build strings.Builder
-	dec := json.NewDecoder(bytes.NewReader(out))
-	for {
-		var e testEvent
-		if err := dec.Decode(&e); err != nil {
-			if err != io.EOF {
-				failedPkgs["(unreadable go test output)"] = true
-			}
-			break
-		}
-		switch e.Action {
-		case "build-output":
-			build.WriteString(e.Output)
-			continue
-		case "build-fail":
-			return nil, firstLines(build.String(), 3)
-		case "fail":
-		default:
-			continue
-		}
-		if e.Test != "" {
-			top, _, _ := strings.Cut(e.Test, "/")
-			failedTests[strings.TrimPrefix(e.Package, module+"/")+"."+top] = true
-			pkgTests[e.Package] = true
-		} else {
-			failedPkgs[e.Package] = true
-		}
-	}
-	if s := stderr.String(); strings.Contains(s, "[build failed]") || strings.Contains(s, "setup failed") {
-		return nil, firstLines(s, 3)
-	}
-	for name := range failedTests {
-		failed = append(failed, name)
-	}
-	for p := range failedPkgs {
-		if !pkgTests[p] { // failed outside its tests: TestMain, a timeout, a crash
-			failed = append(failed, strings.TrimPrefix(p, module+"/")+" (the package)")
-		}
-	}
-	if ctx.Err() != nil {
-		failed = append(failed, "(the tests ran out of time)")
-	}
-	return failed, ""
-}
-
-func firstLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	if len(lines) > n {
-		lines = lines[:n]
-	}
-	return strings.Join(lines, " | ")
 }

@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"handoff/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 // The documented caps (SECURITY.md).
@@ -176,7 +177,7 @@ func TestConnectionFloods(t *testing.T) {
 	if testing.Short() {
 		t.Skip("opens thousands of connections; skipped with -short")
 	}
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 
 	t.Run("1,000 slow senders from 10 addresses", func(t *testing.T) {

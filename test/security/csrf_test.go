@@ -6,44 +6,28 @@ package security
 // PKCE verifier sealed in the victim's state does not match the challenge the
 // attacker's code is bound to, so a provider that enforces PKCE refuses the
 // exchange. The provider here is internal/mockprovider, an independent strict
-// implementation (RequirePKCE, single-use codes).
+// implementation, with RequirePKCE (codes are single use).
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 )
 
 func TestInjectedCodeIsRefusedByPKCE(t *testing.T) {
-	secrets := &secretSet{}
-	p := newFakeProvider(t, secrets) // credentials only; the mock provider answers
-	mock := mockprovider.New(mockprovider.Options{
-		ClientID: p.clientID, ClientSecret: p.clientSecret,
-		RequirePKCE: true, AutoApprove: true, AcceptPost: true,
-	})
-	ms := httptest.NewServer(mock)
-	t.Cleanup(ms.Close)
-	h := startHandoff(t, p, map[string]string{
-		"AUTHORIZE_ENDPOINT": ms.URL + "/authorize",
-		"TOKEN_ENDPOINT":     ms.URL + "/token",
-	})
+	p := newFakeProvider(t, &testkit.Secrets{}, func(o *mockprovider.Options) { o.RequirePKCE = true })
+	h := startHandoff(t, p, nil)
 	consent := func(l login) url.Values {
-		res, err := h.client.hc.Get(l.authURL)
+		t.Helper()
+		u, err := url.Parse(h.client.consent(t, l, false))
 		if err != nil {
 			t.Fatal(err)
 		}
-		res.Body.Close()
-		u, err := url.Parse(res.Header.Get("Location"))
-		if res.StatusCode != http.StatusFound || err != nil {
-			t.Fatalf("mock provider: %s", res.Status)
-		}
-		q := u.Query()
-		secrets.add(q.Get("code"))
-		return q
+		return u.Query()
 	}
 
 	// The attacker logs in with their own account, keeps the code and never
@@ -56,7 +40,7 @@ func TestInjectedCodeIsRefusedByPKCE(t *testing.T) {
 	victim := h.authorize(t)
 	r := h.client.get(t, h.redirectURL(url.Values{"state": {victim.state}, "code": {attackerCode}}))
 	wantPage(t, "victim's state with the attacker's code", r, http.StatusBadGateway, "provider_error")
-	if n := mock.TokenRequests(); n != 1 {
+	if n := p.TokenRequests(); n != 1 {
 		t.Errorf("the provider saw %d token requests, want 1 (refused)", n)
 	}
 	r = h.poll(t, victim.readKey)

@@ -10,12 +10,13 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
-	"handoff/internal/testkit"
 	"io"
 	"mime/multipart"
 	"net/http"
 	"net/url"
 	"testing"
+
+	"handoff/internal/testkit"
 )
 
 const testOrigin = "http://localhost:3000" // a loopback origin: always allowed, echoed
@@ -89,7 +90,7 @@ func sendEncoded(t *testing.T, h *handoff, method, path, contentType, encoding s
 }
 
 func TestCompressedBodiesAre415(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	_, h := startBinaryFor(t, p, nil)
 	l := h.authorize(t)
@@ -153,7 +154,7 @@ func TestCompressedBodiesAre415(t *testing.T) {
 // A decompression bomb is refused unread: the server's peak resident memory
 // stays under 64 MB. Handoff used to inflate it: 256 MB for one request.
 func TestDecompressionBombsAreNotInflated(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	proc, h := startBinaryFor(t, p, nil)
 	pid := proc.Cmd.Process.Pid

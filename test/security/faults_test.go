@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"handoff/internal/mockprovider"
 	"handoff/internal/testkit"
 )
 
@@ -31,7 +32,7 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 		}
 	})
 
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 
 	// A token endpoint whose TLS certificate nobody trusts.
@@ -50,7 +51,7 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 
 	closedPort := strconv.Itoa(testkit.FreePort(t))
 
-	answer := func(status int, contentType, body string) faultFunc {
+	answer := func(status int, contentType, body string) mockprovider.Hook {
 		return func(w http.ResponseWriter, r *http.Request) bool {
 			w.Header().Set("Content-Type", contentType)
 			w.WriteHeader(status)
@@ -58,10 +59,22 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 			return true
 		}
 	}
+	// raw writes text on the connection, whatever it is, and hangs up.
+	raw := func(text string) mockprovider.Hook {
+		return func(w http.ResponseWriter, r *http.Request) bool {
+			conn, buf, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				buf.WriteString(text)
+				buf.Flush()
+				conn.Close()
+			}
+			return true
+		}
+	}
 	cases := []struct {
 		name          string
 		tokenEndpoint string
-		fault         faultFunc
+		fault         mockprovider.Hook
 		page          int
 		outcome       string
 		code          string // at /poll, and at /refresh unless refreshStatus says otherwise
@@ -104,24 +117,8 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 			page: 502, outcome: "provider_error", code: "server_error", refreshStatus: 502},
 		{name: "an error code made of markup", fault: answer(400, "application/json", `{"error":"<img src=x onerror=alert(1)>","error_description":"<script>alert(1)</script>"}`),
 			page: 502, outcome: "provider_error", code: "<img src=x onerror=alert(1)>", refreshStatus: 400},
-		{name: "connection dropped mid-answer", fault: func(w http.ResponseWriter, r *http.Request) bool {
-			conn, buf, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"access")
-				buf.Flush()
-				conn.Close()
-			}
-			return true
-		}, page: 502, outcome: "provider_error", code: "server_error", refreshStatus: 502},
-		{name: "garbage instead of HTTP", fault: func(w http.ResponseWriter, r *http.Request) bool {
-			conn, buf, err := w.(http.Hijacker).Hijack()
-			if err == nil {
-				buf.WriteString("\x16\x03\x01 this is not HTTP at all\r\n\r\n")
-				buf.Flush()
-				conn.Close()
-			}
-			return true
-		}, page: 502, outcome: "provider_error", code: "server_error", refreshStatus: 502},
+		{name: "connection dropped mid-answer", fault: raw("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"access"), page: 502, outcome: "provider_error", code: "server_error", refreshStatus: 502},
+		{name: "garbage instead of HTTP", fault: raw("\x16\x03\x01 this is not HTTP at all\r\n\r\n"), page: 502, outcome: "provider_error", code: "server_error", refreshStatus: 502},
 		{name: "redirect to another host", fault: func(w http.ResponseWriter, r *http.Request) bool {
 			http.Redirect(w, r, elsewhere.URL+"/token", http.StatusTemporaryRedirect)
 			return true
@@ -135,8 +132,8 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 			if tc.tokenEndpoint != "" {
 				env["TOKEN_ENDPOINT"] = tc.tokenEndpoint
 			}
-			p.setFault(tc.fault)
-			defer p.setFault(nil)
+			p.SetTokenHook(tc.fault)
+			defer p.SetTokenHook(nil)
 			h := startHandoff(t, p, env)
 
 			l := h.authorize(t)
@@ -157,7 +154,7 @@ func TestProviderFaultsAreSurvived(t *testing.T) {
 			}
 			// The server still completes a login once the provider heals.
 			if tc.tokenEndpoint == "" {
-				p.setFault(nil)
+				p.SetTokenHook(nil)
 				h.fullLogin(t)
 			}
 		})

@@ -15,7 +15,6 @@ package security
 import (
 	"bytes"
 	"fmt"
-	"handoff/internal/testkit"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -28,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 func or(a, b string) string {
@@ -49,7 +50,7 @@ func TestFloodKeepsMemoryBounded(t *testing.T) {
 		total = n
 	}
 
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	env := map[string]string{
 		"LOG_LEVEL":  "error",

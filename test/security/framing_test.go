@@ -52,7 +52,7 @@ func converse(t *testing.T, addr, raw string, within time.Duration) (answers []r
 }
 
 func TestHTTPFramingIsNeverGuessed(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	proc, _ := startBinaryFor(t, p, nil)
 	addr := strings.TrimPrefix(proc.URL, "http://")

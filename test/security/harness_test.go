@@ -19,61 +19,13 @@ import (
 	"handoff/web"
 )
 
-// secretSet collects every value that must never reach a log or an error
-// page: client secrets, seal keys, codes, tokens, verifiers, read keys and
-// states.
-type secretSet struct {
-	mu   sync.Mutex
-	vals []string
-}
-
-func (s *secretSet) add(vs ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range vs {
-		if v != "" {
-			s.vals = append(s.vals, v)
-		}
-	}
-}
-
-func (s *secretSet) all() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.vals...)
-}
-
-// window is the length of the pieces of a secret looked for: a leak of any
-// 16 consecutive characters of one (a truncated token, half a state) counts.
-const window = 16
-
-// leaks returns the secrets of which text holds any window.
-func (s *secretSet) leaks(text string) []string {
-	var found []string
-	for _, v := range s.all() {
-		if len(v) <= window {
-			if strings.Contains(text, v) {
-				found = append(found, v)
-			}
-			continue
-		}
-		for i := 0; i+window <= len(v); i++ {
-			if strings.Contains(text, v[i:i+window]) {
-				found = append(found, v)
-				break
-			}
-		}
-	}
-	return found
-}
-
 // handoff is one server, wired from the environment exactly as main.go wires
 // it, serving on a loopback port in this process.
 type handoff struct {
 	URL      string
 	brokers  []*flow.Broker
 	logs     *testkit.Buffer
-	secrets  *secretSet
+	secrets  *testkit.Secrets
 	client   *client
 	provider *fakeProvider
 }
@@ -83,23 +35,13 @@ type handoff struct {
 // every secret of the test when the test ends.
 func startHandoff(t *testing.T, p *fakeProvider, env map[string]string, opts ...func(*web.Options)) *handoff {
 	t.Helper()
+	owned(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	vars := map[string]string{
-		"CLIENT_ID":          p.clientID,
-		"CLIENT_SECRET":      p.clientSecret,
-		"REDIRECT_URI":       base + "/redirect",
-		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-		"TOKEN_ENDPOINT":     p.URL + "/token",
-		"LOG_LEVEL":          "debug",
-		"RATE_LIMIT":         "off",
-	}
-	for k, v := range env {
-		vars[k] = v
-	}
+	vars := p.env(base, map[string]string{"LOG_LEVEL": "debug", "RATE_LIMIT": "off"}, env)
 	for k, v := range vars {
 		t.Setenv(k, v)
 	}
@@ -110,7 +52,7 @@ func startHandoff(t *testing.T, p *fakeProvider, env map[string]string, opts ...
 	}
 	h := &handoff{URL: base, logs: &testkit.Buffer{}, secrets: p.secrets, provider: p}
 	for _, k := range []string{"SEAL_KEY", "SEAL_KEYS_OLD"} {
-		h.secrets.add(vars[k])
+		h.secrets.Add(vars[k])
 	}
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	server, err := app.Build(cfg, log, opts...)
@@ -119,6 +61,7 @@ func startHandoff(t *testing.T, p *fakeProvider, env map[string]string, opts ...
 		t.Fatalf("build: %v", err)
 	}
 	h.brokers = server.Brokers
+	server.Fiber.Server().MaxIdleWorkerDuration = idleWorkers
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
@@ -132,7 +75,7 @@ func startHandoff(t *testing.T, p *fakeProvider, env map[string]string, opts ...
 		}
 		<-served
 		server.Close()
-		if leaked := h.secrets.leaks(h.logs.String()); len(leaked) > 0 {
+		if leaked := h.secrets.Leaks(h.logs.String()); len(leaked) > 0 {
 			t.Errorf("the log holds %d secret(s) (e.g. %.12s…):\n%s", len(leaked), leaked[0], h.logs.String())
 		}
 		h.client.checkPages(t)
@@ -153,13 +96,13 @@ func (r resp) String() string { return fmt.Sprintf("%d %s", r.status, r.body) }
 // following redirects, and keeps every body that must carry no secret.
 type client struct {
 	hc      *http.Client
-	secrets *secretSet
+	secrets *testkit.Secrets
 
 	mu    sync.Mutex
 	clean []cleanBody // answers that must not hold any secret
 }
 
-func newClient(secrets *secretSet) *client {
+func newClient(secrets *testkit.Secrets) *client {
 	tr := &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true}
 	return &client{secrets: secrets, hc: &http.Client{
 		Transport:     tr,
@@ -203,7 +146,7 @@ func (c *client) send(req *http.Request) (resp, error) {
 			RefreshToken string `json:"refresh_token"`
 		}
 		if jsonUnmarshal(r.body, &tok) == nil {
-			c.secrets.add(tok.AccessToken, tok.RefreshToken)
+			c.secrets.Add(tok.AccessToken, tok.RefreshToken)
 		}
 	} else {
 		c.mu.Lock()
@@ -232,7 +175,7 @@ func (c *client) checkPages(t *testing.T) {
 	for _, b := range c.clean {
 		var hdr strings.Builder
 		b.r.header.Write(&hdr)
-		if leaked := c.secrets.leaks(hdr.String() + "\n" + b.r.body); len(leaked) > 0 {
+		if leaked := c.secrets.Leaks(hdr.String() + "\n" + b.r.body); len(leaked) > 0 {
 			t.Errorf("the answer to %.80s holds a secret (%.12s…): %.300s", b.what, leaked[0], b.r)
 		}
 	}
@@ -279,51 +222,30 @@ func (h *handoff) authorize(t testing.TB) login {
 	return authorizeAt(t, h.client, h.URL, h.secrets)
 }
 
-func authorizeAt(t testing.TB, c *client, base string, secrets *secretSet) login {
+func authorizeAt(t testing.TB, c *client, base string, secrets *testkit.Secrets) login {
 	t.Helper()
-	r := c.post(t, base+"/authorize", "", "")
-	if r.status != http.StatusOK {
-		t.Fatalf("POST /authorize: %v", r)
-	}
-	var l login
-	var body struct {
-		URL     string `json:"url"`
-		ReadKey string `json:"readKey"`
-	}
-	if err := jsonUnmarshal(r.body, &body); err != nil {
-		t.Fatalf("POST /authorize: %v: %s", err, r.body)
-	}
-	l.authURL, l.readKey = body.URL, body.ReadKey
-	u, err := url.Parse(l.authURL)
+	l, err := (&testkit.Plugin{Base: base, Client: c.hc, Secrets: secrets}).Authorize()
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.state = u.Query().Get("state")
-	if l.readKey == "" || l.state == "" {
-		t.Fatalf("POST /authorize: no read key or state: %s", r.body)
+	if l.State == "" {
+		t.Fatalf("POST /authorize: no state: %v", l.Answer)
 	}
-	secrets.add(l.readKey, l.state)
-	return l
+	return login{authURL: l.URL, readKey: l.ReadKey, state: l.State}
 }
 
-// consent plays the user at the provider: it opens the authorize URL and
-// returns where the provider sends the browser back (the /redirect URL).
+// consent plays the user at the provider: it opens the authorize URL,
+// approves (or denies) on the consent page, and returns where the provider
+// sends the browser back (the /redirect URL), its code among the secrets.
+// The provider's answers carry the code by design: they are not searched
+// for secrets.
 func (c *client) consent(t testing.TB, l login, deny bool) string {
 	t.Helper()
-	u := l.authURL
-	if deny {
-		u += "&deny=1"
-	}
-	// Straight to the provider: its answer carries the code by design.
-	res, err := c.hc.Get(u)
+	back, err := (&testkit.Plugin{Client: c.hc, Secrets: c.secrets}).Consent(testkit.Login{URL: l.authURL}, !deny)
 	if err != nil {
-		t.Fatalf("provider authorize: %v", err)
+		t.Fatal(err)
 	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusFound {
-		t.Fatalf("provider authorize: %s", res.Status)
-	}
-	return res.Header.Get("Location")
+	return back
 }
 
 func (h *handoff) poll(t testing.TB, readKey string) resp {

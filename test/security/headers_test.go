@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 	"handoff/web"
 )
 
@@ -112,7 +113,7 @@ func checkTokenHeaders(t *testing.T, what string, r resp) {
 }
 
 func TestEveryPageAndTokenResponseHasSafeHeaders(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	key := hexKey()
 	h := startHandoff(t, p, map[string]string{"PROVIDER_TIMEOUT": "1s", "SEAL_KEY": key})
@@ -125,35 +126,30 @@ func TestEveryPageAndTokenResponseHasSafeHeaders(t *testing.T) {
 	checkPage(t, "invalid link", h.client.get(t, h.URL+"/redirect?state=forged&code=x"))
 	checkPage(t, "no state at all", h.client.get(t, h.URL+"/redirect"))
 
-	l = h.authorize(t)
-	r := h.client.get(t, h.redirectURL(url.Values{"state": {l.state}, "error": {"access_denied"},
-		"error_description": {`</p><script>alert(document.cookie)</script><img src=x onerror=alert(1)>`}}))
-	wantPage(t, "cancelled, with markup in error_description", r, http.StatusOK, "cancelled")
-	checkPage(t, "cancelled", r)
-	if !strings.Contains(r.body, "&lt;script&gt;alert(document.cookie)&lt;/script&gt;") {
-		t.Errorf("the provider's error_description is not shown escaped: %s", r.body)
+	// The user's cancellation and the provider's refusal, each with markup
+	// in error_description: shown escaped.
+	for _, e := range []struct{ code, outcome string }{{"access_denied", "cancelled"}, {"invalid_scope", "refused"}} {
+		l = h.authorize(t)
+		r := h.client.get(t, h.redirectURL(url.Values{"state": {l.state}, "error": {e.code},
+			"error_description": {`</p><script>alert(document.cookie)</script><img src=x onerror=alert(1)>`}}))
+		wantPage(t, e.outcome+", with markup in error_description", r, http.StatusOK, e.outcome)
+		checkPage(t, e.outcome, r)
+		if !strings.Contains(r.body, "&lt;script&gt;alert(document.cookie)&lt;/script&gt;") {
+			t.Errorf("%s: the provider's error_description is not shown escaped: %s", e.outcome, r.body)
+		}
 	}
 
 	l = h.authorize(t)
-	r = h.client.get(t, h.redirectURL(url.Values{"state": {l.state}, "error": {"invalid_scope"},
-		"error_description": {`</p><script>alert(document.cookie)</script><img src=x onerror=alert(1)>`}}))
-	wantPage(t, "refused, with markup in error_description", r, http.StatusOK, "refused")
-	checkPage(t, "refused", r)
-	if !strings.Contains(r.body, "&lt;script&gt;alert(document.cookie)&lt;/script&gt;") {
-		t.Errorf("the provider's error_description is not shown escaped: %s", r.body)
-	}
-
-	l = h.authorize(t)
-	r = h.client.get(t, h.redirectURL(url.Values{"state": {l.state}}))
+	r := h.client.get(t, h.redirectURL(url.Values{"state": {l.state}}))
 	wantPage(t, "neither code nor error", r, http.StatusBadRequest, "bad_request")
 	checkPage(t, "bad request", r)
 
-	p.setFault(func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(500); return true })
+	p.SetTokenHook(func(w http.ResponseWriter, r *http.Request) bool { w.WriteHeader(500); return true })
 	l = h.authorize(t)
 	r = h.client.get(t, h.client.consent(t, l, false))
 	wantPage(t, "provider failure", r, http.StatusBadGateway, "provider_error")
 	checkPage(t, "provider failure", r)
-	p.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+	p.SetTokenHook(func(w http.ResponseWriter, r *http.Request) bool {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(30 * time.Second):
@@ -164,7 +160,7 @@ func TestEveryPageAndTokenResponseHasSafeHeaders(t *testing.T) {
 	r = h.client.get(t, h.client.consent(t, l, false))
 	wantPage(t, "provider timeout", r, http.StatusGatewayTimeout, "provider_timeout")
 	checkPage(t, "provider timeout", r)
-	p.setFault(nil)
+	p.SetTokenHook(nil)
 
 	// /refresh answers carry tokens too.
 	var rt struct {

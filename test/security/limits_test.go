@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"handoff/internal/testkit"
 	"handoff/web"
 )
 
@@ -44,7 +45,7 @@ func rawExchange(t *testing.T, addr, head, body string) resp {
 }
 
 func TestOversizedBodiesAre413(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, nil)
 	addr := strings.TrimPrefix(h.URL, "http://")
@@ -75,7 +76,7 @@ func TestOversizedBodiesAre413(t *testing.T) {
 }
 
 func TestOversizedHeadersAndURLsAreRefused(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, nil)
 	addr := strings.TrimPrefix(h.URL, "http://")
@@ -132,7 +133,7 @@ func slowClient(addr, data string, interval, giveUp time.Duration) (time.Duratio
 }
 
 func TestSlowlorisIsCutOffByTheReadTimeout(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	const readTimeout = 2 * time.Second
 	h := startHandoff(t, p, nil, func(o *web.Options) {
@@ -195,7 +196,7 @@ func TestSlowlorisIsCutOffByTheReadTimeout(t *testing.T) {
 }
 
 func TestPollRateLimitPerKey(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, map[string]string{"RATE_LIMIT": "on"})
 	l := h.authorize(t)
@@ -220,7 +221,7 @@ func TestPollRateLimitPerKey(t *testing.T) {
 // Framer's plugins poll every 1.5–2.5 s, one fails a login on any 429, and
 // many users share NAT addresses: none of that may be throttled.
 func TestPluginPollingIsNeverThrottled(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, map[string]string{"RATE_LIMIT": "on"})
 	var logins []login
@@ -263,7 +264,7 @@ func exhaust(t *testing.T, send func() resp) resp {
 }
 
 func TestPerIPLimits(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, map[string]string{"RATE_LIMIT": "on"})
 	fakeIP := []string{"Fly-Client-IP", "203.0.113.7", "X-Forwarded-For", "203.0.113.7", "X-Real-IP", "203.0.113.7"}
@@ -281,9 +282,9 @@ func TestPerIPLimits(t *testing.T) {
 		return h.client.post(t, h.URL+"/refresh", "application/x-www-form-urlencoded", "refresh_token=nope")
 	})
 	wantCode(t, "/refresh past the limit", r, http.StatusTooManyRequests, "slow_down")
-	before := p.tokenRequests.Load()
+	before := p.TokenRequests()
 	h.client.post(t, h.URL+"/refresh", "application/x-www-form-urlencoded", "refresh_token=nope", fakeIP...)
-	if p.tokenRequests.Load() != before {
+	if p.TokenRequests() != before {
 		t.Error("a throttled /refresh reached the provider")
 	}
 
@@ -299,7 +300,7 @@ func TestPerIPLimits(t *testing.T) {
 }
 
 func TestFlyClientIPTrustedOnlyOnFly(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, map[string]string{"RATE_LIMIT": "on", "FLY_APP_NAME": "handoff-test"})
 	from := func(ip string) func() resp {
@@ -327,7 +328,7 @@ func TestFlyClientIPTrustedOnlyOnFly(t *testing.T) {
 // MAX_PENDING caps the token store: a flood of completed logins that are
 // never collected keeps only the newest.
 func TestMaxPendingCapsTheTokenStore(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	const maxPending = 5
 	h := startHandoff(t, p, map[string]string{"MAX_PENDING": strconv.Itoa(maxPending)})
@@ -362,7 +363,7 @@ func TestMaxPendingCapsTheTokenStore(t *testing.T) {
 // it be replayed, and the replay reaches the provider; with PKCE on, the
 // provider refuses the spent code, and nothing waiting is touched.
 func TestReplayAfterUsedStateEvictionWithPKCE(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	const maxPending = 5
 	h := startHandoff(t, p, map[string]string{"MAX_PENDING": strconv.Itoa(maxPending)})
@@ -371,9 +372,9 @@ func TestReplayAfterUsedStateEvictionWithPKCE(t *testing.T) {
 	h.client.get(t, back)
 	flood(t, h, 2*maxPending)
 
-	before := p.tokenRequests.Load()
+	before := p.TokenRequests()
 	r := h.client.get(t, back)
-	if p.tokenRequests.Load() == before {
+	if p.TokenRequests() == before {
 		t.Fatal("the replay never reached the provider: the used-state store held more than MAX_PENDING states")
 	}
 	wantPage(t, "replay of a spent code", r, http.StatusBadGateway, "provider_error")
@@ -387,7 +388,7 @@ func TestReplayAfterUsedStateEvictionWithPKCE(t *testing.T) {
 // a code of their own and the provider accepts. Handoff must still never
 // replace tokens waiting for their poll (docs/protocol.md).
 func TestReplayAfterEvictionNeverReplacesWaitingTokens(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	const maxPending = 5
 	h := startHandoff(t, p, map[string]string{"MAX_PENDING": strconv.Itoa(maxPending), "PKCE": "false"})

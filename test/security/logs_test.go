@@ -17,10 +17,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 )
 
 // attach returns a client-side handoff for a server running elsewhere.
 func attach(t *testing.T, base string, p *fakeProvider) *handoff {
+	owned(t)
 	h := &handoff{URL: base, secrets: p.secrets, provider: p, client: newClient(p.secrets)}
 	t.Cleanup(func() {
 		h.client.close()
@@ -34,26 +38,22 @@ func attach(t *testing.T, base string, p *fakeProvider) *handoff {
 var requestLine = regexp.MustCompile(`^time=\S+ level=INFO msg=request method=([A-Z]+) route=(\S+) status=(\d{3}) duration=\S+ request_id=([0-9a-z]+)( login=[0-9a-f]{12})?$`)
 
 func TestNoSecretInLogsOrPages(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	endpointKey := random(24) // a credential in TOKEN_ENDPOINT's query, as some setups have
 	sealKey, oldKey := hexKey(), hexKey()
-	secrets.add(endpointKey, sealKey, oldKey)
+	secrets.Add(endpointKey, sealKey, oldKey)
 	proc := startBinary(t, func(base string) map[string]string {
-		return map[string]string{
-			"CLIENT_ID":          p.clientID,
-			"CLIENT_SECRET":      p.clientSecret,
-			"REDIRECT_URI":       base + "/redirect",
-			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-			"TOKEN_ENDPOINT":     p.URL + "/token?api_key=" + endpointKey,
-			"REVOKE_ENDPOINT":    p.URL + "/revoke?api_key=" + endpointKey,
-			"SEAL_KEY":           sealKey,
-			"SEAL_KEYS_OLD":      oldKey,
-			"LOG_LEVEL":          "debug",
-			"RATE_LIMIT":         "on",
-			"PROVIDER_TIMEOUT":   "1s",
-			"SHUTDOWN_GRACE":     "10s",
-		}
+		return p.env(base, map[string]string{
+			"TOKEN_ENDPOINT":   p.URL + "/token?api_key=" + endpointKey,
+			"REVOKE_ENDPOINT":  p.URL + "/revoke?api_key=" + endpointKey,
+			"SEAL_KEY":         sealKey,
+			"SEAL_KEYS_OLD":    oldKey,
+			"LOG_LEVEL":        "debug",
+			"RATE_LIMIT":       "on",
+			"PROVIDER_TIMEOUT": "1s",
+			"SHUTDOWN_GRACE":   "10s",
+		})
 	})
 	base := proc.URL
 	h := attach(t, proc.URL, p)
@@ -89,12 +89,22 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 		}
 	}
 	bogusRT := random(24)
-	secrets.add(bogusRT)
+	secrets.Add(bogusRT)
 	wantCode(t, "refused refresh", count(c.post(t, base+"/refresh?code="+bogusRT, "", "")), 400, "invalid_grant")
 	wantCode(t, "refused refresh with a space", count(c.post(t, base+"/refresh?code="+bogusRT[:10]+"+"+bogusRT[10:], "", "")), 400, "invalid_grant")
 
 	// Log out, with the token in the query and in a body; and one the
-	// provider refuses.
+	// provider refuses (RFC 7009 lets it answer 200 for a token it never
+	// issued; this one refuses with 400, so that a refusal is logged too).
+	p.SetRevokeHook(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.PostForm.Get("token") != bogusRT {
+			return false
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte(`{"error":"invalid_request","error_description":"unknown token"}`))
+		return true
+	})
 	for what, r := range map[string]resp{
 		"revoke in the query": c.post(t, base+"/revoke?token="+url.QueryEscape(rt.RefreshToken)+"&token_type_hint=refresh_token", "", ""),
 		"revoke in a form":    c.post(t, base+"/revoke", "application/x-www-form-urlencoded", "token="+url.QueryEscape(rt.RefreshToken)),
@@ -116,7 +126,7 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 	// Provider failures, each logged with its cause.
 	for _, f := range []struct {
 		name          string
-		fault         faultFunc
+		fault         mockprovider.Hook
 		page          int
 		outcome       string
 		pollCode      string // the 410's code
@@ -145,7 +155,7 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 			return true
 		}, 504, "provider_timeout", "temporarily_unavailable", 504, "temporarily_unavailable"},
 	} {
-		p.setFault(f.fault)
+		p.SetTokenHook(f.fault)
 		l = h.authorize(t)
 		count(resp{})
 		wantPage(t, f.name, count(c.get(t, c.consent(t, l, false))), f.page, f.outcome)
@@ -153,11 +163,11 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 		// A token never refreshed before: one that was is answered
 		// again from memory for REFRESH_REPLAY_TTL, not by the provider.
 		faultRT := random(24)
-		secrets.add(faultRT)
+		secrets.Add(faultRT)
 		wantCode(t, "refresh during "+f.name, count(c.post(t, base+"/refresh?code="+url.QueryEscape(faultRT), "", "")),
 			f.refreshStatus, f.refreshCode)
 	}
-	p.setFault(nil)
+	p.SetTokenHook(nil)
 
 	// Bad states, each carrying real secrets.
 	bu, _ := url.Parse(back)
@@ -231,7 +241,7 @@ func TestNoSecretInLogsOrPages(t *testing.T) {
 	}
 	out := proc.Out.String()
 
-	if leaked := secrets.leaks(out); len(leaked) > 0 {
+	if leaked := secrets.Leaks(out); len(leaked) > 0 {
 		for _, s := range leaked {
 			t.Errorf("the log holds a secret: %.12s…", s)
 		}
@@ -303,7 +313,7 @@ func flipChar(s string) string {
 // oversized one), with the route pattern, never the path or query that
 // carried a key or a state.
 func TestUnknownMethodsAndRefusedBodiesAreLogged(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	proc, h := startBinaryFor(t, p, map[string]string{"LOG_LEVEL": "info"})
 	l := h.authorize(t)
@@ -356,7 +366,7 @@ func TestUnknownMethodsAndRefusedBodiesAreLogged(t *testing.T) {
 			t.Errorf("%d request lines with method=%s route=%s status=%s, want %d", got[l], l.method, l.route, l.status, n)
 		}
 	}
-	if leaked := secrets.leaks(out); len(leaked) > 0 {
+	if leaked := secrets.Leaks(out); len(leaked) > 0 {
 		t.Errorf("the log holds %d secret(s)", len(leaked))
 	}
 	if t.Failed() {

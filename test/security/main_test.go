@@ -1,10 +1,16 @@
 package security
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
+	"runtime/pprof"
+	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -28,8 +34,8 @@ var leakOptions = []goleak.Option{
 
 // findLeaks is goleak.Find, retried for up to within: fasthttp's worker pool
 // cleaner sees a server's stop signal only after its sleep
-// (MaxIdleWorkerDuration, 10 s by default), so it is given time to exit
-// rather than ignored.
+// (MaxIdleWorkerDuration, which startHandoff sets to idleWorkers), so it is
+// given time to exit rather than ignored.
 func findLeaks(within time.Duration, opts ...goleak.Option) error {
 	deadline := time.Now().Add(within)
 	for {
@@ -41,11 +47,50 @@ func findLeaks(within time.Duration, opts ...goleak.Option) error {
 	}
 }
 
+// idleWorkers is the MaxIdleWorkerDuration of the in-process servers: how
+// long the worker pool's cleaner may sleep after the server stops. The
+// leak check waits many times longer (fasthttp's own default, 10 s, left a
+// margin of 5 s on a 15 s wait).
+const idleWorkers = time.Second
+
+// owned labels the goroutines that the test's goroutine starts from now on
+// (servers, their workers, client connections) with the test's name, so a
+// leak found after all tests have run names the test that left it.
+func owned(t testing.TB) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels("test", t.Name())))
+}
+
+var testLabel = regexp.MustCompile(`(?m)^# labels: \{.*"test":"([^"]+)"`)
+
+// leakOwners returns the tests whose labelled goroutines are still running,
+// but for those leakOptions ignores.
+func leakOwners() []string {
+	var buf bytes.Buffer
+	pprof.Lookup("goroutine").WriteTo(&buf, 1)
+	seen := map[string]bool{}
+	var names []string
+	for _, group := range strings.Split(buf.String(), "\n\n") {
+		if strings.Contains(group, "expirable.NewLRU") || strings.Contains(group, "fasthttp.updateServerDate") {
+			continue
+		}
+		if m := testLabel.FindStringSubmatch(group); m != nil && !seen[m[1]] {
+			seen[m[1]] = true
+			names = append(names, m[1])
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
 func TestMain(m *testing.M) {
 	code := testkit.Run(m)
 	if code == 0 {
 		if err := findLeaks(20 * time.Second); err != nil {
-			fmt.Fprintln(os.Stderr, "test/security: goroutines leaked by the tests:", err)
+			owners := "no test's label: started by the harness itself"
+			if names := leakOwners(); len(names) > 0 {
+				owners = "started under " + strings.Join(names, ", ")
+			}
+			fmt.Fprintf(os.Stderr, "test/security: goroutines leaked by the tests (%s): %v\n", owners, err)
 			code = 1
 		}
 	}
@@ -71,26 +116,12 @@ func startBinary(t *testing.T, env func(base string) map[string]string) *process
 
 // startBinaryFor runs the binary against p, configured as startHandoff
 // configures the in-process server (rate limits off) plus env, and returns
-// it with a client that keeps every error body to search for secrets. The
-// port is testkit's to choose, and to choose again if another process takes
-// it first.
+// it with a client that keeps every error body to search for secrets.
 func startBinaryFor(t *testing.T, p *fakeProvider, env map[string]string) (*process, *handoff) {
 	t.Helper()
-	proc := &process{testkit.Start(t, testkit.Options{Env: func(port int) map[string]string {
-		vars := map[string]string{
-			"CLIENT_ID":          p.clientID,
-			"CLIENT_SECRET":      p.clientSecret,
-			"REDIRECT_URI":       "http://127.0.0.1:" + strconv.Itoa(port) + "/redirect",
-			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-			"TOKEN_ENDPOINT":     p.URL + "/token",
-			"RATE_LIMIT":         "off",
-			"LOG_LEVEL":          "warn",
-		}
-		for k, v := range env {
-			vars[k] = v
-		}
-		return vars
-	}})}
+	proc := startBinary(t, func(base string) map[string]string {
+		return p.env(base, map[string]string{"RATE_LIMIT": "off", "LOG_LEVEL": "warn"}, env)
+	})
 	return proc, attach(t, proc.URL, p)
 }
 

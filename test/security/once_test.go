@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 // race runs n polls for key at once and counts the answers by status.
@@ -39,7 +41,7 @@ func (h *handoff) race(t *testing.T, key string, n int) (map[int]int, []resp) {
 func TestFiftyConcurrentPollsGetOne200(t *testing.T) {
 	for _, rl := range []string{"off", "on"} {
 		t.Run("RATE_LIMIT="+rl, func(t *testing.T) {
-			secrets := &secretSet{}
+			secrets := &testkit.Secrets{}
 			p := newFakeProvider(t, secrets)
 			h := startHandoff(t, p, map[string]string{"RATE_LIMIT": rl})
 			rounds := 20
@@ -80,7 +82,7 @@ func TestFiftyConcurrentPollsGetOne200(t *testing.T) {
 }
 
 func TestEachReadKeyGetsOnlyItsOwnTokens(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, nil)
 	a, b := h.authorize(t), h.authorize(t)
@@ -94,7 +96,7 @@ func TestEachReadKeyGetsOnlyItsOwnTokens(t *testing.T) {
 }
 
 func TestForgedReadKeysAre400AndTakeNothing(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, nil)
 	l := h.authorize(t)
@@ -142,7 +144,7 @@ func TestForgedReadKeysAre400AndTakeNothing(t *testing.T) {
 }
 
 func TestTokensGoneAfterTokenTTL(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, map[string]string{"TOKEN_TTL": "300ms"})
 	l := h.authorize(t)
@@ -153,7 +155,7 @@ func TestTokensGoneAfterTokenTTL(t *testing.T) {
 }
 
 func TestExpiredReadKeyIs410(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, map[string]string{"LOGIN_TTL": "300ms"})
 	l := h.authorize(t)
@@ -165,7 +167,7 @@ func TestExpiredReadKeyIs410(t *testing.T) {
 // Starting a login stores nothing: a login started on one server completes
 // on a fresh one (a restart) that shares only the seal key.
 func TestLoginStoresNothing(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	key := hexKey()
 	first := startHandoff(t, p, map[string]string{"SEAL_KEY": key})
@@ -174,7 +176,9 @@ func TestLoginStoresNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := startHandoff(t, p, map[string]string{"SEAL_KEY": key})
+	// The same app restarted: its REDIRECT_URI is the one the provider
+	// checks the code against.
+	second := startHandoff(t, p, map[string]string{"SEAL_KEY": key, "REDIRECT_URI": first.URL + "/redirect"})
 	wantCode(t, "poll at the new server before the redirect", second.poll(t, l.readKey), http.StatusNotFound, "authorization_pending")
 	r := second.client.get(t, second.redirectURL(back.Query()))
 	wantPage(t, "redirect at the new server", r, http.StatusOK, "authenticated")

@@ -2,177 +2,85 @@ package security
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
-	"encoding/json"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"sync"
-	"sync/atomic"
 	"testing"
+
+	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 )
 
-// fakeProvider is a strict OAuth 2.0 authorization server that remembers
-// everything secret it issued or received (codes, tokens, PKCE verifiers), so
-// the tests can look for each of them in handoff's logs and pages, and counts
-// token requests, so they can prove that a refused state never reached it.
+// fakeProvider is internal/mockprovider, strict as a real provider is, with
+// a random client, its consent page (so a test can approve or deny), the
+// iss parameter of RFC 9207 (handoff must ignore it), and every code, token
+// and PKCE verifier it issues or receives added to the test's secrets, to
+// be looked for in handoff's logs and pages. It counts token requests
+// (TokenRequests), so tests can prove that a refused state never reached
+// it, and a test may play a fault at its token or revocation endpoint
+// (SetTokenHook, SetRevokeHook).
 type fakeProvider struct {
+	*mockprovider.Provider
 	URL          string
 	clientID     string
 	clientSecret string
-	secrets      *secretSet
+	secrets      *testkit.Secrets
 
-	tokenRequests atomic.Int64
-	// fault, when set, sees each token request first; it answers and
-	// returns true, or returns false to let the normal grant run.
-	fault atomic.Pointer[faultFunc]
-
-	mu        sync.Mutex
-	codes     map[string]string // code -> PKCE challenge ("" without PKCE)
-	refresh   map[string]bool
-	issued    map[string]string // code -> the access token it was exchanged for
-	verifiers []string          // code_verifier values received
+	mu     sync.Mutex
+	issued map[string]string // code -> the access token it was exchanged for
 }
 
-type faultFunc func(w http.ResponseWriter, r *http.Request) bool
-
-func newFakeProvider(t *testing.T, secrets *secretSet) *fakeProvider {
+// newFakeProvider starts a fake provider; opts may change its options
+// (RequirePKCE, say) before it starts.
+func newFakeProvider(t *testing.T, secrets *testkit.Secrets, opts ...func(*mockprovider.Options)) *fakeProvider {
 	t.Helper()
+	owned(t)
 	p := &fakeProvider{
 		clientID:     "client-" + random(8),
 		clientSecret: random(32),
 		secrets:      secrets,
-		codes:        map[string]string{},
-		refresh:      map[string]bool{},
 		issued:       map[string]string{},
 	}
-	secrets.add(p.clientSecret)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /authorize", p.authorize)
-	mux.HandleFunc("POST /token", p.token)
-	mux.HandleFunc("POST /revoke", p.revoke)
-	srv := httptest.NewServer(mux)
+	secrets.Add(p.clientSecret)
+	o := mockprovider.Options{
+		ClientID:     p.clientID,
+		ClientSecret: p.clientSecret,
+		Issuer:       "https://provider.test",
+		Observe: func(e mockprovider.Event) {
+			secrets.Add(e.Value)
+			if e.Kind == "access_token" && e.Code != "" {
+				p.mu.Lock()
+				p.issued[e.Code] = e.Value
+				p.mu.Unlock()
+			}
+		},
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	p.Provider = mockprovider.New(o)
+	srv := httptest.NewServer(p.Provider)
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL
 	return p
 }
 
-func (p *fakeProvider) setFault(f faultFunc) {
-	if f == nil {
-		p.fault.Store(nil)
-		return
+// env is handoff's configuration for an app of p's client served at base,
+// with each of extra on top in turn (the last wins).
+func (p *fakeProvider) env(base string, extra ...map[string]string) map[string]string {
+	vars := map[string]string{
+		"CLIENT_ID":          p.clientID,
+		"CLIENT_SECRET":      p.clientSecret,
+		"REDIRECT_URI":       base + "/redirect",
+		"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
+		"TOKEN_ENDPOINT":     p.URL + "/token",
 	}
-	p.fault.Store(&f)
-}
-
-// authorize approves at once (or, with deny=1 added by the test playing the
-// user, refuses) and sends the browser back with the state it was given.
-func (p *fakeProvider) authorize(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	back, err := url.Parse(q.Get("redirect_uri"))
-	if q.Get("client_id") != p.clientID || err != nil || q.Get("response_type") != "code" {
-		http.Error(w, "bad authorize request", http.StatusBadRequest)
-		return
-	}
-	if q.Get("code_challenge") != "" && q.Get("code_challenge_method") != "S256" {
-		http.Error(w, "S256 only", http.StatusBadRequest)
-		return
-	}
-	v := url.Values{"state": {q.Get("state")}}
-	if q.Get("deny") != "" {
-		v.Set("error", "access_denied")
-		v.Set("error_description", "The user denied the request.")
-	} else {
-		code := random(24)
-		p.secrets.add(code)
-		p.mu.Lock()
-		p.codes[code] = q.Get("code_challenge")
-		p.mu.Unlock()
-		v.Set("code", code)
-	}
-	v.Set("iss", p.URL) // an extra parameter handoff must ignore
-	back.RawQuery = v.Encode()
-	http.Redirect(w, r, back.String(), http.StatusFound)
-}
-
-// revoke is an RFC 7009 endpoint that keeps the token valid (the log tests
-// revoke and refresh in either order) and, unlike RFC 7009, refuses a token
-// it never issued, so that a refusal is logged too.
-func (p *fakeProvider) revoke(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("client_secret") != p.clientSecret {
-		oauthError(w, http.StatusUnauthorized, "invalid_client")
-		return
-	}
-	p.mu.Lock()
-	known := p.refresh[r.PostForm.Get("token")]
-	p.mu.Unlock()
-	if !known {
-		oauthError(w, http.StatusBadRequest, "invalid_request")
-		return
-	}
-	w.WriteHeader(http.StatusOK)
-}
-
-func (p *fakeProvider) token(w http.ResponseWriter, r *http.Request) {
-	p.tokenRequests.Add(1)
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request")
-		return
-	}
-	f := r.PostForm
-	if v := f.Get("code_verifier"); v != "" {
-		p.secrets.add(v)
-		p.mu.Lock()
-		p.verifiers = append(p.verifiers, v)
-		p.mu.Unlock()
-	}
-	if ff := p.fault.Load(); ff != nil && (*ff)(w, r) {
-		return
-	}
-	if f.Get("client_id") != p.clientID ||
-		subtle.ConstantTimeCompare([]byte(f.Get("client_secret")), []byte(p.clientSecret)) != 1 {
-		oauthError(w, http.StatusUnauthorized, "invalid_client")
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	switch f.Get("grant_type") {
-	case "authorization_code":
-		code := f.Get("code")
-		challenge, ok := p.codes[code]
-		delete(p.codes, code) // single use
-		if !ok || challenge != "" && s256(f.Get("code_verifier")) != challenge {
-			oauthError(w, http.StatusBadRequest, "invalid_grant")
-			return
+	for _, m := range extra {
+		for k, v := range m {
+			vars[k] = v
 		}
-		p.issued[code] = p.issue(w, true)
-	case "refresh_token":
-		if !p.refresh[f.Get("refresh_token")] {
-			oauthError(w, http.StatusBadRequest, "invalid_grant")
-			return
-		}
-		p.issue(w, false) // as Google does: the old refresh token stays valid
-	default:
-		oauthError(w, http.StatusBadRequest, "unsupported_grant_type")
 	}
-}
-
-// issue writes a token response and returns its access token. p.mu is held.
-func (p *fakeProvider) issue(w http.ResponseWriter, withRefresh bool) string {
-	body := map[string]any{"access_token": random(32), "token_type": "bearer", "expires_in": 3600}
-	p.secrets.add(body["access_token"].(string))
-	if withRefresh {
-		rt := random(32)
-		p.refresh[rt] = true
-		p.secrets.add(rt)
-		body["refresh_token"] = rt
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(body)
-	return body["access_token"].(string)
+	return vars
 }
 
 // accessFor returns the access token that code was exchanged for.
@@ -180,17 +88,6 @@ func (p *fakeProvider) accessFor(code string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.issued[code]
-}
-
-func oauthError(w http.ResponseWriter, status int, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": "refused by the fake provider"})
-}
-
-func s256(verifier string) string {
-	sum := sha256.Sum256([]byte(verifier))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // random returns n random bytes, base64url-encoded: every window of it is

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 func TestSignalMidExchangeFinishesItAndExits0(t *testing.T) {
@@ -23,10 +25,10 @@ func TestSignalMidExchangeFinishesItAndExits0(t *testing.T) {
 }
 
 func signalMidExchange(t *testing.T, sig syscall.Signal) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	arrived, release := make(chan struct{}, 1), make(chan struct{})
-	p.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+	p.SetTokenHook(func(w http.ResponseWriter, r *http.Request) bool {
 		arrived <- struct{}{}
 		select {
 		case <-release:
@@ -36,15 +38,7 @@ func signalMidExchange(t *testing.T, sig syscall.Signal) {
 	})
 	const grace = 10 * time.Second
 	proc := startBinary(t, func(base string) map[string]string {
-		return map[string]string{
-			"CLIENT_ID":          p.clientID,
-			"CLIENT_SECRET":      p.clientSecret,
-			"REDIRECT_URI":       base + "/redirect",
-			"AUTHORIZE_ENDPOINT": p.URL + "/authorize",
-			"TOKEN_ENDPOINT":     p.URL + "/token",
-			"SHUTDOWN_GRACE":     grace.String(),
-			"PROVIDER_TIMEOUT":   "20s",
-		}
+		return p.env(base, map[string]string{"SHUTDOWN_GRACE": grace.String(), "PROVIDER_TIMEOUT": "20s"})
 	})
 	h := attach(t, proc.URL, p)
 	back := h.client.consent(t, h.authorize(t), false)

@@ -15,16 +15,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"handoff/internal/testkit"
 )
 
 // refused asserts that /redirect with these parameters answers the "invalid
 // or expired link" page and that the provider saw no token request.
 func (h *handoff) refused(t *testing.T, what string, params url.Values) {
 	t.Helper()
-	before := h.provider.tokenRequests.Load()
+	before := h.provider.TokenRequests()
 	r := h.client.get(t, h.redirectURL(params))
 	wantPage(t, what, r, http.StatusBadRequest, "invalid")
-	if n := h.provider.tokenRequests.Load() - before; n != 0 {
+	if n := h.provider.TokenRequests() - before; n != 0 {
 		t.Errorf("%s: %d token request(s) reached the provider", what, n)
 	}
 }
@@ -40,10 +42,16 @@ func (h *handoff) codeFor(t *testing.T, l login) string {
 }
 
 func TestStateForgedTamperedTruncatedOversizedNeverReachProvider(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, nil)
+	// A state with a '-' or '_', whose spelling in the standard base64
+	// alphabet (tried below) differs from it: about one state in 23 has
+	// neither, and the "other spelling" was then the state itself.
 	l := h.authorize(t)
+	for !strings.ContainsAny(l.state, "-_") {
+		l = h.authorize(t)
+	}
 	code := h.codeFor(t, l)
 	raw, err := base64.RawURLEncoding.DecodeString(l.state)
 	if err != nil {
@@ -95,14 +103,14 @@ func TestStateForgedTamperedTruncatedOversizedNeverReachProvider(t *testing.T) {
 	// A state far past the sealed size, still under the header limit, gets
 	// the page; one past the 8 KiB header limit is refused before routing.
 	try("7 KB state", strings.Repeat("A", 7<<10))
-	before := p.tokenRequests.Load()
+	before := p.TokenRequests()
 	r := rawExchange(t, strings.TrimPrefix(h.URL, "http://"), "GET /redirect?"+url.Values{"state": {strings.Repeat("A", 10<<10)}, "code": {code}}.Encode()+
 		" HTTP/1.1\r\nHost: x\r\n\r\n", "")
 	h.client.checkBody(r)
 	if r.status != http.StatusRequestHeaderFieldsTooLarge && r.status != http.StatusRequestURITooLong {
 		t.Errorf("10 KB state: got %v, want 431 or 414", r)
 	}
-	if p.tokenRequests.Load() != before {
+	if p.TokenRequests() != before {
 		t.Error("10 KB state: a token request reached the provider")
 	}
 
@@ -110,7 +118,7 @@ func TestStateForgedTamperedTruncatedOversizedNeverReachProvider(t *testing.T) {
 	// with the one and only token request.
 	r = h.client.get(t, h.redirectURL(url.Values{"state": {l.state}, "code": {code}}))
 	wantPage(t, "the genuine redirect after all the attacks", r, http.StatusOK, "authenticated")
-	if n := p.tokenRequests.Load(); n != 1 {
+	if n := p.TokenRequests(); n != 1 {
 		t.Errorf("the provider saw %d token requests, want exactly 1", n)
 	}
 	if r := h.poll(t, l.readKey); r.status != http.StatusOK {
@@ -121,7 +129,7 @@ func TestStateForgedTamperedTruncatedOversizedNeverReachProvider(t *testing.T) {
 const base64URLAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 func TestStateReplayedIsRefusedAndTokensStay(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, nil)
 	l := h.authorize(t)
@@ -147,7 +155,7 @@ func TestStateReplayedIsRefusedAndTokensStay(t *testing.T) {
 	if r.status != http.StatusOK || !strings.Contains(r.body, "access_token") {
 		t.Fatalf("poll after the replays: %v", r)
 	}
-	if n := p.tokenRequests.Load(); n != 1 {
+	if n := p.TokenRequests(); n != 1 {
 		t.Errorf("the provider saw %d token requests, want 1", n)
 	}
 	// And a replay after delivery is refused the same way.
@@ -155,7 +163,7 @@ func TestStateReplayedIsRefusedAndTokensStay(t *testing.T) {
 }
 
 func TestStateExpiredIsRefused(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	h := startHandoff(t, p, map[string]string{"LOGIN_TTL": "300ms"})
 	l := h.authorize(t)
@@ -166,7 +174,7 @@ func TestStateExpiredIsRefused(t *testing.T) {
 }
 
 func TestStateFromAnotherDeploymentIsRefused(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	// Same provider client, same secret: only the seal keys differ.
 	ours := startHandoff(t, p, map[string]string{"SEAL_KEY": hexKey()})
@@ -190,18 +198,18 @@ func TestStateFromAnotherDeploymentIsRefused(t *testing.T) {
 		"TWO_AUTHORIZE_ENDPOINT": p.URL + "/authorize", "TWO_TOKEN_ENDPOINT": p.URL + "/token",
 	})
 	one := authorizeAt(t, apps.client, apps.URL+"/one", secrets)
-	before := p.tokenRequests.Load()
+	before := p.TokenRequests()
 	r := apps.client.get(t, apps.URL+"/two/redirect?"+url.Values{"state": {one.state}, "code": {"x"}}.Encode())
 	wantPage(t, "app one's state at app two's redirect", r, http.StatusBadRequest, "invalid")
 	wantCode(t, "app one's read key at app two's poll",
 		apps.client.post(t, apps.URL+"/two/poll?readKey="+url.QueryEscape(one.readKey), "", ""), http.StatusBadRequest, "invalid_request")
-	if p.tokenRequests.Load() != before {
+	if p.TokenRequests() != before {
 		t.Error("a token request reached the provider")
 	}
 }
 
 func TestStateAcrossSealKeyRotation(t *testing.T) {
-	secrets := &secretSet{}
+	secrets := &testkit.Secrets{}
 	p := newFakeProvider(t, secrets)
 	oldKey, newKey := hexKey(), hexKey()
 
@@ -217,7 +225,9 @@ func TestStateAcrossSealKeyRotation(t *testing.T) {
 
 	// Rotated with SEAL_KEYS_OLD: they still complete, and new logins are
 	// sealed under the new key only.
-	rotated := startHandoff(t, p, map[string]string{"SEAL_KEY": newKey, "SEAL_KEYS_OLD": hexKey() + "," + oldKey})
+	// (The same app: the REDIRECT_URI the provider checks codes against.)
+	rotated := startHandoff(t, p, map[string]string{"SEAL_KEY": newKey, "SEAL_KEYS_OLD": hexKey() + "," + oldKey,
+		"REDIRECT_URI": before.URL + "/redirect"})
 	r := rotated.client.get(t, rotated.redirectURL(url.Values{"state": {l2.state}, "code": {code2}}))
 	wantPage(t, "a state from before the rotation, SEAL_KEYS_OLD set", r, http.StatusOK, "authenticated")
 	if r := rotated.poll(t, l2.readKey); r.status != http.StatusOK {

@@ -5,9 +5,9 @@
 // plays plugins logging in (most collect their tokens; some are cancelled,
 // some never poll, some never come back), refreshes, floods /redirect past
 // its per-IP limit once, and scrapes /metrics every few seconds. Then it
-// evaluates each panel's own queries over the samples (promql.go), lays the
-// panels out on Grafana's grid as HTML and SVG, and has headless Chromium
-// take the screenshot.
+// evaluates each panel's own queries over the samples (series.go,
+// promql.go, functions.go), lays the panels out on Grafana's grid as HTML
+// and SVG, and has headless Chromium take the screenshot.
 //
 //	go run ./docs/tools/dashboard                    # about 4 minutes
 //	go run ./docs/tools/dashboard -duration 1m -out /tmp/d.png

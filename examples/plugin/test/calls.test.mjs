@@ -49,6 +49,18 @@ function client(srv, extra = {}) {
   return { c, storage }
 }
 
+/**
+ * A fake handoff (routes as for fake, closed when the test ends) and a client that holds
+ * tokens (saved(tokens)), as after a login; the rest of opts goes to client().
+ */
+async function loggedIn(t, routes = {}, { tokens, ...opts } = {}) {
+  const srv = await fake(routes)
+  t.after(srv.close)
+  const { c, storage } = client(srv, opts)
+  storage.setItem("handoff.tokens", saved(tokens))
+  return { srv, c, storage }
+}
+
 // ---- per-login choices ---------------------------------------------------------------
 
 test("authorize: the per-login choices travel as a form body (a CORS simple request)", async (t) => {
@@ -224,10 +236,7 @@ test("login: the default window needs a browser; the openWindow option still wor
 // ---- logout ------------------------------------------------------------------------
 
 test("logout: revokes the refresh token in a form body, forgets the tokens at once", async (t) => {
-  const srv = await fake({ "POST /revoke": (res) => json(res, 200, {}) })
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved())
+  const { srv, c, storage } = await loggedIn(t, { "POST /revoke": (res) => json(res, 200, {}) })
 
   const p = c.logout()
   assert.equal(storage.getItem("handoff.tokens"), null, "forgotten before handoff answers")
@@ -241,10 +250,7 @@ test("logout: revokes the refresh token in a form body, forgets the tokens at on
 })
 
 test("logout: without a refresh token the access token is revoked", async (t) => {
-  const srv = await fake({ "POST /revoke": (res) => json(res, 200, {}) })
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved({ access_token: "at+/=1" }))
+  const { srv, c } = await loggedIn(t, { "POST /revoke": (res) => json(res, 200, {}) }, { tokens: { access_token: "at+/=1" } })
   assert.deepEqual(await c.logout(), { revoked: true })
   assert.deepEqual(Object.fromEntries(new URLSearchParams(srv.only("/revoke")[0].body)), {
     token: "at+/=1",
@@ -253,12 +259,9 @@ test("logout: without a refresh token the access token is revoked", async (t) =>
 })
 
 test("logout: 501 unsupported_token_type means nothing to revoke; the tokens are forgotten", async (t) => {
-  const srv = await fake({
+  const { c, storage } = await loggedIn(t, {
     "POST /revoke": (res) => oauthError(res, 501, "unsupported_token_type", "this app has no revocation endpoint"),
   })
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved())
   const out = await c.logout()
   assert.equal(out.revoked, false)
   assert.equal(out.reason, "unsupported")
@@ -268,20 +271,14 @@ test("logout: 501 unsupported_token_type means nothing to revoke; the tokens are
 })
 
 test("logout: a handoff without /revoke (404 not_found) reads as unsupported too", async (t) => {
-  const srv = await fake()
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved())
+  const { c } = await loggedIn(t)
   const out = await c.logout()
   assert.equal(out.reason, "unsupported")
   assert.equal(out.error.code, "not_found")
 })
 
 test("logout: a provider failure or no answer is reported, never thrown; the tokens are forgotten", async (t) => {
-  const srv = await fake({ "POST /revoke": (res) => oauthError(res, 502, "server_error", "the provider failed") })
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved())
+  const { c, storage } = await loggedIn(t, { "POST /revoke": (res) => oauthError(res, 502, "server_error", "the provider failed") })
   const out = await c.logout()
   assert.equal(out.revoked, false)
   assert.equal(out.reason, "failed")
@@ -311,15 +308,12 @@ test("logout: not logged in sends nothing", async (t) => {
 
 test("refresh: a lost answer is retried once with the same refresh token (handoff replays it)", async (t) => {
   let calls = 0
-  const srv = await fake({
+  const { srv, c } = await loggedIn(t, {
     "POST /refresh": (res, req) => {
       if (++calls === 1) return req.socket.destroy() // the answer never arrives
       json(res, 200, { access_token: "at-2", refresh_token: "rt-2", expires_in: 3600 })
     },
   })
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved())
 
   const stored = await c.refresh()
   assert.equal(stored.tokens.access_token, "at-2")
@@ -329,10 +323,7 @@ test("refresh: a lost answer is retried once with the same refresh token (handof
 })
 
 test("refresh: a second network error is thrown, retryable, with the tokens kept", async (t) => {
-  const srv = await fake({ "POST /refresh": (res, req) => req.socket.destroy() })
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved())
+  const { srv, c } = await loggedIn(t, { "POST /refresh": (res, req) => req.socket.destroy() })
   await assert.rejects(c.refresh(), { code: "network_error", retryable: true })
   assert.equal(srv.only("/refresh").length, 2, "one retry, no more")
   assert.equal(c.getTokens().tokens.refresh_token, "rt-1")
@@ -356,10 +347,7 @@ test("refresh: an answer (502, 504, 400) is never retried", async (t) => {
 // ---- api() -------------------------------------------------------------------------------
 
 test("api: an absolute URL goes to /api/<host>/<path>?<query> with the stored token", async (t) => {
-  const srv = await fake({ "POST /api/api.notion.com/v1/search": (res) => json(res, 200, { results: [] }, { "X-RateLimit-Remaining": "9" }) })
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved())
+  const { srv, c } = await loggedIn(t, { "POST /api/api.notion.com/v1/search": (res) => json(res, 200, { results: [] }, { "X-RateLimit-Remaining": "9" }) })
 
   const res = await c.api("https://api.notion.com/v1/search?page_size=5#ignored", {
     method: "POST",
@@ -378,13 +366,10 @@ test("api: an absolute URL goes to /api/<host>/<path>?<query> with the stored to
 })
 
 test("api: a path with apiBase; a port is kept; what cannot be forwarded is refused before sending", async (t) => {
-  const srv = await fake({
+  const { srv, c } = await loggedIn(t, {
     "GET /api/api.hubapi.com/crm/v3/objects/contacts": (res) => json(res, 200, {}),
     "GET /api/localhost:9000/mock/userinfo": (res) => json(res, 200, { name: "ada" }),
-  })
-  t.after(srv.close)
-  const { c, storage } = client(srv, { apiBase: "https://api.hubapi.com" })
-  storage.setItem("handoff.tokens", saved())
+  }, { apiBase: "https://api.hubapi.com" })
   assert.equal((await c.api("/crm/v3/objects/contacts")).status, 200)
   assert.deepEqual(await (await c.api("http://localhost:9000/mock/userinfo")).json(), { name: "ada" })
 
@@ -399,7 +384,7 @@ test("api: a path with apiBase; a port is kept; what cannot be forwarded is refu
 
 test("api: a 401 refreshes once and retries with the new token; a second 401 is returned as it is", async (t) => {
   let refreshes = 0
-  const srv = await fake({
+  const { srv, c } = await loggedIn(t, {
     "PUT /api/api.example.com/v1/thing": (res, req) =>
       req.headers["authorization"] === "Bearer at-2" && req.url.endsWith("ok")
         ? json(res, 200, { ok: true })
@@ -409,9 +394,6 @@ test("api: a 401 refreshes once and retries with the new token; a second 401 is 
       json(res, 200, { access_token: `at-${refreshes + 1}`, refresh_token: `rt-${refreshes + 1}`, expires_in: 3600 })
     },
   })
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved())
 
   const res = await c.api("https://api.example.com/v1/thing?ok", { method: "PUT", body: "payload" })
   assert.equal(res.status, 200)
@@ -433,14 +415,11 @@ test("api: a 401 refreshes once and retries with the new token; a second 401 is 
 })
 
 test("api: a refused refresh after a 401 means log in again; a stream body is not sent twice", async (t) => {
-  const srv = await fake({
+  const { srv, c } = await loggedIn(t, {
     "POST /api/api.example.com/upload": (res) => oauthError(res, 401, "invalid_token", "revoked"),
     "GET /api/api.example.com/me": (res) => oauthError(res, 401, "invalid_token", "revoked"),
     "POST /refresh": (res) => oauthError(res, 400, "invalid_grant", "revoked"),
   })
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved())
 
   const stream = new ReadableStream({
     start(ctl) {
@@ -528,10 +507,7 @@ test("a refresh whose origin is refused is not retried", async () => {
 })
 
 test("an api() call that fails while handoff answers this page points at the passthrough's configuration", async (t) => {
-  const srv = await fake({ "GET /api/api.example.com/x": (res, req) => req.socket.destroy() })
-  t.after(srv.close)
-  const { c, storage } = client(srv)
-  storage.setItem("handoff.tokens", saved())
+  const { c } = await loggedIn(t, { "GET /api/api.example.com/x": (res, req) => req.socket.destroy() })
   await assert.rejects(c.api("https://api.example.com/x"), { code: "network_error", description: /API_ORIGINS/ })
 })
 
