@@ -111,3 +111,57 @@ func TestExchangeHint(t *testing.T) {
 		})
 	}
 }
+
+// TestCancelled: access_denied at the redirect is a cancellation, reported
+// by /poll with the provider's description (or one that says cancelled).
+func TestCancelled(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, errParam, desc string
+		wantCode, wantDesc   string
+	}{
+		{"access_denied", "access_denied", "The user denied the request.", "access_denied", "The user denied the request."},
+		{"no description", "access_denied", "", "access_denied", "the login was cancelled at the provider"},
+		{"long description bounded", "access_denied", strings.Repeat("é", 400), "access_denied", ""},
+		// Any other code is a refusal: TestRefused.
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
+			b := newBroker(t, f.config(Config{PKCE: true}))
+			l := b.Authorize()
+			q := approve(t, l.URL)
+			// error wins over code
+			err := b.Redirect(context.Background(), Callback{State: q.Get("state"), Code: q.Get("code"), Error: c.errParam, ErrorDescription: c.desc})
+			e := ferr(t, err, KindCancelled, c.wantCode)
+			_, perr := b.Poll(l.ReadKey, PollOptions{})
+			pe := ferr(t, perr, KindGone, c.wantCode)
+			if c.wantDesc != "" && (e.Description != c.wantDesc || pe.Description != c.wantDesc) {
+				t.Errorf("descriptions %q / %q, want %q", e.Description, pe.Description, c.wantDesc)
+			}
+			if pe.Description == "" || len(pe.Description) > 310 {
+				t.Errorf("description %d bytes", len(pe.Description))
+			}
+			if f.hits.Load() != 0 {
+				t.Errorf("%d token requests after a cancelled login", f.hits.Load())
+			}
+			// Later polls answer the same.
+			_, perr = b.Poll(l.ReadKey, PollOptions{})
+			ferr(t, perr, KindGone, c.wantCode)
+		})
+	}
+	t.Run("no code and no error", func(t *testing.T) {
+		t.Parallel()
+		f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
+		b := newBroker(t, f.config(Config{}))
+		l := b.Authorize()
+		q := approve(t, l.URL)
+		ferr(t, b.Redirect(context.Background(), Callback{State: q.Get("state")}), KindInvalidRequest, "invalid_request")
+		_, err := b.Poll(l.ReadKey, PollOptions{})
+		ferr(t, err, KindGone, "invalid_request")
+		if f.hits.Load() != 0 {
+			t.Error("token request without a code")
+		}
+	})
+}
