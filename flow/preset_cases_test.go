@@ -5,6 +5,9 @@ import (
 	"net/url"
 )
 
+// presetCase is one preset as its provider's documentation describes it:
+// what the fake of that provider (preset_fakes_test.go) requires and
+// answers, run by preset_providers_test.go.
 type presetCase struct {
 	name, preset string
 	scope        []string

@@ -15,6 +15,11 @@ import (
 	"testing"
 )
 
+// The doc-faithful fakes of the presets' providers: the vocabulary a case
+// (preset_cases_test.go) describes its provider in, and the fake that
+// serves what the case says. The approach is described in
+// preset_providers_test.go.
+
 // credStyle is how a provider takes the client's credentials.
 type credStyle int
 

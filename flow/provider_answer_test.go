@@ -14,6 +14,10 @@ import (
 	"handoff/internal/mockprovider"
 )
 
+// What handoff makes of a provider's token answer: JSON passed on byte for
+// byte, a form converted, the size cap, where the tokens sit, and the codes
+// of a refusal (docs/protocol.md#talking-to-the-provider).
+
 func TestFormEncodedAnswerBecomesJSON(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -99,9 +103,6 @@ func TestJSONAnswerPassedByteForByte(t *testing.T) {
 	}
 }
 
-// Slack installs that ask only for user scopes answer with no top-level
-// access_token: the user token sits under authed_user, where the preset's
-// TokensAt says to look.
 // The cap on a provider's answer is 1 MiB (docs/protocol.md, "Talking to
 // the provider"): an answer of exactly that size is delivered whole, one
 // byte more is refused as too large. Form-encoded answers matter most: cut
@@ -156,6 +157,9 @@ func TestProviderAnswerCap(t *testing.T) {
 	}
 }
 
+// Slack installs that ask only for user scopes answer with no top-level
+// access_token: the user token sits under authed_user, where the preset's
+// TokensAt says to look.
 func TestSlackShapes(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

@@ -17,9 +17,11 @@ import (
 	"handoff/internal/mockprovider"
 )
 
-// Token exchanges against internal/mockprovider and small fakes: response
-// formats, client authentication, PKCE, and every way a provider can refuse
-// or fail.
+// Token exchanges against internal/mockprovider and small fakes: every way
+// a provider can fail or refuse, and exchanges under load or cancellation.
+// What handoff sends is in provider_request_test.go, what it makes of the
+// answer in provider_answer_test.go, the client authentication styles in
+// authstyle_test.go.
 
 // slowly answers after the client gave up (or after a bound, so the server
 // can close).
