@@ -15,6 +15,9 @@ import (
 	"handoff/internal/mockprovider"
 )
 
+// What handoff sends the provider: the authorize URL, the token request's
+// shape and body format, PKCE, and a preset's extra token parameters.
+
 // The exact shape of the token request, for each style, at a fake that
 // records it.
 func TestTokenRequestShape(t *testing.T) {
