@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strings"
-	"time"
 
 	"handoff/crypto"
 )
@@ -47,33 +46,6 @@ type Login struct {
 // web puts it on /authorize's request line, which is the line that says a
 // login started (docs/deploy.md#following-a-login).
 func (l Login) LogRef() string { return l.id.logRef() }
-
-// readKey is the opened content of a read key.
-type readKey struct {
-	id      loginID
-	expires time.Time
-	machine string
-}
-
-// state is the opened content of an OAuth state:
-//
-//	id(16) expiry(8) flags|verifierLen(1) verifier(0|32) machine
-//
-// or, when the login has sealed choices (flags has hasChoices),
-//
-//	id(16) expiry(8) flags|verifierLen(1) verifier(0|32) machineLen(1) machine choices
-//
-// so a login without choices has the same state as before they existed.
-type state struct {
-	readKey
-	verifier string // PKCE code_verifier; empty with PKCE off
-	nonce    [crypto.NonceSize]byte
-	choices
-}
-
-// hasChoices marks, in the verifier-length byte, a state that carries
-// choices.
-const hasChoices = 0x80
 
 // Authorize starts a login with the app's defaults. It stores nothing:
 // everything /redirect and /poll will need is sealed into the state and the
@@ -166,69 +138,6 @@ func (b *Broker) start(prefix string, sealed []byte) Login {
 		b.log.Debug("login started", "login", id.logRef())
 	}
 	return Login{URL: u.String(), ReadKey: key, id: id}
-}
-
-// openReadKey checks a read key without touching any store.
-func (b *Broker) openReadKey(s string) (readKey, bool) {
-	var buf [idSize + 8 + maxMachineID]byte
-	p, _, err := b.cfg.Sealer.Open(buf[:0], s, readKeyPurpose)
-	if err != nil || len(p) < idSize+8 {
-		return readKey{}, false
-	}
-	return parseReadKey(p[:idSize+8], p[idSize+8:], b.cfg.MachineID), true
-}
-
-// parseReadKey reads the id and expiry from head and takes machine as the
-// owner's name. A login of this machine (own) shares own's string, so that
-// checking a key allocates nothing with FLY_MACHINE_ID set either; only
-// another machine's name is copied.
-func parseReadKey(head, machine []byte, own string) readKey {
-	var k readKey
-	copy(k.id[:], head)
-	k.expires = time.Unix(0, int64(binary.BigEndian.Uint64(head[idSize:])))
-	switch {
-	case len(machine) == 0:
-	case string(machine) == own: // compared without a copy
-		k.machine = own
-	default:
-		k.machine = string(machine)
-	}
-	return k
-}
-
-// openState checks a state without touching any store.
-func (b *Broker) openState(s string) (state, bool) {
-	var buf [idSize + 8 + 1 + verifierSize + maxMachineID]byte
-	p, nonce, err := b.cfg.Sealer.Open(buf[:0], s, statePurpose)
-	if err != nil || len(p) < idSize+8+1 {
-		return state{}, false
-	}
-	flags := p[idSize+8]
-	n := int(flags &^ hasChoices)
-	if n != 0 && n != verifierSize || len(p) < idSize+8+1+n {
-		return state{}, false
-	}
-	st := state{nonce: nonce}
-	machine := p[idSize+8+1+n:]
-	if flags&hasChoices != 0 {
-		rest := machine
-		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
-			return state{}, false
-		}
-		machine = rest[1 : 1+rest[0]]
-		c, ok := b.openChoices(rest[1+rest[0]:])
-		if !ok {
-			return state{}, false
-		}
-		st.choices = c
-	}
-	st.readKey = parseReadKey(p[:idSize+8], machine, b.cfg.MachineID)
-	if n > 0 {
-		var v [43]byte // base64url of verifierSize bytes; one copy, as a string
-		base64.RawURLEncoding.Encode(v[:], p[idSize+8+1:idSize+8+1+n])
-		st.verifier = string(v[:])
-	}
-	return st, true
 }
 
 // lock returns the lock that serialises check-then-set for one login.
