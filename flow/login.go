@@ -23,12 +23,6 @@ var (
 	statePurpose   = []byte("handoff state v1")
 )
 
-const (
-	idSize       = 16
-	verifierSize = 32 // raw bytes; 43 characters once encoded (RFC 7636 §4.1)
-	maxMachineID = 64
-)
-
 type loginID [idSize]byte
 
 // logRef is a short reference to a login for logs: enough to follow one login
@@ -74,7 +68,7 @@ func (b *Broker) AuthorizeWith(p Params) (Login, error) {
 		return Login{}, err
 	}
 	sealed := c.appendSealed(nil)
-	if idSize+8+1+verifierSize+1+len(b.cfg.MachineID)+len(sealed) > crypto.MaxPayload {
+	if maxStateSize(len(b.cfg.MachineID), len(sealed)) > crypto.MaxPayload {
 		return Login{}, invalidParam(b.longestVar(&c), "too long")
 	}
 	return b.start(prefix, sealed), nil
@@ -88,7 +82,7 @@ func (b *Broker) start(prefix string, sealed []byte) Login {
 	rand.Read(id[:])
 	expires := b.now().Add(b.cfg.LoginTTL)
 
-	var buf [idSize + 8 + 1 + verifierSize + maxMachineID]byte
+	var buf [plainStateSize]byte
 	p := append(buf[:0], id[:]...)
 	p = binary.BigEndian.AppendUint64(p, uint64(expires.UnixNano()))
 	machine := b.cfg.MachineID
@@ -96,13 +90,13 @@ func (b *Broker) start(prefix string, sealed []byte) Login {
 
 	// The PKCE verifier and challenge are encoded on the stack: only the
 	// two sealed values and the URL are allocated.
-	var challenge [43]byte // base64url of a SHA-256 sum
+	var challenge [challengeSize]byte
 	if b.cfg.PKCE {
 		var raw [verifierSize]byte
 		rand.Read(raw[:])
 		p = append(p, verifierSize)
 		p = append(p, raw[:]...)
-		var verifier [43]byte // base64url of verifierSize bytes
+		var verifier [encodedVerifierSize]byte
 		base64.RawURLEncoding.Encode(verifier[:], raw[:])
 		sum := sha256.Sum256(verifier[:])
 		base64.RawURLEncoding.Encode(challenge[:], sum[:])
@@ -110,7 +104,7 @@ func (b *Broker) start(prefix string, sealed []byte) Login {
 		p = append(p, 0)
 	}
 	if len(sealed) > 0 {
-		p[idSize+8] |= hasChoices
+		p[flagsAt] |= hasChoices
 		p = append(p, byte(len(machine)))
 		p = append(p, machine...)
 		p = append(p, sealed...)

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"time"
@@ -15,15 +16,7 @@ type readKey struct {
 	machine string
 }
 
-// state is the opened content of an OAuth state:
-//
-//	id(16) expiry(8) flags|verifierLen(1) verifier(0|32) machine
-//
-// or, when the login has sealed choices (flags has hasChoices),
-//
-//	id(16) expiry(8) flags|verifierLen(1) verifier(0|32) machineLen(1) machine choices
-//
-// so a login without choices has the same state as before they existed.
+// state is the opened content of an OAuth state.
 type state struct {
 	readKey
 	verifier string // PKCE code_verifier; empty with PKCE off
@@ -31,18 +24,59 @@ type state struct {
 	choices
 }
 
-// hasChoices marks, in the verifier-length byte, a state that carries
-// choices.
-const hasChoices = 0x80
+// The plaintexts sealed as a read key and as a state (what each carries:
+// docs/protocol.md#how-a-login-works). A read key is
+//
+//	id(16) expiry(8) machine
+//
+// and a state
+//
+//	id(16) expiry(8) flags(1) verifier(0|32) machine
+//
+// or, when the login has sealed choices (flags has hasChoices),
+//
+//	id(16) expiry(8) flags(1) verifier(0|32) machineLen(1) machine choices
+//
+// so a login without choices has the same state as before they existed.
+// The expiry is big-endian Unix nanoseconds; flags is the verifier's length
+// (0 with PKCE off) with hasChoices; choices are appendSealed's.
+const (
+	idSize       = 16
+	expiryAt     = idSize
+	headSize     = expiryAt + 8 // id and expiry: what read keys and states share
+	flagsAt      = headSize
+	verifierAt   = flagsAt + 1
+	verifierSize = 32 // raw bytes (RFC 7636 §4.1)
+	maxMachineID = 64
+
+	// hasChoices marks, in the flags byte, a state that carries choices.
+	hasChoices = 0x80
+
+	// plainReadKeySize and plainStateSize bound a read key and a state
+	// without choices: their buffers never grow.
+	plainReadKeySize = headSize + maxMachineID
+	plainStateSize   = verifierAt + verifierSize + maxMachineID
+
+	// The verifier and the challenge (base64url of a SHA-256 sum) once
+	// encoded: 43 characters each.
+	encodedVerifierSize = (verifierSize*8 + 5) / 6
+	challengeSize       = (sha256.Size*8 + 5) / 6
+)
+
+// maxStateSize is the size of a state with choices, the machine id's and
+// sealed choices' lengths given, with a verifier whether PKCE is on or not.
+func maxStateSize(machine, sealed int) int {
+	return verifierAt + verifierSize + 1 /* machineLen */ + machine + sealed
+}
 
 // openReadKey checks a read key without touching any store.
 func (b *Broker) openReadKey(s string) (readKey, bool) {
-	var buf [idSize + 8 + maxMachineID]byte
+	var buf [plainReadKeySize]byte
 	p, _, err := b.cfg.Sealer.Open(buf[:0], s, readKeyPurpose)
-	if err != nil || len(p) < idSize+8 {
+	if err != nil || len(p) < headSize {
 		return readKey{}, false
 	}
-	return parseReadKey(p[:idSize+8], p[idSize+8:], b.cfg.MachineID), true
+	return parseReadKey(p[:headSize], p[headSize:], b.cfg.MachineID), true
 }
 
 // parseReadKey reads the id and expiry from head and takes machine as the
@@ -52,7 +86,7 @@ func (b *Broker) openReadKey(s string) (readKey, bool) {
 func parseReadKey(head, machine []byte, own string) readKey {
 	var k readKey
 	copy(k.id[:], head)
-	k.expires = time.Unix(0, int64(binary.BigEndian.Uint64(head[idSize:])))
+	k.expires = time.Unix(0, int64(binary.BigEndian.Uint64(head[expiryAt:])))
 	switch {
 	case len(machine) == 0:
 	case string(machine) == own: // compared without a copy
@@ -65,18 +99,18 @@ func parseReadKey(head, machine []byte, own string) readKey {
 
 // openState checks a state without touching any store.
 func (b *Broker) openState(s string) (state, bool) {
-	var buf [idSize + 8 + 1 + verifierSize + maxMachineID]byte
+	var buf [plainStateSize]byte
 	p, nonce, err := b.cfg.Sealer.Open(buf[:0], s, statePurpose)
-	if err != nil || len(p) < idSize+8+1 {
+	if err != nil || len(p) < verifierAt {
 		return state{}, false
 	}
-	flags := p[idSize+8]
+	flags := p[flagsAt]
 	n := int(flags &^ hasChoices)
-	if n != 0 && n != verifierSize || len(p) < idSize+8+1+n {
+	if n != 0 && n != verifierSize || len(p) < verifierAt+n {
 		return state{}, false
 	}
 	st := state{nonce: nonce}
-	machine := p[idSize+8+1+n:]
+	machine := p[verifierAt+n:]
 	if flags&hasChoices != 0 {
 		rest := machine
 		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
@@ -89,10 +123,10 @@ func (b *Broker) openState(s string) (state, bool) {
 		}
 		st.choices = c
 	}
-	st.readKey = parseReadKey(p[:idSize+8], machine, b.cfg.MachineID)
+	st.readKey = parseReadKey(p[:headSize], machine, b.cfg.MachineID)
 	if n > 0 {
-		var v [43]byte // base64url of verifierSize bytes; one copy, as a string
-		base64.RawURLEncoding.Encode(v[:], p[idSize+8+1:idSize+8+1+n])
+		var v [encodedVerifierSize]byte // one copy, as a string
+		base64.RawURLEncoding.Encode(v[:], p[verifierAt:verifierAt+n])
 		st.verifier = string(v[:])
 	}
 	return st, true

@@ -51,8 +51,8 @@ func TestBadStatesNeverReachTheProvider(t *testing.T) {
 		{"read key of another login as state", b.Authorize().ReadKey},
 		{"another purpose", b.cfg.Sealer.Seal(make([]byte, 60), []byte("something else"))},
 		{"short payload under the state purpose", b.cfg.Sealer.Seal([]byte("short"), statePurpose)},
-		{"bad verifier length", b.cfg.Sealer.Seal(append(make([]byte, idSize+8), 7, 1, 2, 3, 4, 5, 6, 7), statePurpose)},
-		{"verifier length beyond payload", b.cfg.Sealer.Seal(append(make([]byte, idSize+8), verifierSize, 1), statePurpose)},
+		{"bad verifier length", b.cfg.Sealer.Seal(append(make([]byte, headSize), 7, 1, 2, 3, 4, 5, 6, 7), statePurpose)},
+		{"verifier length beyond payload", b.cfg.Sealer.Seal(append(make([]byte, headSize), verifierSize, 1), statePurpose)},
 	}
 	// Every single-character change, at sampled positions including the
 	// version byte, the nonce, the ciphertext, the tag and the last
@@ -300,7 +300,7 @@ func TestPurposeSeparation(t *testing.T) {
 	if !ok || rk.machine != "" || time.Until(rk.expires) < 59*time.Minute {
 		t.Errorf("hand-made read key: %+v %v", rk, ok)
 	}
-	if _, ok := b.openReadKey(b.cfg.Sealer.Seal(p[:idSize+7], readKeyPurpose)); ok {
+	if _, ok := b.openReadKey(b.cfg.Sealer.Seal(p[:headSize-1], readKeyPurpose)); ok {
 		t.Error("short read key payload opens")
 	}
 }
