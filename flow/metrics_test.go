@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -204,14 +203,7 @@ func TestExpiredCountedOnce(t *testing.T) {
 // every exchange is timed.
 func TestRedirectOutcomes(t *testing.T) {
 	t.Parallel()
-	var calls atomic.Int32
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-		if calls.Add(1) == 1 {
-			reply(400, "application/json", `{"error":"invalid_grant"}`)(w, r, s)
-			return
-		}
-		reply(502, "text/html", `bad gateway`)(w, r, s)
-	})
+	f := newFake(t, firstThen(reply(400, "application/json", `{"error":"invalid_grant"}`), reply(502, "text/html", `bad gateway`)))
 	b := newCounted(t, f.config(Config{}))
 
 	l := b.Authorize()
@@ -235,14 +227,7 @@ func TestRedirectOutcomes(t *testing.T) {
 
 func TestRefreshResults(t *testing.T) {
 	t.Parallel()
-	var calls atomic.Int32
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-		if calls.Add(1) == 1 {
-			reply(200, "application/json", `{"access_token":"a"}`)(w, r, s)
-			return
-		}
-		reply(400, "application/json", `{"error":"invalid_grant"}`)(w, r, s)
-	})
+	f := newFake(t, firstThen(reply(200, "application/json", `{"access_token":"a"}`), reply(400, "application/json", `{"error":"invalid_grant"}`)))
 	b := newCounted(t, f.config(Config{}))
 	if _, err := b.Refresh(context.Background(), "rt"); err != nil {
 		t.Fatal(err)

@@ -66,14 +66,7 @@ func startOIDC(t *testing.T) *oidcServer {
 	return s
 }
 
-func (s *oidcServer) lastBody() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.bodies) == 0 {
-		return nil
-	}
-	return s.bodies[len(s.bodies)-1]
-}
+func (s *oidcServer) lastBody() []byte { return last(&s.mu, &s.bodies) }
 
 func (s *oidcServer) config(pkce bool) Config {
 	return Config{

@@ -90,8 +90,7 @@ func TestPollExactlyOnceConcurrent(t *testing.T) {
 // tokens and no poller is told to stop before they exist.
 func TestPollRacesRedirect(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-	b := newBroker(t, f.config(Config{}))
+	_, b := grantingFake(t, Config{})
 	const pollers = 8
 	for round := range 200 {
 		l := b.Authorize()
@@ -157,8 +156,7 @@ func TestPollSeesOutcomeBeforeTokens(t *testing.T) {
 
 func TestPollAnswers(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-	b := newBroker(t, f.config(Config{}))
+	f, b := grantingFake(t, Config{})
 	other := newBroker(t, f.config(Config{Sealer: testSealer(t, "another app")}))
 
 	_, err := b.Poll("", PollOptions{})

@@ -256,12 +256,7 @@ func (f *presetFake) token(w http.ResponseWriter, r *http.Request) {
 			sum := sha256.Sum256([]byte(s.Form.Get("code_verifier")))
 			bad.check(base64.RawURLEncoding.EncodeToString(sum[:]) == aq.Get("code_challenge"), "code_verifier does not match")
 		}
-		if len(bad) > 0 {
-			f.refuseWith(w, "invalid_request", http.StatusBadRequest, f.problem("token: %s", strings.Join(bad, "; ")))
-			return
-		}
-		if refuse != "" {
-			f.refuseWith(w, refuse, http.StatusBadRequest, "refused as the test asked")
+		if f.refused(w, "token", bad, refuse) {
 			return
 		}
 		f.answerLogin(w, r, aq, s.Form)
@@ -278,18 +273,27 @@ func (f *presetFake) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		bad.check(!s.Form.Has("code") && !s.Form.Has("code_verifier"), "code or verifier in a refresh")
-		if len(bad) > 0 {
-			f.refuseWith(w, "invalid_request", http.StatusBadRequest, f.problem("refresh: %s", strings.Join(bad, "; ")))
-			return
-		}
-		if refuse != "" {
-			f.refuseWith(w, refuse, http.StatusBadRequest, "refused as the test asked")
+		if f.refused(w, "refresh", bad, refuse) {
 			return
 		}
 		f.answerRefresh(w, r, rt)
 	default:
 		f.refuseWith(w, "unsupported_grant_type", http.StatusBadRequest, f.problem("grant_type %q at %s", grant, r.URL.Path))
 	}
+}
+
+// refused answers a request the fake found fault with (a problem the test
+// then reports) or one the test asked it to refuse, and says whether it did.
+func (f *presetFake) refused(w http.ResponseWriter, grant string, bad checks, refuse string) bool {
+	switch {
+	case len(bad) > 0:
+		f.refuseWith(w, "invalid_request", http.StatusBadRequest, f.problem("%s: %s", grant, strings.Join(bad, "; ")))
+	case refuse != "":
+		f.refuseWith(w, refuse, http.StatusBadRequest, "refused as the test asked")
+	default:
+		return false
+	}
+	return true
 }
 
 func or[T comparable](v, fallback T) T {

@@ -66,8 +66,7 @@ func TestPKCE(t *testing.T) {
 	t.Parallel()
 	t.Run("on: verifier matches challenge", func(t *testing.T) {
 		t.Parallel()
-		f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-		b := newBroker(t, f.config(Config{PKCE: true}))
+		f, b := grantingFake(t, Config{PKCE: true})
 		challenges := map[string]bool{}
 		for range 5 {
 			if _, _, err := login(t, b); err != nil {
@@ -104,8 +103,7 @@ func TestPKCE(t *testing.T) {
 	})
 	t.Run("off: nothing sent", func(t *testing.T) {
 		t.Parallel()
-		f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-		b := newBroker(t, f.config(Config{PKCE: false}))
+		f, b := grantingFake(t, Config{PKCE: false})
 		l := b.Authorize()
 		if strings.Contains(l.URL, "code_challenge") {
 			t.Errorf("URL %q carries a challenge", l.URL)
@@ -183,8 +181,7 @@ func TestAuthorizeURL(t *testing.T) {
 // A JSON request body (Notion) carries the same fields as strings.
 func TestJSONRequestBody(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-	b := newBroker(t, f.config(Config{BodyFormat: BodyJSON, AuthStyle: AuthBasic, PKCE: true}))
+	f, b := grantingFake(t, Config{BodyFormat: BodyJSON, AuthStyle: AuthBasic, PKCE: true})
 	_, q, err := login(t, b)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package flow
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -9,12 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"handoff/internal/mockprovider"
+	"handoff/internal/testkit"
 )
 
 // Token exchanges against internal/mockprovider and small fakes: every way
@@ -99,13 +98,7 @@ func TestProviderFailures(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, c.token)
-			// A short limit only where the provider is meant to miss it:
-			// elsewhere a loaded machine must not turn answers into timeouts.
-			timeout := 10 * time.Second
-			if c.kind == KindProviderTimeout {
-				timeout = 300 * time.Millisecond
-			}
-			b := newBroker(t, f.config(Config{ProviderTimeout: timeout, PKCE: true}))
+			b := newBroker(t, f.config(Config{ProviderTimeout: timeoutFor(c.kind), PKCE: true}))
 			l, q, err := login(t, b)
 			e := ferr(t, err, c.kind, c.code)
 			if c.status != 0 && e.Status != c.status {
@@ -148,8 +141,7 @@ func TestProviderFailures(t *testing.T) {
 // shutdown, a closed browser tab) does not waste the single-use code.
 func TestExchangeSurvivesCancelledContext(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-	b := newBroker(t, f.config(Config{}))
+	_, b := grantingFake(t, Config{})
 	l := b.Authorize()
 	q := approve(t, l.URL)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -205,22 +197,11 @@ func TestProviderCountsConcurrentLogins(t *testing.T) {
 // several apps says which provider refused.
 func TestProviderNameInLogs(t *testing.T) {
 	t.Parallel()
-	var buf bytes.Buffer
+	var buf testkit.Buffer
 	f := newFake(t, reply(400, "application/json", `{"error":"invalid_grant"}`))
-	b := newBroker(t, f.config(Config{ProviderName: "Notion", Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, nil))}))
+	b := newBroker(t, f.config(Config{ProviderName: "Notion", Logger: slog.New(slog.NewTextHandler(&buf, nil))}))
 	login(t, b)
 	if !strings.Contains(buf.String(), "provider=Notion") {
 		t.Errorf("log %q does not name the provider", buf.String())
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -96,11 +96,7 @@ func TestRefreshErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, c.token)
-			timeout := 10 * time.Second
-			if c.kind == KindProviderTimeout {
-				timeout = 300 * time.Millisecond
-			}
-			b := newBroker(t, f.config(Config{ProviderTimeout: timeout}))
+			b := newBroker(t, f.config(Config{ProviderTimeout: timeoutFor(c.kind)}))
 			_, err := b.Refresh(context.Background(), "the-refresh-token")
 			e := ferr(t, err, c.kind, c.code)
 			if e.Status != c.status {
@@ -114,8 +110,7 @@ func TestRefreshErrors(t *testing.T) {
 	}
 	t.Run("empty token", func(t *testing.T) {
 		t.Parallel()
-		f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-		b := newBroker(t, f.config(Config{}))
+		f, b := grantingFake(t, Config{})
 		_, err := b.Refresh(context.Background(), "")
 		ferr(t, err, KindInvalidRequest, "invalid_request")
 		if f.hits.Load() != 0 {

@@ -33,12 +33,7 @@ func TestRefused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-			b := newBroker(t, f.config(Config{PKCE: true}))
-			l := b.Authorize()
-			q := approve(t, l.URL)
-			// error wins over code
-			err := b.Redirect(context.Background(), Callback{State: q.Get("state"), Code: q.Get("code"), Error: c.code, ErrorDescription: c.said})
+			f, b, l, err := redirectWithError(t, c.code, c.said)
 			e := ferr(t, err, KindRefused, c.wantCode)
 			if c.wantHint == "" && e.Hint != "" || !strings.Contains(e.Hint, c.wantHint) {
 				t.Errorf("hint %q, want one with %q", e.Hint, c.wantHint)
@@ -128,12 +123,7 @@ func TestCancelled(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-			b := newBroker(t, f.config(Config{PKCE: true}))
-			l := b.Authorize()
-			q := approve(t, l.URL)
-			// error wins over code
-			err := b.Redirect(context.Background(), Callback{State: q.Get("state"), Code: q.Get("code"), Error: c.errParam, ErrorDescription: c.desc})
+			f, b, l, err := redirectWithError(t, c.errParam, c.desc)
 			e := ferr(t, err, KindCancelled, c.wantCode)
 			_, perr := b.Poll(l.ReadKey, PollOptions{})
 			pe := ferr(t, perr, KindGone, c.wantCode)
@@ -153,8 +143,7 @@ func TestCancelled(t *testing.T) {
 	}
 	t.Run("no code and no error", func(t *testing.T) {
 		t.Parallel()
-		f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-		b := newBroker(t, f.config(Config{}))
+		f, b := grantingFake(t, Config{})
 		l := b.Authorize()
 		q := approve(t, l.URL)
 		ferr(t, b.Redirect(context.Background(), Callback{State: q.Get("state")}), KindInvalidRequest, "invalid_request")
@@ -164,4 +153,16 @@ func TestCancelled(t *testing.T) {
 			t.Error("token request without a code")
 		}
 	})
+}
+
+// redirectWithError starts a login at a fake provider that would grant it
+// and comes back to the redirect with the provider's error (and a code,
+// which the error must win over). It returns Redirect's error.
+func redirectWithError(t *testing.T, code, description string) (*fakeProvider, *Broker, Login, error) {
+	t.Helper()
+	f, b := grantingFake(t, Config{PKCE: true})
+	l := b.Authorize()
+	q := approve(t, l.URL)
+	err := b.Redirect(context.Background(), Callback{State: q.Get("state"), Code: q.Get("code"), Error: code, ErrorDescription: description})
+	return f, b, l, err
 }

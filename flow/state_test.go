@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"encoding/binary"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -199,14 +198,7 @@ func TestReplayedState(t *testing.T) {
 func TestReplayAfterEviction(t *testing.T) {
 	t.Parallel()
 	for _, outcomesToo := range []bool{false, true} {
-		var f *fakeProvider
-		f = newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-			if f.hits.Load() == 1 {
-				reply(200, "application/json", `{"access_token":"first"}`)(w, r, s)
-				return
-			}
-			reply(200, "application/json", `{"access_token":"second"}`)(w, r, s)
-		})
+		f := newFake(t, firstThen(reply(200, "application/json", `{"access_token":"first"}`), reply(200, "application/json", `{"access_token":"second"}`)))
 		b := newBroker(t, f.config(Config{}))
 		l, q, err := login(t, b)
 		if err != nil {
