@@ -172,9 +172,7 @@ func TestAuthAutoFallback(t *testing.T) {
 				t.Fatalf("%d token requests, want %d", n, c.requests)
 			}
 			if c.wantErr == 0 { // remembered: the next login goes straight to post
-				if _, _, err := login(t, b); err != nil {
-					t.Fatal(err)
-				}
+				mustLogin(t, b)
 				if n := f.hits.Load(); n != c.requests+1 {
 					t.Errorf("second login: %d token requests in all, want %d", n, c.requests+1)
 				}
@@ -203,9 +201,7 @@ func TestAuthAutoNotRememberedWhenBothRefused(t *testing.T) {
 	_, _, err := login(t, b)
 	ferr(t, err, KindProviderRejected, "invalid_client")
 	refuse.Store(false)
-	if _, _, err := login(t, b); err != nil {
-		t.Fatal(err)
-	}
+	mustLogin(t, b)
 	if r := f.requests(); !r[len(r)-1].HasBasic {
 		t.Error("after both styles were refused once, the next login skipped Basic")
 	}

@@ -119,6 +119,16 @@ func login(t testing.TB, b *Broker) (Login, url.Values, error) {
 	return l, q, err
 }
 
+// mustLogin runs login and requires the redirect to succeed.
+func mustLogin(t testing.TB, b *Broker) (Login, url.Values) {
+	t.Helper()
+	l, q, err := login(t, b)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	return l, q
+}
+
 // ferr asserts that err is a *Error of kind (and code, unless empty).
 func ferr(t testing.TB, err error, kind Kind, code string) *Error {
 	t.Helper()

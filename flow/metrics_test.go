@@ -78,9 +78,7 @@ func TestNotCollectedOnExpiry(t *testing.T) {
 	const access = "at-never-logged-7d1e"
 	f := newFake(t, reply(200, "application/json", `{"access_token":"`+access+`"}`))
 	b := newCounted(t, f.config(Config{TokenTTL: 100 * time.Millisecond}))
-	if _, _, err := login(t, b.Broker); err != nil {
-		t.Fatal(err)
-	}
+	mustLogin(t, b.Broker)
 	b.waitFor(t, finished("not_collected"), 1)
 	b.want(t, finished("delivered"), 0)
 	b.want(t, `handoff_pending{handoff_app="",store="tokens"}`, 0)
@@ -101,10 +99,7 @@ func TestDeliveredIsNotNotCollected(t *testing.T) {
 	_, srv := mockProvider(t, mockprovider.Options{})
 	b := newCounted(t, mockConfig(srv, Config{}))
 	for range 3 {
-		l, _, err := login(t, b.Broker)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b.Broker)
 		b.want(t, `handoff_pending{handoff_app="",store="tokens"}`, 1)
 		mustPoll(t, b.Broker, l.ReadKey)
 		b.want(t, `handoff_pending{handoff_app="",store="tokens"}`, 0)
@@ -125,10 +120,7 @@ func TestRacingPollsCountOneDelivery(t *testing.T) {
 	b := newCounted(t, mockConfig(srv, Config{}))
 	const rounds = 20
 	for range rounds {
-		l, _, err := login(t, b.Broker)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b.Broker)
 		var wg sync.WaitGroup
 		var got atomic.Int32
 		for range 8 {
@@ -155,9 +147,7 @@ func TestNotCollectedWhenStoreFull(t *testing.T) {
 	_, srv := mockProvider(t, mockprovider.Options{})
 	b := newCounted(t, mockConfig(srv, Config{MaxPending: 1}))
 	for range 2 {
-		if _, _, err := login(t, b.Broker); err != nil {
-			t.Fatal(err)
-		}
+		mustLogin(t, b.Broker)
 	}
 	b.want(t, finished("not_collected"), 1)
 	if log := b.log.String(); !strings.Contains(log, `reason="store full (MAX_PENDING)"`) {
@@ -170,9 +160,7 @@ func TestNotCollectedAtClose(t *testing.T) {
 	t.Parallel()
 	_, srv := mockProvider(t, mockprovider.Options{})
 	b := newCounted(t, mockConfig(srv, Config{}))
-	if _, _, err := login(t, b.Broker); err != nil {
-		t.Fatal(err)
-	}
+	mustLogin(t, b.Broker)
 	b.Close()
 	b.want(t, finished("not_collected"), 1)
 	if log := b.log.String(); !strings.Contains(log, `reason="server stopping"`) {

@@ -153,13 +153,10 @@ func TestOIDCRefusals(t *testing.T) {
 	t.Run("code used twice", func(t *testing.T) {
 		// Two logins, one code: the second exchange is refused by the
 		// provider and does not disturb the first login's tokens.
-		l1, q, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l1, q := mustLogin(t, b)
 		l2 := b.Authorize()
 		q2 := approve(t, l2.URL)
-		err = b.Redirect(context.Background(), Callback{State: q2.Get("state"), Code: q.Get("code")})
+		err := b.Redirect(context.Background(), Callback{State: q2.Get("state"), Code: q.Get("code")})
 		ferr(t, err, KindProviderRejected, "invalid_grant")
 		mustPoll(t, b, l1.ReadKey)
 	})

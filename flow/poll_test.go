@@ -37,10 +37,7 @@ func TestPollExactlyOnceConcurrent(t *testing.T) {
 			f := newFake(t, reply(200, "application/json", want))
 			b := newBroker(t, f.config(Config{}))
 			for round := range c.rounds {
-				l, _, err := login(t, b)
-				if err != nil {
-					t.Fatal(err)
-				}
+				l, _ := mustLogin(t, b)
 				if c.forced {
 					var peeked sync.WaitGroup
 					peeked.Add(c.pollers)
@@ -79,7 +76,7 @@ func TestPollExactlyOnceConcurrent(t *testing.T) {
 					t.Fatalf("round %d: %d pollers got the tokens (%d gone, %d pending), want exactly 1",
 						round, delivered.Load(), gone.Load(), pending.Load())
 				}
-				_, err = b.Poll(l.ReadKey, PollOptions{})
+				_, err := b.Poll(l.ReadKey, PollOptions{})
 				ferr(t, err, KindGone, "already_delivered")
 			}
 		})
@@ -207,13 +204,10 @@ func TestPollTTLs(t *testing.T) {
 	t.Run("tokens not collected within TokenTTL", func(t *testing.T) {
 		t.Parallel()
 		b := newBroker(t, mockConfig(srv, Config{TokenTTL: short}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		time.Sleep(wait)
 		for range 2 {
-			_, err = b.Poll(l.ReadKey, PollOptions{})
+			_, err := b.Poll(l.ReadKey, PollOptions{})
 			ferr(t, err, KindGone, "expired_token")
 		}
 		if b.tokens.Len() > 1 {
@@ -242,29 +236,23 @@ func TestPollTTLs(t *testing.T) {
 	t.Run("tokens in time outlive LoginTTL", func(t *testing.T) {
 		t.Parallel()
 		b := newBroker(t, mockConfig(srv, Config{LoginTTL: time.Minute, TokenTTL: time.Minute}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		advance(b, 2*time.Minute)
 		mustPoll(t, b, l.ReadKey)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
+		_, err := b.Poll(l.ReadKey, PollOptions{})
 		ferr(t, err, KindGone, "expired_token")
 	})
 	t.Run("already delivered until the key expires", func(t *testing.T) {
 		t.Parallel()
 		b := newBroker(t, mockConfig(srv, Config{LoginTTL: time.Minute}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		mustPoll(t, b, l.ReadKey)
 		for range 3 {
-			_, err = b.Poll(l.ReadKey, PollOptions{})
+			_, err := b.Poll(l.ReadKey, PollOptions{})
 			ferr(t, err, KindGone, "already_delivered")
 		}
 		advance(b, 59*time.Second)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
+		_, err := b.Poll(l.ReadKey, PollOptions{})
 		ferr(t, err, KindGone, "already_delivered")
 		advance(b, 61*time.Second)
 		_, err = b.Poll(l.ReadKey, PollOptions{})
@@ -285,15 +273,12 @@ func TestPollTTLs(t *testing.T) {
 	t.Run("tokens due by the broker's clock", func(t *testing.T) {
 		t.Parallel()
 		b := newBroker(t, mockConfig(srv, Config{TokenTTL: time.Minute}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		// Still in the store (real time), but due: a concurrent-poll race
 		// is no longer the explanation, so the answer is expired_token...
 		b.tokens.Remove(mustOpen(t, b, l.ReadKey))
 		advance(b, 2*time.Minute)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
+		_, err := b.Poll(l.ReadKey, PollOptions{})
 		ferr(t, err, KindGone, "expired_token")
 		// ...and before that, already_delivered.
 		advance(b, 0)

@@ -47,10 +47,7 @@ func TestFormEncodedAnswerBecomesJSON(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, reply(200, c.contentType, c.body))
 			b := newBroker(t, f.config(Config{}))
-			l, _, err := login(t, b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, _ := mustLogin(t, b)
 			got := mustPoll(t, b, l.ReadKey)
 			if string(got) != c.want {
 				t.Errorf("Poll =\n%s\nwant\n%s", got, c.want)
@@ -63,10 +60,7 @@ func TestFormEncodedAnswerBecomesJSON(t *testing.T) {
 		t.Parallel()
 		_, srv := mockProvider(t, mockprovider.Options{FormResponse: true})
 		b := newBroker(t, mockConfig(srv, Config{PKCE: true, Scope: "read write"}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		got := mustPoll(t, b, l.ReadKey)
 		m := jsonObject(t, got)
 		if n, ok := m["expires_in"].(json.Number); !ok || n != "3600" {

@@ -26,10 +26,7 @@ func TestTokenRequestShape(t *testing.T) {
 	for _, style := range []AuthStyle{AuthPost, AuthBasic} {
 		f := newFake(t, ok)
 		b := newBroker(t, f.config(Config{ClientSecret: "s e+c/r%t", AuthStyle: style, PKCE: true}))
-		_, q, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, q := mustLogin(t, b)
 		r := f.requests()[0]
 		if r.Method != http.MethodPost || r.Path != "/token" || len(r.Query) != 0 {
 			t.Errorf("%s %s?%s, want POST /token with no query", r.Method, r.Path, r.Query.Encode())
@@ -69,9 +66,7 @@ func TestPKCE(t *testing.T) {
 		f, b := grantingFake(t, Config{PKCE: true})
 		challenges := map[string]bool{}
 		for range 5 {
-			if _, _, err := login(t, b); err != nil {
-				t.Fatal(err)
-			}
+			mustLogin(t, b)
 			a := f.lastAuthorize()
 			r := f.requests()
 			v := r[len(r)-1].Form.Get("code_verifier")
@@ -95,10 +90,7 @@ func TestPKCE(t *testing.T) {
 		t.Parallel()
 		_, srv := mockProvider(t, mockprovider.Options{RequirePKCE: true})
 		b := newBroker(t, mockConfig(srv, Config{PKCE: true}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		mustPoll(t, b, l.ReadKey)
 	})
 	t.Run("off: nothing sent", func(t *testing.T) {
@@ -118,10 +110,7 @@ func TestPKCE(t *testing.T) {
 		// mockprovider refuses a verifier without a challenge.
 		_, srv := mockProvider(t, mockprovider.Options{})
 		b2 := newBroker(t, mockConfig(srv, Config{PKCE: false}))
-		l2, _, err := login(t, b2)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l2, _ := mustLogin(t, b2)
 		mustPoll(t, b2, l2.ReadKey)
 	})
 }
@@ -182,10 +171,7 @@ func TestAuthorizeURL(t *testing.T) {
 func TestJSONRequestBody(t *testing.T) {
 	t.Parallel()
 	f, b := grantingFake(t, Config{BodyFormat: BodyJSON, AuthStyle: AuthBasic, PKCE: true})
-	_, q, err := login(t, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, q := mustLogin(t, b)
 	r := f.requests()[0]
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
@@ -208,9 +194,7 @@ func TestTokenParams(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, reply(200, "application/json", `{"access_token":"a","refresh_token":"r"}`))
 	b := newBroker(t, f.config(Config{TokenParams: url.Values{"expiring": {"1"}}}))
-	if _, _, err := login(t, b); err != nil {
-		t.Fatal(err)
-	}
+	mustLogin(t, b)
 	if _, err := b.Refresh(context.Background(), "r"); err != nil {
 		t.Fatal(err)
 	}

@@ -146,10 +146,7 @@ func TestRefreshMockProvider(t *testing.T) {
 	for _, rotate := range []bool{false, true} {
 		p, srv := mockProvider(t, mockprovider.Options{RotateRefreshTokens: rotate, AcceptBasic: true})
 		b := newBroker(t, mockConfig(srv, Config{AuthStyle: AuthBasic, PKCE: true}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		var first struct {
 			RefreshToken string `json:"refresh_token"`
 		}

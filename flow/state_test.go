@@ -158,10 +158,7 @@ func TestReplayedState(t *testing.T) {
 			b := newBroker(t, mockConfig(srv, Config{PKCE: true}))
 
 			// Replayed while the tokens wait: they are still delivered.
-			l, q, err := login(t, b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, q := mustLogin(t, b)
 			cb := r.cb(q.Get("code"))
 			cb.State = q.Get("state")
 			ferr(t, b.Redirect(context.Background(), cb), KindInvalidState, "invalid_request")
@@ -170,7 +167,7 @@ func TestReplayedState(t *testing.T) {
 
 			// Replayed after delivery: the key still answers already_delivered.
 			ferr(t, b.Redirect(context.Background(), cb), KindInvalidState, "invalid_request")
-			_, err = b.Poll(l.ReadKey, PollOptions{})
+			_, err := b.Poll(l.ReadKey, PollOptions{})
 			ferr(t, err, KindGone, "already_delivered")
 
 			// Replayed after a cancelled login: the outcome stands.
@@ -200,10 +197,7 @@ func TestReplayAfterEviction(t *testing.T) {
 	for _, outcomesToo := range []bool{false, true} {
 		f := newFake(t, firstThen(reply(200, "application/json", `{"access_token":"first"}`), reply(200, "application/json", `{"access_token":"second"}`)))
 		b := newBroker(t, f.config(Config{}))
-		l, q, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, q := mustLogin(t, b)
 		for _, cb := range []Callback{
 			{Code: q.Get("code")},
 			{Code: "attacker's code"},
