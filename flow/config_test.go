@@ -90,8 +90,7 @@ func TestBadTokenEndpoint(t *testing.T) {
 			if strings.Contains(err.Error(), "SECRET") {
 				t.Errorf("error %q names the endpoint's query", err)
 			}
-			_, err = b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, err, KindGone, "server_error")
+			pollErr(t, b, l.ReadKey, KindGone, "server_error")
 			// The refresh grant goes to the same endpoint.
 			_, err = b.Refresh(context.Background(), "rt")
 			ferr(t, err, KindProviderFailed, "server_error")

@@ -167,6 +167,14 @@ func mustPoll(t testing.TB, b *Broker, key string) []byte {
 	return tokens
 }
 
+// pollErr polls once and requires the error of kind (and code, unless
+// empty).
+func pollErr(t testing.TB, b *Broker, key string, kind Kind, code string) *Error {
+	t.Helper()
+	_, err := b.Poll(key, PollOptions{})
+	return ferr(t, err, kind, code)
+}
+
 // mockProvider starts internal/mockprovider on loopback, approving at once.
 func mockProvider(t testing.TB, opts mockprovider.Options) (*mockprovider.Provider, *httptest.Server) {
 	t.Helper()

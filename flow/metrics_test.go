@@ -176,8 +176,7 @@ func TestExpiredCountedOnce(t *testing.T) {
 	l := b.Authorize()
 	advance(b.Broker, 2*time.Minute)
 	for range 3 {
-		_, err := b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b.Broker, l.ReadKey, KindGone, "expired_token")
 	}
 	st := mustParseURL(t, l.URL).Query().Get("state")
 	ferr(t, b.Redirect(context.Background(), Callback{State: st, Code: "c"}), KindInvalidState, "expired_token")
@@ -238,14 +237,12 @@ func TestPollLimitAndReplaysCounted(t *testing.T) {
 
 	l := b.Authorize()
 	b.Poll(l.ReadKey, PollOptions{})
-	_, err := b.Poll(l.ReadKey, PollOptions{})
-	ferr(t, err, KindSlowDown, "")
+	pollErr(t, b.Broker, l.ReadKey, KindSlowDown, "")
 	b.want(t, `handoff_rate_limited_total{route="poll"}`, 1)
 
 	key := other.Authorize().ReadKey
-	_, err = b.Poll(key, PollOptions{})
-	ferr(t, err, KindElsewhere, "")
-	_, err = b.Poll(key, PollOptions{ReplayFailed: true})
+	pollErr(t, b.Broker, key, KindElsewhere, "")
+	_, err := b.Poll(key, PollOptions{ReplayFailed: true})
 	ferr(t, err, KindOwnerGone, "")
 	b.want(t, `handoff_fly_replays_total{result="sent"}`, 1)
 	b.want(t, `handoff_fly_replays_total{result="owner_gone"}`, 1)

@@ -113,8 +113,7 @@ func TestOIDCHappyPathAndRefresh(t *testing.T) {
 				t.Errorf("token_type = %v, want the provider's lowercase bearer", got["token_type"])
 			}
 			// Delivered once.
-			_, err = b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, err, KindGone, "already_delivered")
+			pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 
 			rt := got["refresh_token"].(string)
 			refreshed, err := b.Refresh(context.Background(), rt)
@@ -147,8 +146,7 @@ func TestOIDCRefusals(t *testing.T) {
 		if e.Status != http.StatusUnauthorized {
 			t.Errorf("Status = %d, want mockoidc's 401", e.Status)
 		}
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "invalid_grant")
+		pollErr(t, b, l.ReadKey, KindGone, "invalid_grant")
 	})
 	t.Run("code used twice", func(t *testing.T) {
 		// Two logins, one code: the second exchange is refused by the

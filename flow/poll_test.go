@@ -76,8 +76,7 @@ func TestPollExactlyOnceConcurrent(t *testing.T) {
 					t.Fatalf("round %d: %d pollers got the tokens (%d gone, %d pending), want exactly 1",
 						round, delivered.Load(), gone.Load(), pending.Load())
 				}
-				_, err := b.Poll(l.ReadKey, PollOptions{})
-				ferr(t, err, KindGone, "already_delivered")
+				pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 			}
 		})
 	}
@@ -147,8 +146,7 @@ func TestPollSeesOutcomeBeforeTokens(t *testing.T) {
 	if err != nil || string(tokens) != `{"access_token":"a"}` {
 		t.Fatalf("Poll = %s, %v; want the tokens", tokens, err)
 	}
-	_, err = b.Poll(l.ReadKey, PollOptions{})
-	ferr(t, err, KindGone, "already_delivered")
+	pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 }
 
 func TestPollAnswers(t *testing.T) {
@@ -156,20 +154,17 @@ func TestPollAnswers(t *testing.T) {
 	f, b := grantingFake(t, Config{})
 	other := newBroker(t, f.config(Config{Sealer: testSealer(t, "another app")}))
 
-	_, err := b.Poll("", PollOptions{})
-	ferr(t, err, KindInvalidRequest, "invalid_request")
+	pollErr(t, b, "", KindInvalidRequest, "invalid_request")
 
 	l := b.Authorize()
 	forged := []byte(l.ReadKey)
 	forged[len(forged)/2] = otherChar(forged[len(forged)/2])
 	for _, key := range []string{"x", "garbage!", string(forged), l.ReadKey[:len(l.ReadKey)-2], l.ReadKey + "A",
 		strings.Repeat("A", 5000), other.Authorize().ReadKey} {
-		_, err := b.Poll(key, PollOptions{})
-		e := ferr(t, err, KindInvalidRequest, "invalid_request")
+		e := pollErr(t, b, key, KindInvalidRequest, "invalid_request")
 		secretsAbsent(t, e, key)
 	}
-	_, err = b.Poll(l.ReadKey, PollOptions{})
-	ferr(t, err, KindPending, "authorization_pending")
+	pollErr(t, b, l.ReadKey, KindPending, "authorization_pending")
 	// Polls store nothing.
 	if b.tokens.Len()+b.outcomes.Len()+b.usedStates.Len() != 0 {
 		t.Error("polls stored something")
@@ -198,8 +193,7 @@ func TestPollTTLs(t *testing.T) {
 		b := newBroker(t, mockConfig(srv, Config{LoginTTL: short}))
 		l := b.Authorize()
 		time.Sleep(wait)
-		_, err := b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 	})
 	t.Run("tokens not collected within TokenTTL", func(t *testing.T) {
 		t.Parallel()
@@ -207,8 +201,7 @@ func TestPollTTLs(t *testing.T) {
 		l, _ := mustLogin(t, b)
 		time.Sleep(wait)
 		for range 2 {
-			_, err := b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, err, KindGone, "expired_token")
+			pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 		}
 		if b.tokens.Len() > 1 {
 			t.Error("expired tokens linger")
@@ -228,8 +221,7 @@ func TestPollTTLs(t *testing.T) {
 		}
 		time.Sleep(time.Until(started.Add(loginTTL + 500*time.Millisecond)))
 		mustPoll(t, b, l.ReadKey)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 	})
 
 	// The same rules past LOGIN_TTL on the broker's clock.
@@ -239,8 +231,7 @@ func TestPollTTLs(t *testing.T) {
 		l, _ := mustLogin(t, b)
 		advance(b, 2*time.Minute)
 		mustPoll(t, b, l.ReadKey)
-		_, err := b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 	})
 	t.Run("already delivered until the key expires", func(t *testing.T) {
 		t.Parallel()
@@ -248,15 +239,12 @@ func TestPollTTLs(t *testing.T) {
 		l, _ := mustLogin(t, b)
 		mustPoll(t, b, l.ReadKey)
 		for range 3 {
-			_, err := b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, err, KindGone, "already_delivered")
+			pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 		}
 		advance(b, 59*time.Second)
-		_, err := b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "already_delivered")
+		pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 		advance(b, 61*time.Second)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 	})
 	t.Run("failed outcome until the key expires", func(t *testing.T) {
 		t.Parallel()
@@ -264,11 +252,9 @@ func TestPollTTLs(t *testing.T) {
 		l := b.Authorize()
 		st := mustParseURL(t, l.URL).Query().Get("state")
 		ferr(t, b.Redirect(context.Background(), Callback{State: st, Error: "access_denied"}), KindCancelled, "")
-		_, err := b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "access_denied")
+		pollErr(t, b, l.ReadKey, KindGone, "access_denied")
 		advance(b, 61*time.Second)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 	})
 	t.Run("tokens due by the broker's clock", func(t *testing.T) {
 		t.Parallel()
@@ -278,12 +264,10 @@ func TestPollTTLs(t *testing.T) {
 		// is no longer the explanation, so the answer is expired_token...
 		b.tokens.Remove(mustOpen(t, b, l.ReadKey))
 		advance(b, 2*time.Minute)
-		_, err := b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 		// ...and before that, already_delivered.
 		advance(b, 0)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "already_delivered")
+		pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 	})
 }
 
@@ -394,6 +378,5 @@ func TestPollLimit(t *testing.T) {
 		t.Errorf("%d of 30 polls in %v slowed down", slowed, elapsed)
 	}
 	// Another login is not affected.
-	_, err := b.Poll(b.Authorize().ReadKey, PollOptions{})
-	ferr(t, err, KindPending, "")
+	pollErr(t, b, b.Authorize().ReadKey, KindPending, "")
 }

@@ -135,8 +135,7 @@ func TestProviderAnswerCap(t *testing.T) {
 					if !strings.Contains(e.Description, "too large") {
 						t.Errorf("description %q, want the answer called too large", e.Description)
 					}
-					_, perr := b.Poll(l.ReadKey, PollOptions{})
-					ferr(t, perr, KindGone, "server_error")
+					pollErr(t, b, l.ReadKey, KindGone, "server_error")
 					return
 				}
 				if err != nil {

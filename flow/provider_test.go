@@ -114,8 +114,7 @@ func TestProviderFailures(t *testing.T) {
 				t.Errorf("code %q / description %q unfit to show", e.Code, e.Description)
 			}
 			secretsAbsent(t, err, testClientSecret, q.Get("code"), q.Get("state"), l.ReadKey)
-			_, perr := b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, perr, KindGone, c.code)
+			pollErr(t, b, l.ReadKey, KindGone, c.code)
 			if n := f.hits.Load(); n != 1 {
 				t.Errorf("%d token requests, want 1", n)
 			}

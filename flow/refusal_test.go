@@ -62,8 +62,7 @@ func TestRefused(t *testing.T) {
 				t.Errorf("description of %d bytes", len(d))
 			}
 			for range 2 { // later polls answer the same
-				_, perr := b.Poll(l.ReadKey, PollOptions{})
-				pe := ferr(t, perr, KindGone, c.wantCode)
+				pe := pollErr(t, b, l.ReadKey, KindGone, c.wantCode)
 				if pe.Description != e.Description {
 					t.Errorf("poll description %q, want the redirect's %q", pe.Description, e.Description)
 				}
@@ -101,8 +100,7 @@ func TestExchangeHint(t *testing.T) {
 			if c.wantHint == "" && e.Hint != "" || !strings.Contains(e.Hint, c.wantHint) {
 				t.Errorf("hint %q, want one with %q", e.Hint, c.wantHint)
 			}
-			_, perr := b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, perr, KindGone, c.wantCode)
+			pollErr(t, b, l.ReadKey, KindGone, c.wantCode)
 		})
 	}
 }
@@ -125,8 +123,7 @@ func TestCancelled(t *testing.T) {
 			t.Parallel()
 			f, b, l, err := redirectWithError(t, c.errParam, c.desc)
 			e := ferr(t, err, KindCancelled, c.wantCode)
-			_, perr := b.Poll(l.ReadKey, PollOptions{})
-			pe := ferr(t, perr, KindGone, c.wantCode)
+			pe := pollErr(t, b, l.ReadKey, KindGone, c.wantCode)
 			if c.wantDesc != "" && (e.Description != c.wantDesc || pe.Description != c.wantDesc) {
 				t.Errorf("descriptions %q / %q, want %q", e.Description, pe.Description, c.wantDesc)
 			}
@@ -137,8 +134,7 @@ func TestCancelled(t *testing.T) {
 				t.Errorf("%d token requests after a cancelled login", f.hits.Load())
 			}
 			// Later polls answer the same.
-			_, perr = b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, perr, KindGone, c.wantCode)
+			pollErr(t, b, l.ReadKey, KindGone, c.wantCode)
 		})
 	}
 	t.Run("no code and no error", func(t *testing.T) {
@@ -147,8 +143,7 @@ func TestCancelled(t *testing.T) {
 		l := b.Authorize()
 		q := approve(t, l.URL)
 		ferr(t, b.Redirect(context.Background(), Callback{State: q.Get("state")}), KindInvalidRequest, "invalid_request")
-		_, err := b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "invalid_request")
+		pollErr(t, b, l.ReadKey, KindGone, "invalid_request")
 		if f.hits.Load() != 0 {
 			t.Error("token request without a code")
 		}
