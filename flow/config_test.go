@@ -96,4 +96,12 @@ func TestBadTokenEndpoint(t *testing.T) {
 			ferr(t, err, KindProviderFailed, "server_error")
 		})
 	}
+	// New refuses an endpoint that does not parse, so only a request made
+	// with one past New shows that the request's own error is redacted too.
+	b := newBroker(t, Config{})
+	_, err := b.tokenRequest(context.Background(), "http://p.example:bad/token?key=SECRET", nil)
+	ferr(t, err, KindProviderFailed, "server_error")
+	if strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("error %q names the endpoint's query", err)
+	}
 }

@@ -79,7 +79,7 @@ func refusedClient(err error) bool {
 func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Values, style AuthStyle) ([]byte, error) {
 	req, err := b.clientRequest(ctx, endpoint, params, style)
 	if err != nil {
-		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token endpoint is misconfigured", Err: err}
+		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token endpoint is misconfigured", Err: redactURLError(err)}
 	}
 	req.Header.Set("User-Agent", "handoff")
 
