@@ -5,7 +5,7 @@ package flow
 // comments name) in 2026-12; the comments say why a field is what it is
 // where the reason is not plain RFC 6749, and mark "unverified" what was
 // seen only in third-party code or guides, not on the provider's own pages.
-// The fakes in preset_providers_test.go follow the same documentation.
+// The fakes in preset_fakes_test.go follow the same documentation.
 //
 // What a preset cannot carry: the user's SCOPE (the scope a provider needs
 // before it issues a refresh token, such as Microsoft's offline_access, is

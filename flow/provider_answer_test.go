@@ -97,10 +97,11 @@ func TestJSONAnswerPassedByteForByte(t *testing.T) {
 	}
 }
 
-// The cap on a provider's answer is 1 MiB (docs/protocol.md, "Talking to
-// the provider"): an answer of exactly that size is delivered whole, one
-// byte more is refused as too large. Form-encoded answers matter most: cut
-// at the cap, one would still parse, as a shorter token.
+// The cap on a provider's answer is 1 MiB
+// (docs/protocol.md#talking-to-the-provider): an answer of exactly that
+// size is delivered whole, one byte more is refused as too large.
+// Form-encoded answers matter most: cut at the cap, one would still parse,
+// as a shorter token.
 func TestProviderAnswerCap(t *testing.T) {
 	t.Parallel()
 	const documentedCap = 1 << 20
