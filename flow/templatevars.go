@@ -7,6 +7,11 @@ import (
 	"strings"
 )
 
+// Template variables: the {name} placeholders of a preset's endpoints
+// (Shopify's {shop}), filled per login from the plugin's choice and sealed
+// in its state (docs/protocol.md#authorize), or per request at /refresh and
+// /revoke. A value is checked as strictly wherever it comes from.
+
 // templateVar is a preset's template variable, compiled.
 type templateVar struct {
 	name string
