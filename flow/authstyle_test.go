@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"handoff/internal/mockprovider"
 )
 
 // TOKEN_AUTH_STYLE=auto after Basic got a 401: only a definite answer to
@@ -81,5 +83,126 @@ func TestAuthAutoSettlesOnlyOnDefiniteAnswer(t *testing.T) {
 				t.Error("a transient failure settled the style: the next login skipped Basic")
 			}
 		})
+	}
+}
+
+func TestClientAuthentication(t *testing.T) {
+	t.Parallel()
+	// Credentials with characters RFC 6749 §2.3.1 makes handoff form-encode
+	// before Basic encoding; mockprovider decodes them.
+	const id, secret = "client:1 ü", "p@ss:w+rd/%=&"
+	cases := []struct {
+		name                    string
+		style                   AuthStyle
+		acceptPost, acceptBasic bool
+		wantErr                 Kind // 0: success
+		requests                int64
+		secondLoginRequests     int64 // token requests for a second login
+	}{
+		{"basic to basic-only", AuthBasic, false, true, 0, 1, 1},
+		{"basic to post-only", AuthBasic, true, false, KindProviderRejected, 1, 1},
+		{"post to post-only", AuthPost, true, false, 0, 1, 1},
+		{"post to basic-only", AuthPost, false, true, KindProviderRejected, 1, 1},
+		{"auto to basic-only", AuthAuto, false, true, 0, 1, 1},
+		{"auto to post-only falls back and remembers", AuthAuto, true, false, 0, 2, 1},
+		{"auto to both uses basic", AuthAuto, true, true, 0, 1, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			p, srv := mockProvider(t, mockprovider.Options{ClientID: id, ClientSecret: secret,
+				AcceptPost: c.acceptPost, AcceptBasic: c.acceptBasic, RequirePKCE: true})
+			b := newBroker(t, mockConfig(srv, Config{ClientID: id, ClientSecret: secret, PKCE: true, AuthStyle: c.style}))
+			for i, want := range []int64{c.requests, c.secondLoginRequests} {
+				before := p.TokenRequests()
+				l, q, err := login(t, b)
+				if c.wantErr == 0 {
+					if err != nil {
+						t.Fatalf("login %d: %v", i, err)
+					}
+					mustPoll(t, b, l.ReadKey)
+				} else {
+					ferr(t, err, c.wantErr, "invalid_client")
+					secretsAbsent(t, err, secret, q.Get("code"), q.Get("state"), l.ReadKey)
+				}
+				if n := p.TokenRequests() - before; n != want {
+					t.Errorf("login %d: %d token requests, want %d", i, n, want)
+				}
+			}
+		})
+	}
+}
+
+// auto also falls back on 400 invalid_client (RFC 6749 §5.2 allows 400),
+// but not on other refusals, which would only repeat a doomed request.
+func TestAuthAutoFallback(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		basicReply func(http.ResponseWriter, *http.Request, seen)
+		wantErr    Kind
+		wantCode   string
+		requests   int64
+	}{
+		{"400 invalid_client", reply(400, "application/json", `{"error":"invalid_client"}`), 0, "", 2},
+		{"401 text", reply(401, "text/plain", "who are you"), 0, "", 2},
+		{"400 invalid_request (mockoidc's answer to Basic)", reply(400, "application/json", `{"error":"invalid_request"}`), 0, "", 2},
+		{"400 unauthorized_client", reply(400, "application/json", `{"error":"unauthorized_client"}`), 0, "", 2},
+		{"400 invalid_grant", reply(400, "application/json", `{"error":"invalid_grant"}`), KindProviderRejected, "invalid_grant", 1},
+		{"500", reply(500, "text/plain", "oops"), KindProviderFailed, "server_error", 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
+				if s.HasBasic {
+					c.basicReply(w, r, s)
+					return
+				}
+				reply(200, "application/json", `{"access_token":"a"}`)(w, r, s)
+			})
+			b := newBroker(t, f.config(Config{AuthStyle: AuthAuto}))
+			_, _, err := login(t, b)
+			if c.wantErr != 0 {
+				ferr(t, err, c.wantErr, c.wantCode)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if n := f.hits.Load(); n != c.requests {
+				t.Fatalf("%d token requests, want %d", n, c.requests)
+			}
+			if c.wantErr == 0 { // remembered: the next login goes straight to post
+				mustLogin(t, b)
+				if n := f.hits.Load(); n != c.requests+1 {
+					t.Errorf("second login: %d token requests in all, want %d", n, c.requests+1)
+				}
+				if r := f.requests(); r[len(r)-1].HasBasic {
+					t.Error("second login tried Basic again")
+				}
+			}
+		})
+	}
+}
+
+// A refusal of both styles is not remembered: the next login tries Basic
+// again, so one bad moment at the provider does not fix the style for good.
+func TestAuthAutoNotRememberedWhenBothRefused(t *testing.T) {
+	t.Parallel()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	f := newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
+		if refuse.Load() {
+			reply(401, "application/json", `{"error":"invalid_client"}`)(w, r, s)
+			return
+		}
+		reply(200, "application/json", `{"access_token":"a"}`)(w, r, s)
+	})
+	b := newBroker(t, f.config(Config{AuthStyle: AuthAuto}))
+	_, _, err := login(t, b)
+	ferr(t, err, KindProviderRejected, "invalid_client")
+	refuse.Store(false)
+	mustLogin(t, b)
+	if r := f.requests(); !r[len(r)-1].HasBasic {
+		t.Error("after both styles were refused once, the next login skipped Basic")
 	}
 }

@@ -111,7 +111,7 @@ type Broker struct {
 	// racing polls meet there every time rather than by chance.
 	betweenPeekAndRemove func()
 
-	// Per-login choices (choices.go).
+	// Per-login choices (choices.go) and template variables (templatevars.go).
 	allowed      []string       // ALLOWED_SCOPES; index i is bit i of a scope mask
 	allowedIndex map[string]int // word -> index in allowed
 	vars         []templateVar

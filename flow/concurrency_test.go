@@ -163,8 +163,7 @@ func TestProviderConcurrencyConfig(t *testing.T) {
 // code), so a provider at its cap never turns a cancel into "busy".
 func TestCancelNeedsNoProviderSlot(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-	b := newBroker(t, f.config(Config{ProviderConcurrency: 1}))
+	f, b := grantingFake(t, Config{ProviderConcurrency: 1})
 	if err := b.acquireProvider(); err != nil { // the one slot, held
 		t.Fatal(err)
 	}

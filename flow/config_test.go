@@ -90,11 +90,18 @@ func TestBadTokenEndpoint(t *testing.T) {
 			if strings.Contains(err.Error(), "SECRET") {
 				t.Errorf("error %q names the endpoint's query", err)
 			}
-			_, err = b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, err, KindGone, "server_error")
+			pollErr(t, b, l.ReadKey, KindGone, "server_error")
 			// The refresh grant goes to the same endpoint.
 			_, err = b.Refresh(context.Background(), "rt")
 			ferr(t, err, KindProviderFailed, "server_error")
 		})
+	}
+	// New refuses an endpoint that does not parse, so only a request made
+	// with one past New shows that the request's own error is redacted too.
+	b := newBroker(t, Config{})
+	_, err := b.tokenRequest(context.Background(), "http://p.example:bad/token?key=SECRET", nil)
+	ferr(t, err, KindProviderFailed, "server_error")
+	if strings.Contains(err.Error(), "SECRET") {
+		t.Errorf("error %q names the endpoint's query", err)
 	}
 }

@@ -119,6 +119,16 @@ func login(t testing.TB, b *Broker) (Login, url.Values, error) {
 	return l, q, err
 }
 
+// mustLogin runs login and requires the redirect to succeed.
+func mustLogin(t testing.TB, b *Broker) (Login, url.Values) {
+	t.Helper()
+	l, q, err := login(t, b)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	return l, q
+}
+
 // ferr asserts that err is a *Error of kind (and code, unless empty).
 func ferr(t testing.TB, err error, kind Kind, code string) *Error {
 	t.Helper()
@@ -155,6 +165,14 @@ func mustPoll(t testing.TB, b *Broker, key string) []byte {
 		t.Fatalf("Poll: %v", err)
 	}
 	return tokens
+}
+
+// pollErr polls once and requires the error of kind (and code, unless
+// empty).
+func pollErr(t testing.TB, b *Broker, key string, kind Kind, code string) *Error {
+	t.Helper()
+	_, err := b.Poll(key, PollOptions{})
+	return ferr(t, err, kind, code)
 }
 
 // mockProvider starts internal/mockprovider on loopback, approving at once.
@@ -271,13 +289,26 @@ func (f *fakeProvider) requests() []seen {
 	return append([]seen(nil), f.seen...)
 }
 
-func (f *fakeProvider) lastAuthorize() url.Values {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.auths) == 0 {
-		return nil
+func (f *fakeProvider) lastAuthorize() url.Values { return last(&f.mu, &f.auths) }
+
+// last is the latest entry of a list a server appends to under mu, or the
+// zero value before the first.
+func last[T any](mu *sync.Mutex, list *[]T) T {
+	mu.Lock()
+	defer mu.Unlock()
+	var v T
+	if n := len(*list); n > 0 {
+		v = (*list)[n-1]
 	}
-	return f.auths[len(f.auths)-1]
+	return v
+}
+
+// grantingFake is a fake provider that answers every token request with an
+// access token, and a broker for cfg in front of it.
+func grantingFake(t testing.TB, cfg Config) (*fakeProvider, *Broker) {
+	t.Helper()
+	f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
+	return f, newBroker(t, f.config(cfg))
 }
 
 // config is a Config pointing at the fake.
@@ -305,6 +336,19 @@ func reply(status int, contentType, body string) func(http.ResponseWriter, *http
 		}
 		w.WriteHeader(status)
 		io.WriteString(w, body)
+	}
+}
+
+// firstThen answers the first token request with first and every later one
+// with then.
+func firstThen(first, then func(http.ResponseWriter, *http.Request, seen)) func(http.ResponseWriter, *http.Request, seen) {
+	var calls atomic.Int64
+	return func(w http.ResponseWriter, r *http.Request, s seen) {
+		if calls.Add(1) == 1 {
+			first(w, r, s)
+			return
+		}
+		then(w, r, s)
 	}
 }
 

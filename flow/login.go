@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strings"
-	"time"
 
 	"handoff/crypto"
 )
@@ -22,12 +21,6 @@ import (
 var (
 	readKeyPurpose = []byte("handoff read key v1")
 	statePurpose   = []byte("handoff state v1")
-)
-
-const (
-	idSize       = 16
-	verifierSize = 32 // raw bytes; 43 characters once encoded (RFC 7636 §4.1)
-	maxMachineID = 64
 )
 
 type loginID [idSize]byte
@@ -47,33 +40,6 @@ type Login struct {
 // web puts it on /authorize's request line, which is the line that says a
 // login started (docs/deploy.md#following-a-login).
 func (l Login) LogRef() string { return l.id.logRef() }
-
-// readKey is the opened content of a read key.
-type readKey struct {
-	id      loginID
-	expires time.Time
-	machine string
-}
-
-// state is the opened content of an OAuth state:
-//
-//	id(16) expiry(8) flags|verifierLen(1) verifier(0|32) machine
-//
-// or, when the login has sealed choices (flags has hasChoices),
-//
-//	id(16) expiry(8) flags|verifierLen(1) verifier(0|32) machineLen(1) machine choices
-//
-// so a login without choices has the same state as before they existed.
-type state struct {
-	readKey
-	verifier string // PKCE code_verifier; empty with PKCE off
-	nonce    [crypto.NonceSize]byte
-	choices
-}
-
-// hasChoices marks, in the verifier-length byte, a state that carries
-// choices.
-const hasChoices = 0x80
 
 // Authorize starts a login with the app's defaults. It stores nothing:
 // everything /redirect and /poll will need is sealed into the state and the
@@ -102,7 +68,7 @@ func (b *Broker) AuthorizeWith(p Params) (Login, error) {
 		return Login{}, err
 	}
 	sealed := c.appendSealed(nil)
-	if idSize+8+1+verifierSize+1+len(b.cfg.MachineID)+len(sealed) > crypto.MaxPayload {
+	if maxStateSize(len(b.cfg.MachineID), len(sealed)) > crypto.MaxPayload {
 		return Login{}, invalidParam(b.longestVar(&c), "too long")
 	}
 	return b.start(prefix, sealed), nil
@@ -116,7 +82,7 @@ func (b *Broker) start(prefix string, sealed []byte) Login {
 	rand.Read(id[:])
 	expires := b.now().Add(b.cfg.LoginTTL)
 
-	var buf [idSize + 8 + 1 + verifierSize + maxMachineID]byte
+	var buf [plainStateSize]byte
 	p := append(buf[:0], id[:]...)
 	p = binary.BigEndian.AppendUint64(p, uint64(expires.UnixNano()))
 	machine := b.cfg.MachineID
@@ -124,13 +90,13 @@ func (b *Broker) start(prefix string, sealed []byte) Login {
 
 	// The PKCE verifier and challenge are encoded on the stack: only the
 	// two sealed values and the URL are allocated.
-	var challenge [43]byte // base64url of a SHA-256 sum
+	var challenge [challengeSize]byte
 	if b.cfg.PKCE {
 		var raw [verifierSize]byte
 		rand.Read(raw[:])
 		p = append(p, verifierSize)
 		p = append(p, raw[:]...)
-		var verifier [43]byte // base64url of verifierSize bytes
+		var verifier [encodedVerifierSize]byte
 		base64.RawURLEncoding.Encode(verifier[:], raw[:])
 		sum := sha256.Sum256(verifier[:])
 		base64.RawURLEncoding.Encode(challenge[:], sum[:])
@@ -138,7 +104,7 @@ func (b *Broker) start(prefix string, sealed []byte) Login {
 		p = append(p, 0)
 	}
 	if len(sealed) > 0 {
-		p[idSize+8] |= hasChoices
+		p[flagsAt] |= hasChoices
 		p = append(p, byte(len(machine)))
 		p = append(p, machine...)
 		p = append(p, sealed...)
@@ -166,69 +132,6 @@ func (b *Broker) start(prefix string, sealed []byte) Login {
 		b.log.Debug("login started", "login", id.logRef())
 	}
 	return Login{URL: u.String(), ReadKey: key, id: id}
-}
-
-// openReadKey checks a read key without touching any store.
-func (b *Broker) openReadKey(s string) (readKey, bool) {
-	var buf [idSize + 8 + maxMachineID]byte
-	p, _, err := b.cfg.Sealer.Open(buf[:0], s, readKeyPurpose)
-	if err != nil || len(p) < idSize+8 {
-		return readKey{}, false
-	}
-	return parseReadKey(p[:idSize+8], p[idSize+8:], b.cfg.MachineID), true
-}
-
-// parseReadKey reads the id and expiry from head and takes machine as the
-// owner's name. A login of this machine (own) shares own's string, so that
-// checking a key allocates nothing with FLY_MACHINE_ID set either; only
-// another machine's name is copied.
-func parseReadKey(head, machine []byte, own string) readKey {
-	var k readKey
-	copy(k.id[:], head)
-	k.expires = time.Unix(0, int64(binary.BigEndian.Uint64(head[idSize:])))
-	switch {
-	case len(machine) == 0:
-	case string(machine) == own: // compared without a copy
-		k.machine = own
-	default:
-		k.machine = string(machine)
-	}
-	return k
-}
-
-// openState checks a state without touching any store.
-func (b *Broker) openState(s string) (state, bool) {
-	var buf [idSize + 8 + 1 + verifierSize + maxMachineID]byte
-	p, nonce, err := b.cfg.Sealer.Open(buf[:0], s, statePurpose)
-	if err != nil || len(p) < idSize+8+1 {
-		return state{}, false
-	}
-	flags := p[idSize+8]
-	n := int(flags &^ hasChoices)
-	if n != 0 && n != verifierSize || len(p) < idSize+8+1+n {
-		return state{}, false
-	}
-	st := state{nonce: nonce}
-	machine := p[idSize+8+1+n:]
-	if flags&hasChoices != 0 {
-		rest := machine
-		if len(rest) < 1 || len(rest) < 1+int(rest[0]) {
-			return state{}, false
-		}
-		machine = rest[1 : 1+rest[0]]
-		c, ok := b.openChoices(rest[1+rest[0]:])
-		if !ok {
-			return state{}, false
-		}
-		st.choices = c
-	}
-	st.readKey = parseReadKey(p[:idSize+8], machine, b.cfg.MachineID)
-	if n > 0 {
-		var v [43]byte // base64url of verifierSize bytes; one copy, as a string
-		base64.RawURLEncoding.Encode(v[:], p[idSize+8+1:idSize+8+1+n])
-		st.verifier = string(v[:])
-	}
-	return st, true
 }
 
 // lock returns the lock that serialises check-then-set for one login.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,9 +78,7 @@ func TestNotCollectedOnExpiry(t *testing.T) {
 	const access = "at-never-logged-7d1e"
 	f := newFake(t, reply(200, "application/json", `{"access_token":"`+access+`"}`))
 	b := newCounted(t, f.config(Config{TokenTTL: 100 * time.Millisecond}))
-	if _, _, err := login(t, b.Broker); err != nil {
-		t.Fatal(err)
-	}
+	mustLogin(t, b.Broker)
 	b.waitFor(t, finished("not_collected"), 1)
 	b.want(t, finished("delivered"), 0)
 	b.want(t, `handoff_pending{handoff_app="",store="tokens"}`, 0)
@@ -102,10 +99,7 @@ func TestDeliveredIsNotNotCollected(t *testing.T) {
 	_, srv := mockProvider(t, mockprovider.Options{})
 	b := newCounted(t, mockConfig(srv, Config{}))
 	for range 3 {
-		l, _, err := login(t, b.Broker)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b.Broker)
 		b.want(t, `handoff_pending{handoff_app="",store="tokens"}`, 1)
 		mustPoll(t, b.Broker, l.ReadKey)
 		b.want(t, `handoff_pending{handoff_app="",store="tokens"}`, 0)
@@ -126,10 +120,7 @@ func TestRacingPollsCountOneDelivery(t *testing.T) {
 	b := newCounted(t, mockConfig(srv, Config{}))
 	const rounds = 20
 	for range rounds {
-		l, _, err := login(t, b.Broker)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b.Broker)
 		var wg sync.WaitGroup
 		var got atomic.Int32
 		for range 8 {
@@ -156,9 +147,7 @@ func TestNotCollectedWhenStoreFull(t *testing.T) {
 	_, srv := mockProvider(t, mockprovider.Options{})
 	b := newCounted(t, mockConfig(srv, Config{MaxPending: 1}))
 	for range 2 {
-		if _, _, err := login(t, b.Broker); err != nil {
-			t.Fatal(err)
-		}
+		mustLogin(t, b.Broker)
 	}
 	b.want(t, finished("not_collected"), 1)
 	if log := b.log.String(); !strings.Contains(log, `reason="store full (MAX_PENDING)"`) {
@@ -171,9 +160,7 @@ func TestNotCollectedAtClose(t *testing.T) {
 	t.Parallel()
 	_, srv := mockProvider(t, mockprovider.Options{})
 	b := newCounted(t, mockConfig(srv, Config{}))
-	if _, _, err := login(t, b.Broker); err != nil {
-		t.Fatal(err)
-	}
+	mustLogin(t, b.Broker)
 	b.Close()
 	b.want(t, finished("not_collected"), 1)
 	if log := b.log.String(); !strings.Contains(log, `reason="server stopping"`) {
@@ -189,8 +176,7 @@ func TestExpiredCountedOnce(t *testing.T) {
 	l := b.Authorize()
 	advance(b.Broker, 2*time.Minute)
 	for range 3 {
-		_, err := b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b.Broker, l.ReadKey, KindGone, "expired_token")
 	}
 	st := mustParseURL(t, l.URL).Query().Get("state")
 	ferr(t, b.Redirect(context.Background(), Callback{State: st, Code: "c"}), KindInvalidState, "expired_token")
@@ -204,14 +190,7 @@ func TestExpiredCountedOnce(t *testing.T) {
 // every exchange is timed.
 func TestRedirectOutcomes(t *testing.T) {
 	t.Parallel()
-	var calls atomic.Int32
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-		if calls.Add(1) == 1 {
-			reply(400, "application/json", `{"error":"invalid_grant"}`)(w, r, s)
-			return
-		}
-		reply(502, "text/html", `bad gateway`)(w, r, s)
-	})
+	f := newFake(t, firstThen(reply(400, "application/json", `{"error":"invalid_grant"}`), reply(502, "text/html", `bad gateway`)))
 	b := newCounted(t, f.config(Config{}))
 
 	l := b.Authorize()
@@ -235,14 +214,7 @@ func TestRedirectOutcomes(t *testing.T) {
 
 func TestRefreshResults(t *testing.T) {
 	t.Parallel()
-	var calls atomic.Int32
-	f := newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-		if calls.Add(1) == 1 {
-			reply(200, "application/json", `{"access_token":"a"}`)(w, r, s)
-			return
-		}
-		reply(400, "application/json", `{"error":"invalid_grant"}`)(w, r, s)
-	})
+	f := newFake(t, firstThen(reply(200, "application/json", `{"access_token":"a"}`), reply(400, "application/json", `{"error":"invalid_grant"}`)))
 	b := newCounted(t, f.config(Config{}))
 	if _, err := b.Refresh(context.Background(), "rt"); err != nil {
 		t.Fatal(err)
@@ -265,14 +237,12 @@ func TestPollLimitAndReplaysCounted(t *testing.T) {
 
 	l := b.Authorize()
 	b.Poll(l.ReadKey, PollOptions{})
-	_, err := b.Poll(l.ReadKey, PollOptions{})
-	ferr(t, err, KindSlowDown, "")
+	pollErr(t, b.Broker, l.ReadKey, KindSlowDown, "")
 	b.want(t, `handoff_rate_limited_total{route="poll"}`, 1)
 
 	key := other.Authorize().ReadKey
-	_, err = b.Poll(key, PollOptions{})
-	ferr(t, err, KindElsewhere, "")
-	_, err = b.Poll(key, PollOptions{ReplayFailed: true})
+	pollErr(t, b.Broker, key, KindElsewhere, "")
+	_, err := b.Poll(key, PollOptions{ReplayFailed: true})
 	ferr(t, err, KindOwnerGone, "")
 	b.want(t, `handoff_fly_replays_total{result="sent"}`, 1)
 	b.want(t, `handoff_fly_replays_total{result="owner_gone"}`, 1)

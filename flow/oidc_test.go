@@ -66,14 +66,7 @@ func startOIDC(t *testing.T) *oidcServer {
 	return s
 }
 
-func (s *oidcServer) lastBody() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.bodies) == 0 {
-		return nil
-	}
-	return s.bodies[len(s.bodies)-1]
-}
+func (s *oidcServer) lastBody() []byte { return last(&s.mu, &s.bodies) }
 
 func (s *oidcServer) config(pkce bool) Config {
 	return Config{
@@ -120,8 +113,7 @@ func TestOIDCHappyPathAndRefresh(t *testing.T) {
 				t.Errorf("token_type = %v, want the provider's lowercase bearer", got["token_type"])
 			}
 			// Delivered once.
-			_, err = b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, err, KindGone, "already_delivered")
+			pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 
 			rt := got["refresh_token"].(string)
 			refreshed, err := b.Refresh(context.Background(), rt)
@@ -154,19 +146,15 @@ func TestOIDCRefusals(t *testing.T) {
 		if e.Status != http.StatusUnauthorized {
 			t.Errorf("Status = %d, want mockoidc's 401", e.Status)
 		}
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "invalid_grant")
+		pollErr(t, b, l.ReadKey, KindGone, "invalid_grant")
 	})
 	t.Run("code used twice", func(t *testing.T) {
 		// Two logins, one code: the second exchange is refused by the
 		// provider and does not disturb the first login's tokens.
-		l1, q, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l1, q := mustLogin(t, b)
 		l2 := b.Authorize()
 		q2 := approve(t, l2.URL)
-		err = b.Redirect(context.Background(), Callback{State: q2.Get("state"), Code: q.Get("code")})
+		err := b.Redirect(context.Background(), Callback{State: q2.Get("state"), Code: q.Get("code")})
 		ferr(t, err, KindProviderRejected, "invalid_grant")
 		mustPoll(t, b, l1.ReadKey)
 	})

@@ -1,5 +1,12 @@
 package flow
 
+import (
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+)
+
 // AuthStyle is how handoff authenticates to the provider's token endpoint
 // (RFC 6749 §2.3.1).
 type AuthStyle int
@@ -96,3 +103,24 @@ const (
 	// with HTTP Basic credentials and a JSON body {"access_token": …}.
 	RevokeGitHubGrant
 )
+
+// LookupPreset returns the preset called name, ignoring case and surrounding
+// spaces. The preset is a copy: changing its maps and slices changes no
+// other caller's.
+func LookupPreset(name string) (Preset, bool) {
+	p, ok := presets[strings.ToLower(strings.TrimSpace(name))]
+	p.Vars = slices.Clone(p.Vars)
+	p.ErrorCodes = maps.Clone(p.ErrorCodes)
+	p.APIOrigins = slices.Clone(p.APIOrigins)
+	return p, ok
+}
+
+// PresetNames returns the names of all presets, sorted.
+func PresetNames() []string {
+	names := make([]string, 0, len(presets))
+	for name := range presets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}

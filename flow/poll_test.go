@@ -37,10 +37,7 @@ func TestPollExactlyOnceConcurrent(t *testing.T) {
 			f := newFake(t, reply(200, "application/json", want))
 			b := newBroker(t, f.config(Config{}))
 			for round := range c.rounds {
-				l, _, err := login(t, b)
-				if err != nil {
-					t.Fatal(err)
-				}
+				l, _ := mustLogin(t, b)
 				if c.forced {
 					var peeked sync.WaitGroup
 					peeked.Add(c.pollers)
@@ -79,8 +76,7 @@ func TestPollExactlyOnceConcurrent(t *testing.T) {
 					t.Fatalf("round %d: %d pollers got the tokens (%d gone, %d pending), want exactly 1",
 						round, delivered.Load(), gone.Load(), pending.Load())
 				}
-				_, err = b.Poll(l.ReadKey, PollOptions{})
-				ferr(t, err, KindGone, "already_delivered")
+				pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 			}
 		})
 	}
@@ -90,8 +86,7 @@ func TestPollExactlyOnceConcurrent(t *testing.T) {
 // tokens and no poller is told to stop before they exist.
 func TestPollRacesRedirect(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-	b := newBroker(t, f.config(Config{}))
+	_, b := grantingFake(t, Config{})
 	const pollers = 8
 	for round := range 200 {
 		l := b.Authorize()
@@ -151,30 +146,25 @@ func TestPollSeesOutcomeBeforeTokens(t *testing.T) {
 	if err != nil || string(tokens) != `{"access_token":"a"}` {
 		t.Fatalf("Poll = %s, %v; want the tokens", tokens, err)
 	}
-	_, err = b.Poll(l.ReadKey, PollOptions{})
-	ferr(t, err, KindGone, "already_delivered")
+	pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 }
 
 func TestPollAnswers(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-	b := newBroker(t, f.config(Config{}))
+	f, b := grantingFake(t, Config{})
 	other := newBroker(t, f.config(Config{Sealer: testSealer(t, "another app")}))
 
-	_, err := b.Poll("", PollOptions{})
-	ferr(t, err, KindInvalidRequest, "invalid_request")
+	pollErr(t, b, "", KindInvalidRequest, "invalid_request")
 
 	l := b.Authorize()
 	forged := []byte(l.ReadKey)
 	forged[len(forged)/2] = otherChar(forged[len(forged)/2])
 	for _, key := range []string{"x", "garbage!", string(forged), l.ReadKey[:len(l.ReadKey)-2], l.ReadKey + "A",
 		strings.Repeat("A", 5000), other.Authorize().ReadKey} {
-		_, err := b.Poll(key, PollOptions{})
-		e := ferr(t, err, KindInvalidRequest, "invalid_request")
+		e := pollErr(t, b, key, KindInvalidRequest, "invalid_request")
 		secretsAbsent(t, e, key)
 	}
-	_, err = b.Poll(l.ReadKey, PollOptions{})
-	ferr(t, err, KindPending, "authorization_pending")
+	pollErr(t, b, l.ReadKey, KindPending, "authorization_pending")
 	// Polls store nothing.
 	if b.tokens.Len()+b.outcomes.Len()+b.usedStates.Len() != 0 {
 		t.Error("polls stored something")
@@ -203,20 +193,15 @@ func TestPollTTLs(t *testing.T) {
 		b := newBroker(t, mockConfig(srv, Config{LoginTTL: short}))
 		l := b.Authorize()
 		time.Sleep(wait)
-		_, err := b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 	})
 	t.Run("tokens not collected within TokenTTL", func(t *testing.T) {
 		t.Parallel()
 		b := newBroker(t, mockConfig(srv, Config{TokenTTL: short}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		time.Sleep(wait)
 		for range 2 {
-			_, err = b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, err, KindGone, "expired_token")
+			pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 		}
 		if b.tokens.Len() > 1 {
 			t.Error("expired tokens linger")
@@ -236,41 +221,30 @@ func TestPollTTLs(t *testing.T) {
 		}
 		time.Sleep(time.Until(started.Add(loginTTL + 500*time.Millisecond)))
 		mustPoll(t, b, l.ReadKey)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 	})
 
 	// The same rules past LOGIN_TTL on the broker's clock.
 	t.Run("tokens in time outlive LoginTTL", func(t *testing.T) {
 		t.Parallel()
 		b := newBroker(t, mockConfig(srv, Config{LoginTTL: time.Minute, TokenTTL: time.Minute}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		advance(b, 2*time.Minute)
 		mustPoll(t, b, l.ReadKey)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 	})
 	t.Run("already delivered until the key expires", func(t *testing.T) {
 		t.Parallel()
 		b := newBroker(t, mockConfig(srv, Config{LoginTTL: time.Minute}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		mustPoll(t, b, l.ReadKey)
 		for range 3 {
-			_, err = b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, err, KindGone, "already_delivered")
+			pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 		}
 		advance(b, 59*time.Second)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "already_delivered")
+		pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 		advance(b, 61*time.Second)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 	})
 	t.Run("failed outcome until the key expires", func(t *testing.T) {
 		t.Parallel()
@@ -278,29 +252,22 @@ func TestPollTTLs(t *testing.T) {
 		l := b.Authorize()
 		st := mustParseURL(t, l.URL).Query().Get("state")
 		ferr(t, b.Redirect(context.Background(), Callback{State: st, Error: "access_denied"}), KindCancelled, "")
-		_, err := b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "access_denied")
+		pollErr(t, b, l.ReadKey, KindGone, "access_denied")
 		advance(b, 61*time.Second)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 	})
 	t.Run("tokens due by the broker's clock", func(t *testing.T) {
 		t.Parallel()
 		b := newBroker(t, mockConfig(srv, Config{TokenTTL: time.Minute}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		// Still in the store (real time), but due: a concurrent-poll race
 		// is no longer the explanation, so the answer is expired_token...
 		b.tokens.Remove(mustOpen(t, b, l.ReadKey))
 		advance(b, 2*time.Minute)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "expired_token")
+		pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 		// ...and before that, already_delivered.
 		advance(b, 0)
-		_, err = b.Poll(l.ReadKey, PollOptions{})
-		ferr(t, err, KindGone, "already_delivered")
+		pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 	})
 }
 
@@ -411,6 +378,5 @@ func TestPollLimit(t *testing.T) {
 		t.Errorf("%d of 30 polls in %v slowed down", slowed, elapsed)
 	}
 	// Another login is not affected.
-	_, err := b.Poll(b.Authorize().ReadKey, PollOptions{})
-	ferr(t, err, KindPending, "")
+	pollErr(t, b, b.Authorize().ReadKey, KindPending, "")
 }

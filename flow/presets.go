@@ -1,18 +1,11 @@
 package flow
 
-import (
-	"maps"
-	"slices"
-	"sort"
-	"strings"
-)
-
 // presets are the providers PROVIDER=name knows (docs/providers.md). Each
 // was checked against the provider's documentation (Docs, and the pages the
 // comments name) in 2026-12; the comments say why a field is what it is
 // where the reason is not plain RFC 6749, and mark "unverified" what was
 // seen only in third-party code or guides, not on the provider's own pages.
-// The fakes in preset_providers_test.go follow the same documentation.
+// The fakes in preset_fakes_test.go follow the same documentation.
 //
 // What a preset cannot carry: the user's SCOPE (the scope a provider needs
 // before it issues a refresh token, such as Microsoft's offline_access, is
@@ -623,25 +616,4 @@ var presets = map[string]Preset{
 		PKCE:              false,
 		Docs:              "https://docs.stripe.com/connect/oauth-reference",
 	},
-}
-
-// LookupPreset returns the preset called name, ignoring case and surrounding
-// spaces. The preset is a copy: changing its maps and slices changes no
-// other caller's.
-func LookupPreset(name string) (Preset, bool) {
-	p, ok := presets[strings.ToLower(strings.TrimSpace(name))]
-	p.Vars = slices.Clone(p.Vars)
-	p.ErrorCodes = maps.Clone(p.ErrorCodes)
-	p.APIOrigins = slices.Clone(p.APIOrigins)
-	return p, ok
-}
-
-// PresetNames returns the names of all presets, sorted.
-func PresetNames() []string {
-	names := make([]string, 0, len(presets))
-	for name := range presets {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
 }

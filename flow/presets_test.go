@@ -117,15 +117,7 @@ func TestPresetsWellFormed(t *testing.T) {
 			default:
 				t.Errorf("Revoke %d is unknown", p.Revoke)
 			}
-			tq, err := url.ParseQuery(p.TokenParams)
-			if err != nil {
-				t.Errorf("TokenParams %q: %v", p.TokenParams, err)
-			}
-			for _, k := range reservedTokenParams {
-				if tq.Has(k) {
-					t.Errorf("TokenParams sets %q, which handoff sets itself", k)
-				}
-			}
+			checkParams(t, "TokenParams", p.TokenParams, reservedTokenParams)
 			if p.TokensAt != "" && !regexp.MustCompile(`^[a-z_]+$`).MatchString(p.TokensAt) {
 				t.Errorf("TokensAt %q is not a member name", p.TokensAt)
 			}
@@ -145,15 +137,7 @@ func TestPresetsWellFormed(t *testing.T) {
 			} else {
 				checkHTTPSURL(t, "Docs", p.Docs)
 			}
-			q, err := url.ParseQuery(p.AuthorizeParams)
-			if err != nil {
-				t.Errorf("AuthorizeParams %q: %v", p.AuthorizeParams, err)
-			}
-			for _, k := range reservedAuthorizeParams {
-				if q.Has(k) {
-					t.Errorf("AuthorizeParams sets %q, which handoff sets itself", k)
-				}
-			}
+			checkParams(t, "AuthorizeParams", p.AuthorizeParams, reservedAuthorizeParams)
 			if p.ScopeSeparator != "" && p.ScopeSeparator != "," && p.ScopeSeparator != " " {
 				t.Errorf("ScopeSeparator %q is neither space nor comma", p.ScopeSeparator)
 			}
@@ -318,6 +302,22 @@ func TestPresetsDocumented(t *testing.T) {
 		}
 		if docs[name] != p.Docs {
 			t.Errorf("docs/providers.md gives %q as %q's documentation, the preset %q", docs[name], name, p.Docs)
+		}
+	}
+}
+
+// checkParams checks a preset's parameters (field names them): a query
+// string that sets none of the reserved parameters, which handoff sets
+// itself.
+func checkParams(t *testing.T, field, raw string, reserved []string) {
+	t.Helper()
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		t.Errorf("%s %q: %v", field, raw, err)
+	}
+	for _, k := range reserved {
+		if q.Has(k) {
+			t.Errorf("%s sets %q, which handoff sets itself", field, k)
 		}
 	}
 }

@@ -96,11 +96,7 @@ func TestRefreshErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, c.token)
-			timeout := 10 * time.Second
-			if c.kind == KindProviderTimeout {
-				timeout = 300 * time.Millisecond
-			}
-			b := newBroker(t, f.config(Config{ProviderTimeout: timeout}))
+			b := newBroker(t, f.config(Config{ProviderTimeout: timeoutFor(c.kind)}))
 			_, err := b.Refresh(context.Background(), "the-refresh-token")
 			e := ferr(t, err, c.kind, c.code)
 			if e.Status != c.status {
@@ -114,8 +110,7 @@ func TestRefreshErrors(t *testing.T) {
 	}
 	t.Run("empty token", func(t *testing.T) {
 		t.Parallel()
-		f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-		b := newBroker(t, f.config(Config{}))
+		f, b := grantingFake(t, Config{})
 		_, err := b.Refresh(context.Background(), "")
 		ferr(t, err, KindInvalidRequest, "invalid_request")
 		if f.hits.Load() != 0 {
@@ -151,10 +146,7 @@ func TestRefreshMockProvider(t *testing.T) {
 	for _, rotate := range []bool{false, true} {
 		p, srv := mockProvider(t, mockprovider.Options{RotateRefreshTokens: rotate, AcceptBasic: true})
 		b := newBroker(t, mockConfig(srv, Config{AuthStyle: AuthBasic, PKCE: true}))
-		l, _, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, _ := mustLogin(t, b)
 		var first struct {
 			RefreshToken string `json:"refresh_token"`
 		}

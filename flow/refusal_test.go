@@ -33,12 +33,7 @@ func TestRefused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newFake(t, reply(200, "application/json", `{"access_token":"a"}`))
-			b := newBroker(t, f.config(Config{PKCE: true}))
-			l := b.Authorize()
-			q := approve(t, l.URL)
-			// error wins over code
-			err := b.Redirect(context.Background(), Callback{State: q.Get("state"), Code: q.Get("code"), Error: c.code, ErrorDescription: c.said})
+			f, b, l, err := redirectWithError(t, c.code, c.said)
 			e := ferr(t, err, KindRefused, c.wantCode)
 			if c.wantHint == "" && e.Hint != "" || !strings.Contains(e.Hint, c.wantHint) {
 				t.Errorf("hint %q, want one with %q", e.Hint, c.wantHint)
@@ -67,8 +62,7 @@ func TestRefused(t *testing.T) {
 				t.Errorf("description of %d bytes", len(d))
 			}
 			for range 2 { // later polls answer the same
-				_, perr := b.Poll(l.ReadKey, PollOptions{})
-				pe := ferr(t, perr, KindGone, c.wantCode)
+				pe := pollErr(t, b, l.ReadKey, KindGone, c.wantCode)
 				if pe.Description != e.Description {
 					t.Errorf("poll description %q, want the redirect's %q", pe.Description, e.Description)
 				}
@@ -106,8 +100,64 @@ func TestExchangeHint(t *testing.T) {
 			if c.wantHint == "" && e.Hint != "" || !strings.Contains(e.Hint, c.wantHint) {
 				t.Errorf("hint %q, want one with %q", e.Hint, c.wantHint)
 			}
-			_, perr := b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, perr, KindGone, c.wantCode)
+			pollErr(t, b, l.ReadKey, KindGone, c.wantCode)
 		})
 	}
+}
+
+// TestCancelled: access_denied at the redirect is a cancellation, reported
+// by /poll with the provider's description (or one that says cancelled).
+func TestCancelled(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, errParam, desc string
+		wantCode, wantDesc   string
+	}{
+		{"access_denied", "access_denied", "The user denied the request.", "access_denied", "The user denied the request."},
+		{"no description", "access_denied", "", "access_denied", "the login was cancelled at the provider"},
+		{"long description bounded", "access_denied", strings.Repeat("é", 400), "access_denied", ""},
+		// Any other code is a refusal: TestRefused.
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f, b, l, err := redirectWithError(t, c.errParam, c.desc)
+			e := ferr(t, err, KindCancelled, c.wantCode)
+			pe := pollErr(t, b, l.ReadKey, KindGone, c.wantCode)
+			if c.wantDesc != "" && (e.Description != c.wantDesc || pe.Description != c.wantDesc) {
+				t.Errorf("descriptions %q / %q, want %q", e.Description, pe.Description, c.wantDesc)
+			}
+			if pe.Description == "" || len(pe.Description) > 310 {
+				t.Errorf("description %d bytes", len(pe.Description))
+			}
+			if f.hits.Load() != 0 {
+				t.Errorf("%d token requests after a cancelled login", f.hits.Load())
+			}
+			// Later polls answer the same.
+			pollErr(t, b, l.ReadKey, KindGone, c.wantCode)
+		})
+	}
+	t.Run("no code and no error", func(t *testing.T) {
+		t.Parallel()
+		f, b := grantingFake(t, Config{})
+		l := b.Authorize()
+		q := approve(t, l.URL)
+		ferr(t, b.Redirect(context.Background(), Callback{State: q.Get("state")}), KindInvalidRequest, "invalid_request")
+		pollErr(t, b, l.ReadKey, KindGone, "invalid_request")
+		if f.hits.Load() != 0 {
+			t.Error("token request without a code")
+		}
+	})
+}
+
+// redirectWithError starts a login at a fake provider that would grant it
+// and comes back to the redirect with the provider's error (and a code,
+// which the error must win over). It returns Redirect's error.
+func redirectWithError(t *testing.T, code, description string) (*fakeProvider, *Broker, Login, error) {
+	t.Helper()
+	f, b := grantingFake(t, Config{PKCE: true})
+	l := b.Authorize()
+	q := approve(t, l.URL)
+	err := b.Redirect(context.Background(), Callback{State: q.Get("state"), Code: q.Get("code"), Error: code, ErrorDescription: description})
+	return f, b, l, err
 }

@@ -221,10 +221,7 @@ func TestRevokeMockProvider(t *testing.T) {
 	t.Parallel()
 	p, srv := mockProvider(t, mockprovider.Options{})
 	b := newBroker(t, mockConfig(srv, Config{PKCE: true, RevokeEndpoint: srv.URL + "/revoke", RefreshReplayTTL: time.Hour}))
-	l, _, err := login(t, b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := mustLogin(t, b)
 	var tokens struct {
 		RefreshToken string `json:"refresh_token"`
 	}
@@ -235,7 +232,7 @@ func TestRevokeMockProvider(t *testing.T) {
 	if err := b.Revoke(context.Background(), tokens.RefreshToken, "refresh_token", nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = b.Refresh(context.Background(), tokens.RefreshToken)
+	_, err := b.Refresh(context.Background(), tokens.RefreshToken)
 	e := ferr(t, err, KindProviderRejected, "invalid_grant")
 	if !strings.Contains(string(e.Body), "invalid_grant") {
 		t.Errorf("body %s", e.Body)

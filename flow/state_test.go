@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"encoding/binary"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -51,8 +50,8 @@ func TestBadStatesNeverReachTheProvider(t *testing.T) {
 		{"read key of another login as state", b.Authorize().ReadKey},
 		{"another purpose", b.cfg.Sealer.Seal(make([]byte, 60), []byte("something else"))},
 		{"short payload under the state purpose", b.cfg.Sealer.Seal([]byte("short"), statePurpose)},
-		{"bad verifier length", b.cfg.Sealer.Seal(append(make([]byte, idSize+8), 7, 1, 2, 3, 4, 5, 6, 7), statePurpose)},
-		{"verifier length beyond payload", b.cfg.Sealer.Seal(append(make([]byte, idSize+8), verifierSize, 1), statePurpose)},
+		{"bad verifier length", b.cfg.Sealer.Seal(append(make([]byte, headSize), 7, 1, 2, 3, 4, 5, 6, 7), statePurpose)},
+		{"verifier length beyond payload", b.cfg.Sealer.Seal(append(make([]byte, headSize), verifierSize, 1), statePurpose)},
 	}
 	// Every single-character change, at sampled positions including the
 	// version byte, the nonce, the ciphertext, the tag and the last
@@ -94,8 +93,7 @@ func TestBadStatesNeverReachTheProvider(t *testing.T) {
 	}
 	// None of it touched the login: it is still pending, and its own state
 	// still works once.
-	_, err := b.Poll(valid.ReadKey, PollOptions{})
-	ferr(t, err, KindPending, "authorization_pending")
+	pollErr(t, b, valid.ReadKey, KindPending, "authorization_pending")
 	if err := b.Redirect(context.Background(), Callback{State: st, Code: code}); err != nil {
 		t.Fatalf("the valid state after the bad ones: %v", err)
 	}
@@ -135,8 +133,7 @@ func TestExpiredState(t *testing.T) {
 	if n := p.TokenRequests(); n != 0 {
 		t.Fatalf("%d token requests for an expired state", n)
 	}
-	_, err := b.Poll(l.ReadKey, PollOptions{})
-	ferr(t, err, KindGone, "expired_token")
+	pollErr(t, b, l.ReadKey, KindGone, "expired_token")
 }
 
 // A replayed state is refused before the provider, and never overwrites or
@@ -159,10 +156,7 @@ func TestReplayedState(t *testing.T) {
 			b := newBroker(t, mockConfig(srv, Config{PKCE: true}))
 
 			// Replayed while the tokens wait: they are still delivered.
-			l, q, err := login(t, b)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, q := mustLogin(t, b)
 			cb := r.cb(q.Get("code"))
 			cb.State = q.Get("state")
 			ferr(t, b.Redirect(context.Background(), cb), KindInvalidState, "invalid_request")
@@ -171,8 +165,7 @@ func TestReplayedState(t *testing.T) {
 
 			// Replayed after delivery: the key still answers already_delivered.
 			ferr(t, b.Redirect(context.Background(), cb), KindInvalidState, "invalid_request")
-			_, err = b.Poll(l.ReadKey, PollOptions{})
-			ferr(t, err, KindGone, "already_delivered")
+			pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 
 			// Replayed after a cancelled login: the outcome stands.
 			l2 := b.Authorize()
@@ -181,8 +174,7 @@ func TestReplayedState(t *testing.T) {
 			cb2 := r.cb(q2.Get("code"))
 			cb2.State = q2.Get("state")
 			ferr(t, b.Redirect(context.Background(), cb2), KindInvalidState, "invalid_request")
-			_, err = b.Poll(l2.ReadKey, PollOptions{})
-			if e := ferr(t, err, KindGone, "access_denied"); e.Description != "first" {
+			if e := pollErr(t, b, l2.ReadKey, KindGone, "access_denied"); e.Description != "first" {
 				t.Errorf("description %q, want the first outcome's", e.Description)
 			}
 
@@ -199,19 +191,9 @@ func TestReplayedState(t *testing.T) {
 func TestReplayAfterEviction(t *testing.T) {
 	t.Parallel()
 	for _, outcomesToo := range []bool{false, true} {
-		var f *fakeProvider
-		f = newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
-			if f.hits.Load() == 1 {
-				reply(200, "application/json", `{"access_token":"first"}`)(w, r, s)
-				return
-			}
-			reply(200, "application/json", `{"access_token":"second"}`)(w, r, s)
-		})
+		f := newFake(t, firstThen(reply(200, "application/json", `{"access_token":"first"}`), reply(200, "application/json", `{"access_token":"second"}`)))
 		b := newBroker(t, f.config(Config{}))
-		l, q, err := login(t, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l, q := mustLogin(t, b)
 		for _, cb := range []Callback{
 			{Code: q.Get("code")},
 			{Code: "attacker's code"},
@@ -251,8 +233,7 @@ func TestSealKeyRotation(t *testing.T) {
 	mustPoll(t, after, l.ReadKey)
 	// The new key's values do not open under the old key alone.
 	l2 := after.Authorize()
-	_, err := before.Poll(l2.ReadKey, PollOptions{})
-	ferr(t, err, KindInvalidRequest, "invalid_request")
+	pollErr(t, before, l2.ReadKey, KindInvalidRequest, "invalid_request")
 }
 
 // Read keys and states open to the same login, and neither opens as the
@@ -287,8 +268,7 @@ func TestPurposeSeparation(t *testing.T) {
 			if _, ok := b.openState(l.ReadKey); ok {
 				t.Error("read key opens as a state")
 			}
-			_, err := b.Poll(st, PollOptions{})
-			ferr(t, err, KindInvalidRequest, "invalid_request")
+			pollErr(t, b, st, KindInvalidRequest, "invalid_request")
 		}
 	}
 	// The payload format: id, big-endian expiry in Unix nanoseconds, machine.
@@ -300,7 +280,7 @@ func TestPurposeSeparation(t *testing.T) {
 	if !ok || rk.machine != "" || time.Until(rk.expires) < 59*time.Minute {
 		t.Errorf("hand-made read key: %+v %v", rk, ok)
 	}
-	if _, ok := b.openReadKey(b.cfg.Sealer.Seal(p[:idSize+7], readKeyPurpose)); ok {
+	if _, ok := b.openReadKey(b.cfg.Sealer.Seal(p[:headSize-1], readKeyPurpose)); ok {
 		t.Error("short read key payload opens")
 	}
 }
@@ -320,15 +300,14 @@ func TestMachineRouting(t *testing.T) {
 	cb := Callback{State: q.Get("state"), Code: q.Get("code")}
 
 	// m2 sends both the poll and the redirect to m1, touching nothing.
-	_, err := m2.Poll(l.ReadKey, PollOptions{})
-	if e := ferr(t, err, KindElsewhere, ""); e.Machine != "m1" {
+	if e := pollErr(t, m2, l.ReadKey, KindElsewhere, ""); e.Machine != "m1" {
 		t.Errorf("Machine = %q, want m1", e.Machine)
 	}
 	if e := ferr(t, m2.Redirect(context.Background(), cb), KindElsewhere, ""); e.Machine != "m1" {
 		t.Errorf("Machine = %q, want m1", e.Machine)
 	}
 	// The owner is gone: stop, and say so.
-	_, err = m2.Poll(l.ReadKey, PollOptions{ReplayFailed: true})
+	_, err := m2.Poll(l.ReadKey, PollOptions{ReplayFailed: true})
 	ferr(t, err, KindOwnerGone, "expired_token")
 	rcb := cb
 	rcb.ReplayFailed = true
@@ -349,11 +328,9 @@ func TestMachineRouting(t *testing.T) {
 	// Without a machine id everything is local: a broker without one serves
 	// m1's logins, and m1 serves logins started without one.
 	l2 := m1.Authorize()
-	_, err = local.Poll(l2.ReadKey, PollOptions{})
-	ferr(t, err, KindPending, "")
+	pollErr(t, local, l2.ReadKey, KindPending, "")
 	l3 := local.Authorize()
-	_, err = m2.Poll(l3.ReadKey, PollOptions{})
-	ferr(t, err, KindPending, "")
+	pollErr(t, m2, l3.ReadKey, KindPending, "")
 	q3 := approve(t, l3.URL)
 	if err := m2.Redirect(context.Background(), Callback{State: q3.Get("state"), Code: q3.Get("code")}); err != nil {
 		t.Fatal(err)
@@ -365,6 +342,5 @@ func TestMachineRouting(t *testing.T) {
 	m1short := newBroker(t, mockConfig(srv, Config{MachineID: "m1", Sealer: sealer, LoginTTL: time.Millisecond}))
 	l4 := m1short.Authorize()
 	time.Sleep(20 * time.Millisecond)
-	_, err = m2.Poll(l4.ReadKey, PollOptions{})
-	ferr(t, err, KindElsewhere, "")
+	pollErr(t, m2, l4.ReadKey, KindElsewhere, "")
 }
