@@ -76,7 +76,8 @@ func (h *appHandlers) pathTarget(c *fiber.Ctx) (apiTarget, error) {
 }
 
 // urlTarget reads the target of <base>?<scheme>://<host>/<path>?<query>:
-// the whole raw query string, as Framer's cors-proxy worker takes it.
+// the whole raw query string, the form existing CORS proxies take
+// (docs/protocol.md#api-passthrough).
 // Among the scopes listing the origin, the first whose CORS rules admit the
 // request's Origin answers.
 func (h *appHandlers) urlTarget(c *fiber.Ctx, q []byte) (apiTarget, error) {

@@ -6,7 +6,7 @@ import (
 )
 
 // CORS decides the Access-Control-Allow-Origin of one app (docs/protocol.md#cors). The
-// rules are the worker's, tightened: the plugin's own origin, its versioned
+// rules are the compatible ones, tightened (docs/protocol.md#cors): the plugin's own origin, its versioned
 // origins, loopback for development, and exact extra origins.
 type CORS struct {
 	// PluginID is the Framer plugin's id; empty admits any plugin origin
@@ -41,7 +41,7 @@ func (c CORS) AllowOrigin(origin string) string {
 }
 
 // isPluginOrigin admits https://<id>.<parent> and https://<id>-<version>.<parent>,
-// where the version is one DNS label. The worker's prefix match also let
+// where the version is one DNS label. A prefix match would also let
 // https://<id>evil.<parent> through; this does not.
 func (c CORS) isPluginOrigin(origin string) bool {
 	host, ok := strings.CutPrefix(origin, "https://")

@@ -153,7 +153,7 @@ func apiStatus(e *flow.Error) int {
 	case flow.KindInvalidRequest, flow.KindInvalidState:
 		return fiber.StatusBadRequest
 	case flow.KindPending:
-		return fiber.StatusNotFound // what the worker answers, and clients rely on
+		return fiber.StatusNotFound // existing clients poll on 404 (docs/protocol.md#poll)
 	case flow.KindGone, flow.KindOwnerGone, flow.KindCancelled, flow.KindRefused:
 		return fiber.StatusGone
 	case flow.KindSlowDown:

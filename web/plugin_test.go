@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// pluginTokens is what Framer's plugins written for the worker read from
+// pluginTokens is what Framer's existing plugins read from
 // the JSON they store: expires_in must be a number.
 type pluginTokens struct {
 	AccessToken  string `json:"access_token"`
@@ -31,9 +31,8 @@ func fetch(t *testing.T, s *server, target string) (int, []byte) {
 	return r.status, r.body
 }
 
-// TestPluginWrittenForTheWorker replays the calls of a Framer plugin written
-// for the framer/plugin-oauth worker, unchanged but for its base URL
-// (docs/protocol.md, issue 2): POST {base}/authorize, open url, POST
+// TestPluginWrittenForTheWorker replays the calls of an existing Framer
+// plugin, unchanged but for its base URL (docs/protocol.md): POST {base}/authorize, open url, POST
 // {base}/poll?readKey=… until 200, store the JSON, later
 // POST {base}/refresh?code=… with the token not URL-encoded.
 func TestPluginWrittenForTheWorker(t *testing.T) {

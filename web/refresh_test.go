@@ -72,7 +72,7 @@ func TestRefresh(t *testing.T) {
 		defer mu.Unlock()
 		const token = "plus+a/b+c=="
 		for _, target := range []string{
-			"/refresh?code=" + token,                  // as the worker's plugins send it
+			"/refresh?code=" + token,                  // as existing plugins send it
 			"/refresh?code=" + url.QueryEscape(token), // properly encoded
 		} {
 			r := s.do("POST", target, nil)

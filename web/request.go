@@ -48,7 +48,7 @@ func limitKey(ip string) string {
 }
 
 // bodyOrQuery reads a parameter from the query, or else from a form
-// (urlencoded or multipart) or JSON body. The query wins, as the worker's clients send it there. The result is
+// (urlencoded or multipart) or JSON body. The query wins, as existing clients send it there (docs/protocol.md#refresh). The result is
 // a copy, safe to keep after the handler returns.
 func bodyOrQuery(c *fiber.Ctx, queryName, bodyName string) string {
 	if v := c.Request().URI().QueryArgs().Peek(queryName); len(v) > 0 {

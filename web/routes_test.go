@@ -326,7 +326,7 @@ func TestUnknownAndWrongMethod(t *testing.T) {
 	}
 }
 
-// TestTrailingSlash: the worker matched path prefixes, so plugins that call
+// TestTrailingSlash: existing backends matched path prefixes, so plugins that call
 // {base}/authorize/ or {base}/poll/ worked; they still do.
 func TestTrailingSlash(t *testing.T) {
 	t.Parallel()

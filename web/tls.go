@@ -7,8 +7,8 @@ import (
 )
 
 // TLSListener wraps ln to serve HTTPS with the certificate in certFile and
-// keyFile (PEM), for running handoff without a proxy in front, as the
-// worker's local setup does with mkcert.
+// keyFile (PEM), for running handoff without a proxy in front, as a local
+// setup made with mkcert does (docs/protocol.md#configuration).
 func TLSListener(ln net.Listener, certFile, keyFile string) (net.Listener, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {

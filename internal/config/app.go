@@ -260,7 +260,7 @@ func pluginURI(app *App, p *problems, name, uri, parentDomain string) {
 	}
 	canon, ok := web.CanonicalOrigin(uri)
 	if !ok {
-		p.add(name, "the older worker's name for the plugin's origin, and this is not an origin "+
+		p.add(name, "the older name for the plugin's origin, and this is not an origin "+
 			"such as https://<id>."+parentDomain+"; set PLUGIN_ID to the plugin's id instead")
 		return
 	}

@@ -1,6 +1,6 @@
 // Package jsonstr appends Go strings as JSON strings, without the
 // allocation of encoding/json and without its HTML escaping: URLs keep their
-// '&' as the Cloudflare worker writes them, and a provider's value comes out
+// '&' as existing clients expect them, and a provider's value comes out
 // as it went in. web and flow both write JSON by hand on hot paths; this is
 // the one encoder they share.
 package jsonstr
