@@ -52,10 +52,12 @@ var NoRedirects = &http.Client{
 
 // Plugin talks to handoff as a Framer plugin written for
 // framer/plugin-oauth does: it knows a base URL and appends
-// /authorize, /poll?readKey= and /refresh?code= to it, with body-less POSTs
-// (CORS simple requests) from its Origin. It also plays the user's browser:
+// /authorize, /poll?readKey= and /refresh?code= to it, with POSTs from its
+// Origin that stay CORS simple requests: body-less, or with a login's
+// choices in a form body (AuthorizeWith). It also plays the user's browser:
 // it opens the login URL at the provider, goes through the provider's
-// consent, and follows the provider back to handoff's redirect route.
+// consent (as Username on internal/mockprovider's consent page), and
+// follows the provider back to handoff's redirect route.
 //
 // Its methods return errors rather than failing a test, so goroutines may
 // use them; Login is the whole journey for a test's own goroutine.
@@ -70,6 +72,9 @@ type Plugin struct {
 	PollEvery time.Duration
 	// Header, when set, is added to every request (a test's own marks).
 	Header http.Header
+	// Username is the user name Consent gives on internal/mockprovider's
+	// consent page; "" gives none (the mock then says demo-user).
+	Username string
 }
 
 // Login is one started login as the plugin knows it.
@@ -111,18 +116,29 @@ func (p *Plugin) Do(method, target string, header http.Header, body io.Reader) (
 	return Response{Status: res.StatusCode, Header: res.Header, Body: b}, nil
 }
 
-// call is a request of the plugin's own: a body-less POST from its Origin.
-func (p *Plugin) call(path string) (Response, error) {
+// call is a request of the plugin's own: a POST from its Origin, body-less
+// or with form, a form body (either way a CORS simple request).
+func (p *Plugin) call(path string, form url.Values) (Response, error) {
 	h := http.Header{}
 	if p.Origin != "" {
 		h.Set("Origin", p.Origin)
 	}
-	return p.Do(http.MethodPost, p.Base+path, h, nil)
+	var body io.Reader
+	if len(form) > 0 {
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
+		body = strings.NewReader(form.Encode())
+	}
+	return p.Do(http.MethodPost, p.Base+path, h, body)
 }
 
 // Authorize starts a login.
-func (p *Plugin) Authorize() (Login, error) {
-	r, err := p.call("/authorize")
+func (p *Plugin) Authorize() (Login, error) { return p.AuthorizeWith(nil) }
+
+// AuthorizeWith starts a login with the plugin's choices for it (scope,
+// prompt, login_hint, a preset's template variables:
+// docs/protocol.md#authorize) in a form body; no choices send no body.
+func (p *Plugin) AuthorizeWith(choices url.Values) (Login, error) {
+	r, err := p.call("/authorize", choices)
 	if err != nil {
 		return Login{}, err
 	}
@@ -147,7 +163,7 @@ func (p *Plugin) Authorize() (Login, error) {
 
 // Poll polls once.
 func (p *Plugin) Poll(readKey string) (Response, error) {
-	r, err := p.call("/poll?readKey=" + url.QueryEscape(readKey))
+	r, err := p.call("/poll?readKey="+url.QueryEscape(readKey), nil)
 	p.collectTokens(r)
 	return r, err
 }
@@ -155,7 +171,7 @@ func (p *Plugin) Poll(readKey string) (Response, error) {
 // Refresh runs the refresh grant with the token in the query, as plugins
 // written for the older backend send it (docs/protocol.md#refresh).
 func (p *Plugin) Refresh(refreshToken string) (Response, error) {
-	r, err := p.call("/refresh?code=" + url.QueryEscape(refreshToken))
+	r, err := p.call("/refresh?code="+url.QueryEscape(refreshToken), nil)
 	p.collectTokens(r)
 	return r, err
 }
@@ -179,7 +195,8 @@ var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value=
 // Consent opens the login URL as the user's browser does and goes through
 // the provider's consent: a provider that decides at once answers with its
 // redirect; internal/mockprovider's consent page is submitted, approving or
-// denying. It returns where the provider sends the browser back to.
+// denying, with p.Username when set. It returns where the provider sends the
+// browser back to.
 func (p *Plugin) Consent(l Login, approve bool) (string, error) {
 	r, err := p.Do(http.MethodGet, l.URL, nil, nil)
 	if err != nil {
@@ -189,6 +206,9 @@ func (p *Plugin) Consent(l Login, approve bool) (string, error) {
 		form := url.Values{"decision": {"deny"}}
 		if approve {
 			form.Set("decision", "approve")
+		}
+		if p.Username != "" {
+			form.Set("username", p.Username)
 		}
 		for _, m := range hiddenInput.FindAllStringSubmatch(string(r.Body), -1) {
 			form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
