@@ -3,12 +3,10 @@ package binary
 import (
 	"encoding/json"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,49 +37,42 @@ func (h harness) tokenLife(t *testing.T) {
 		t.Errorf("a scope beyond ALLOWED_SCOPES: %d %s", resp.StatusCode, body)
 	}
 
-	// The demo page's "Also allow email": the scope in a form body.
-	resp, body = call("POST", p.base+"/authorize", form, "scope=profile+email&login_hint=ada")
-	var l struct{ URL, ReadKey string }
-	if err := json.Unmarshal([]byte(body), &l); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("authorize with a scope: %d %s", resp.StatusCode, body)
+	// The demo page's "Also allow email": the scope in a form body, and the
+	// user signs in as ada on the mock's consent page.
+	secrets := &testkit.Secrets{}
+	plugin := &testkit.Plugin{Base: p.base, Client: client, Secrets: secrets, Username: "ada"}
+	l, err := plugin.AuthorizeWith(url.Values{"scope": {"profile email"}, "login_hint": {"ada"}})
+	if err != nil {
+		t.Fatalf("authorize with a scope: %v", err)
 	}
 	if q := mustURL(t, l.URL).Query(); q.Get("scope") != "profile email" || q.Get("login_hint") != "ada" {
 		t.Errorf("login URL %s: want scope=profile email and the hint", l.URL)
 	}
-	resp, body = call("GET", l.URL, "", "")
-	if resp.StatusCode != 200 || !strings.Contains(body, "<code>email</code>") {
-		t.Fatalf("the mock's consent page does not list the email scope: %d %s", resp.StatusCode, body)
+	if r, err := plugin.Do("GET", l.URL, nil, nil); err != nil || r.Status != 200 || !strings.Contains(string(r.Body), "<code>email</code>") {
+		t.Fatalf("the mock's consent page does not list the email scope: %v %v", r, err)
 	}
-	consent := url.Values{"decision": {"approve"}, "username": {"ada"}}
-	for _, m := range regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`).FindAllStringSubmatch(body, -1) {
-		consent.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	back, err := plugin.Consent(l, true)
+	if err != nil {
+		t.Fatalf("consent: %v", err)
 	}
-	resp, _ = call("POST", p.base+"/mock/authorize", form, consent.Encode())
-	if resp.StatusCode != 302 {
-		t.Fatalf("consent: %d", resp.StatusCode)
+	if r, err := plugin.Visit(back); err != nil || r.Status != 200 {
+		t.Fatalf("redirect: %v %v", r, err)
 	}
-	if resp, body := call("GET", resp.Header.Get("Location"), "", ""); resp.StatusCode != 200 {
-		t.Fatalf("redirect: %d %s", resp.StatusCode, body)
-	}
-	resp, body = call("POST", p.base+"/poll?readKey="+url.QueryEscape(l.ReadKey), "", "")
+	r, err := plugin.Poll(l.ReadKey)
 	var tokens struct {
 		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`
 		Scope        string
 	}
-	if err := json.Unmarshal([]byte(body), &tokens); err != nil || resp.StatusCode != 200 || tokens.Scope != "profile email" {
-		t.Fatalf("poll: %d %s", resp.StatusCode, body)
+	if err != nil || r.Status != 200 || json.Unmarshal(r.Body, &tokens) != nil || tokens.Scope != "profile email" {
+		t.Fatalf("poll: %v %v", r, err)
 	}
-	req, _ := http.NewRequest("GET", p.base+"/mock/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+tokens.AccessToken)
-	if r, err := client.Do(req); err != nil {
+	r, err = plugin.Do("GET", p.base+"/mock/userinfo", http.Header{"Authorization": {"Bearer " + tokens.AccessToken}}, nil)
+	if err != nil {
 		t.Fatal(err)
-	} else {
-		b, _ := io.ReadAll(r.Body)
-		r.Body.Close()
-		if !strings.Contains(string(b), `"email":"ada@example.test"`) {
-			t.Errorf("userinfo with the email scope: %s", b)
-		}
+	}
+	if !strings.Contains(string(r.Body), `"email":"ada@example.test"`) {
+		t.Errorf("userinfo with the email scope: %s", r.Body)
 	}
 
 	// A refresh, then the same token again (the answer was "lost"): the
@@ -109,11 +100,9 @@ func (h harness) tokenLife(t *testing.T) {
 	}
 
 	p.stop(t)
-	out := p.Out.String()
-	for _, s := range []string{tokens.AccessToken, tokens.RefreshToken, l.ReadKey} {
-		if strings.Contains(out, s) {
-			t.Errorf("the debug log contains %q", s)
-		}
+	// The plugin's secrets: the read key, state, code and tokens.
+	if leaked := secrets.Leaks(p.Out.String()); len(leaked) > 0 {
+		t.Errorf("the debug log contains %d secrets, among them %q", len(leaked), leaked[0])
 	}
 }
 
