@@ -92,17 +92,24 @@ func (p *Plugin) client() *http.Client {
 	return NoRedirects
 }
 
-// Do sends one request and reads the whole answer.
+// Do sends one request and reads the whole answer. A "Host" entry in
+// p.Header or header is the request's Host (the header Go's client sends
+// instead of the URL's host), as it is on the wire.
 func (p *Plugin) Do(method, target string, header http.Header, body io.Reader) (Response, error) {
 	req, err := http.NewRequest(method, target, body)
 	if err != nil {
 		return Response{}, err
 	}
-	for k, vs := range p.Header {
-		req.Header[k] = vs
-	}
-	for k, vs := range header {
-		req.Header[k] = vs
+	for _, h := range []http.Header{p.Header, header} {
+		for k, vs := range h {
+			if http.CanonicalHeaderKey(k) == "Host" {
+				if len(vs) > 0 {
+					req.Host = vs[0]
+				}
+				continue
+			}
+			req.Header[k] = vs
+		}
 	}
 	res, err := p.client().Do(req)
 	if err != nil {

@@ -129,6 +129,44 @@ func TestConsentUsername(t *testing.T) {
 	}
 }
 
+// Do sends a "Host" entry, from the call or from Plugin.Header, as the
+// request's Host, and the other entries as they are.
+func TestDoHost(t *testing.T) {
+	var mu sync.Mutex
+	var host, mark string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		host, mark = r.Host, r.Header.Get("X-Mark")
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		name           string
+		plugin, header http.Header
+		want           string
+	}{
+		{"none", nil, nil, strings.TrimPrefix(srv.URL, "http://")},
+		{"in the call", nil, http.Header{"Host": {"handoff.example"}}, "handoff.example"},
+		{"in the call, lower case", nil, http.Header{"host": {"handoff.example"}}, "handoff.example"},
+		{"in Plugin.Header", http.Header{"Host": {"plugin.example"}}, nil, "plugin.example"},
+		{"the call's wins", http.Header{"Host": {"plugin.example"}}, http.Header{"Host": {"handoff.example"}}, "handoff.example"},
+	} {
+		p := &Plugin{Header: c.plugin}
+		h := http.Header{"X-Mark": {c.name}}
+		for k, v := range c.header {
+			h[k] = v
+		}
+		if r, err := p.Do("GET", srv.URL+"/", h, nil); err != nil || r.Status != 200 {
+			t.Fatalf("%s: %v %v", c.name, r, err)
+		}
+		mu.Lock()
+		if host != c.want || mark != c.name {
+			t.Errorf("%s: Host %q and X-Mark %q, want %q and %q", c.name, host, mark, c.want, c.name)
+		}
+		mu.Unlock()
+	}
+}
+
 // Leaks finds any 16 characters of a secret in a row, and nothing shorter.
 func TestLeaks(t *testing.T) {
 	s := &Secrets{}
