@@ -358,11 +358,20 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
-// do sends one request. target is a path (and raw query) on the server, or
-// an absolute URL. Headers come in pairs.
+// do sends one request with testkit.Plugin's Do. target is a path (and raw
+// query) on the server, or an absolute URL. Headers come in pairs; a Host
+// pair is the request's Host.
 func (s *server) do(method, target string, body io.Reader, headers ...string) response {
 	s.t.Helper()
-	return do(s.t, s.client, method, s.url(target), body, headers...)
+	h := http.Header{}
+	for i := 0; i+1 < len(headers); i += 2 {
+		h.Set(headers[i], headers[i+1])
+	}
+	r, err := s.plugin().Do(method, s.url(target), h, body)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, target, err)
+	}
+	return response{status: r.Status, header: r.Header, body: r.Body}
 }
 
 func (s *server) url(target string) string {
@@ -370,31 +379,6 @@ func (s *server) url(target string) string {
 		return target
 	}
 	return s.base + target
-}
-
-func do(t *testing.T, c *http.Client, method, target string, body io.Reader, headers ...string) response {
-	t.Helper()
-	req, err := http.NewRequest(method, target, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		if strings.EqualFold(headers[i], "Host") {
-			req.Host = headers[i+1]
-			continue
-		}
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: read body: %v", method, target, err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
 // login is one started login, as testkit.Plugin knows it.
