@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/oauth2-proxy/mockoidc"
+
+	"handoff/internal/testkit"
 )
 
 // A real OIDC server in process (github.com/oauth2-proxy/mockoidc). It
@@ -25,16 +27,6 @@ type oidcServer struct {
 	bodies [][]byte
 }
 
-type teeWriter struct {
-	http.ResponseWriter
-	buf bytes.Buffer
-}
-
-func (w *teeWriter) Write(p []byte) (int, error) {
-	w.buf.Write(p)
-	return w.ResponseWriter.Write(p)
-}
-
 func startOIDC(t *testing.T) *oidcServer {
 	t.Helper()
 	m, err := mockoidc.NewServer(nil)
@@ -48,10 +40,10 @@ func startOIDC(t *testing.T) *oidcServer {
 				next.ServeHTTP(w, r)
 				return
 			}
-			tw := &teeWriter{ResponseWriter: w}
-			next.ServeHTTP(tw, r)
+			tee := &testkit.ResponseTee{ResponseWriter: w}
+			next.ServeHTTP(tee, r)
 			s.mu.Lock()
-			s.bodies = append(s.bodies, tw.buf.Bytes())
+			s.bodies = append(s.bodies, tee.Body.Bytes())
 			s.mu.Unlock()
 		})
 	})

@@ -108,7 +108,7 @@ func (p *provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 
-	rec := &recorder{ResponseWriter: w}
+	rec := &testkit.ResponseTee{ResponseWriter: w}
 	switch {
 	case mode == "500":
 		http.Error(rec, "internal error", http.StatusInternalServerError)
@@ -136,18 +136,8 @@ func (p *provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.mock.ServeHTTP(rec, r)
 	}
 	p.mu.Lock()
-	p.lastAnswer = rec.body.Bytes()
+	p.lastAnswer = rec.Body.Bytes()
 	p.mu.Unlock()
-}
-
-type recorder struct {
-	http.ResponseWriter
-	body bytes.Buffer
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	r.body.Write(b)
-	return r.ResponseWriter.Write(b)
 }
 
 // server is one handoff web server on a loopback port.
