@@ -1,16 +1,14 @@
 package web_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
+	"handoff/internal/testkit"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The documented bounds of a request (SECURITY.md, property 5), as
@@ -95,22 +93,11 @@ func rawRequest(t *testing.T, base, raw string) (int, string) {
 // rawResponse writes raw to the server and reads its answer.
 func rawResponse(t *testing.T, base, raw string) response {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	r, err := testkit.RawExchange(base, raw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(conn, raw); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("read response: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return response{status: r.Status, header: r.Header, body: r.Body}
 }
 
 // Bodies stream: what fasthttp reads before the handler (1 KiB) is only the

@@ -1,10 +1,8 @@
 package api
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -106,28 +104,17 @@ func raw(t testing.TB, base, target string, headers ...string) response {
 // that declares one is answered from its headers.
 func rawMethod(t testing.TB, base, method, target string, headers ...string) response {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
 	var b strings.Builder
 	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
 	for i := 0; i+1 < len(headers); i += 2 {
 		b.WriteString(headers[i] + ": " + headers[i+1] + "\r\n")
 	}
 	b.WriteString("\r\n")
-	if _, err := io.WriteString(conn, b.String()); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	r, err := testkit.RawExchange(base, b.String())
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, target, err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return response{resp.StatusCode, resp.Header, body}
+	return response{r.Status, r.Header, r.Body}
 }
 
 // checkError asserts a JSON error answer with the plugin's CORS origin.

@@ -20,28 +20,16 @@ import (
 	"handoff/web"
 )
 
-// rawExchange sends head and then body on a fresh connection, without
-// waiting for the body to be taken (a server may answer and hang up first,
-// which Go's client can report as a broken pipe), and reads the answer.
+// rawExchange sends head and then body as they are on a fresh connection
+// (testkit.RawExchange: it does not wait for the body to be taken) and
+// reads the answer.
 func rawExchange(t *testing.T, addr, head, body string) resp {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
+	r, err := testkit.RawExchange(addr, head+body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(30 * time.Second))
-	go func() {
-		io.WriteString(conn, head)
-		io.WriteString(conn, body) // may fail once the server has answered
-	}()
-	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("reading the answer: %v", err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return resp{status: res.StatusCode, header: res.Header, body: string(b)}
+	return resp{status: r.Status, header: r.Header, body: string(r.Body)}
 }
 
 func TestOversizedBodiesAre413(t *testing.T) {
