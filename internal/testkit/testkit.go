@@ -3,7 +3,9 @@
 // back from its log), a plugin-like client that drives a whole login as a
 // Framer plugin and the user's browser do (Plugin), the set of secrets a
 // test must never find in a log or a page (Secrets), a certificate for
-// HTTPS tests (WriteCert), and reading answers (ErrorCode, Outcome, Buffer).
+// HTTPS tests (WriteCert), raw bytes on a connection (RawExchange), a fake
+// server's copy of what it answered (ResponseTee), and reading answers
+// (ErrorCode, Outcome, Buffer).
 //
 // It is for _test.go files alone: production code must not import it
 // (TestOnlyTestsImportIt holds that).
