@@ -97,7 +97,7 @@ const (
 	// address, so there this is a cap on everything: fly.toml's
 	// http_service.concurrency hard_limit (requests in flight) must stay
 	// well below it, leaving room for the proxy's idle pooled connections
-	// and its health checks (deploy/flytoml_test.go holds that).
+	// and its health checks (test/deploy/flytoml_test.go holds that).
 	MaxConnsPerIP = 256
 )
 

@@ -1,4 +1,4 @@
-// Package cmdtest tests the handoff binary as a user runs it: built with go
+// Package binary tests the handoff binary as a user runs it: built with go
 // build, started with an environment of the test's choosing, in a working
 // directory of its own. Package main stays main.go alone.
 package binary
