@@ -85,6 +85,10 @@ type Options struct {
 	// system gave it from its "handoff listening" log line, so no other
 	// process can take the port first. That line is at INFO level: with
 	// LOG_LEVEL warn or error, Start picks a port as for Env.
+	//
+	// Whatever the port, Start reads that line when LOG_LEVEL lets it
+	// through, and takes the scheme from it (Proc.URL): a server with
+	// LOG_LEVEL warn or error is taken to serve HTTP.
 	Vars map[string]string
 	// Env is configuration for a port (REDIRECT_URI often names it), added
 	// to Vars. With Env and no Port, Start picks a free port, and retries
@@ -104,6 +108,9 @@ type Options struct {
 	// Race runs RaceBinary, and fails the test at the end if the server
 	// reported a data race.
 	Race bool
+	// Bin is the binary to run (a prebuilt one); empty is Binary, or
+	// RaceBinary with Race.
+	Bin string
 	// Name is what failure messages call the process ("handoff" if empty).
 	Name string
 }
@@ -131,9 +138,13 @@ type Proc struct {
 // SIGKILL after 20 s) if the test has not.
 func Start(t testing.TB, o Options) *Proc {
 	t.Helper()
-	bin := Binary(t)
-	if o.Race {
+	bin := o.Bin
+	switch {
+	case bin != "":
+	case o.Race:
 		bin = RaceBinary(t)
+	default:
+		bin = Binary(t)
 	}
 	name := o.Name
 	if name == "" {
@@ -167,7 +178,7 @@ func Start(t testing.TB, o Options) *Proc {
 		}
 		go func() { p.Cmd.Wait(); close(p.exited) }()
 		var err error
-		if anyPort {
+		if !quiet(env["LOG_LEVEL"]) {
 			err = p.waitListening(healthyWithin)
 		}
 		if err == nil {
@@ -204,7 +215,8 @@ func quiet(level string) bool {
 var listening = regexp.MustCompile(`handoff listening.*?(https?)://localhost:(\d+)`)
 
 // waitListening waits for the "handoff listening" line and takes the port
-// (and the scheme: https when handoff serves TLS) from it.
+// (the one it was given, or the system's for PORT=0) and the scheme (https
+// when handoff serves TLS) from it.
 func (p *Proc) waitListening(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
