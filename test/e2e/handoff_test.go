@@ -10,24 +10,27 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"handoff/internal/testkit"
 )
 
-// handoff itself, as a child process, and HTTP clients for it.
+// handoff itself, as testkit.Start runs it, and HTTP clients for it.
 
 type handoffServer struct {
-	*child
-	Base   string // scheme://localhost:port
-	Port   int
+	*testkit.Proc
+	Base   string // scheme://localhost:port, the host REDIRECT_URI and the pages name
 	client *http.Client
 }
+
+// handoffGrace is how long handoff has to stop on SIGTERM (SHUTDOWN_GRACE
+// is 3s) before it is killed.
+const handoffGrace = 8 * time.Second
 
 // handoffEnv is the configuration of docs/protocol.md#configuration for a client of the provider.
 func handoffEnv(p *oidcProvider, port int, style string) map[string]string {
@@ -51,52 +54,35 @@ func handoffEnv(p *oidcProvider, port int, style string) map[string]string {
 	}
 }
 
-// startHandoff runs the handoff binary with exactly env (plus PATH and HOME),
-// in an empty working directory so that no .env or localhost.pem of the
-// repository is picked up, and waits for GET /healthz.
+// startHandoff runs the handoff binary with testkit.Start, on env's PORT
+// (which REDIRECT_URI and the provider's registered redirect name), with
+// the HTTP client that trusts tlsCert when it serves HTTPS. When the test
+// ends handoff is stopped with SIGTERM, and its output is logged if the
+// test failed (or with E2E_VERBOSE=1).
 func startHandoff(t *testing.T, env map[string]string, tlsCert *x509.Certificate, args ...string) *handoffServer {
 	t.Helper()
-	bin := handoffBinary(t)
 	port, err := strconv.Atoi(env["PORT"])
 	if err != nil {
 		t.Fatalf("handoff env needs PORT: %v", err)
 	}
-	cmd := testkit.Command(t, bin, env, args...)
-	cmd.Env = append(cmd.Env, "TMPDIR="+os.TempDir())
-	scheme := "http"
-	if tlsCert != nil {
-		scheme = "https"
-	}
-	h := &handoffServer{
-		Base:   fmt.Sprintf("%s://localhost:%d", scheme, port),
-		Port:   port,
-		client: httpClient(tlsCert),
-	}
+	h := &handoffServer{client: httpClient(tlsCert)}
 	start := time.Now()
-	h.child = startChild(t, "handoff", cmd, 8*time.Second)
-	deadline := time.Now().Add(startTimeout)
-	for {
-		if h.child.exited() {
-			t.Fatalf("handoff exited during start-up (%v):\n%s", exitText(h.child.err), h.child.out.String())
+	h.Proc = testkit.Start(t, testkit.Options{Vars: env, Port: port, Args: args, Client: h.client, Bin: handoffBinary(t)})
+	scheme, _, _ := strings.Cut(h.URL, ":")
+	h.Base = fmt.Sprintf("%s://localhost:%d", scheme, h.Port)
+	t.Logf("handoff healthy at %s after %v", h.Base, time.Since(start).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if h.Exited() {
+			t.Logf("handoff had already exited: %v", h.Cmd.ProcessState)
 		}
-		res, err := h.client.Get(h.Base + "/healthz")
-		if err == nil {
-			b, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode == 200 {
-				t.Logf("handoff healthy at %s after %v (%s)", h.Base, time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(b)))
-				return h
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("handoff not healthy at %s/healthz after %v (last error %v):\n%s", h.Base, startTimeout, err, h.child.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		h.Stop(syscall.SIGTERM, handoffGrace)
+		showOutput(t, "handoff", h.Out)
+	})
+	return h
 }
 
 // Log is what handoff wrote to stdout and stderr so far.
-func (h *handoffServer) Log() string { return h.child.out.String() }
+func (h *handoffServer) Log() string { return h.Out.String() }
 
 func httpClient(cert *x509.Certificate) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()

@@ -88,11 +88,17 @@ func startChild(t *testing.T, name string, cmd *exec.Cmd, grace time.Duration) *
 	}()
 	t.Cleanup(func() {
 		c.stop(t)
-		if t.Failed() || os.Getenv("E2E_VERBOSE") == "1" {
-			t.Logf("---- %s output ----\n%s---- end of %s output ----", name, c.out.String(), name)
-		}
+		showOutput(t, name, c.out)
 	})
 	return c
+}
+
+// showOutput logs a process's output when the test failed, or always with
+// E2E_VERBOSE=1.
+func showOutput(t *testing.T, name string, out *testkit.Buffer) {
+	if t.Failed() || os.Getenv("E2E_VERBOSE") == "1" {
+		t.Logf("---- %s output ----\n%s---- end of %s output ----", name, out.String(), name)
+	}
 }
 
 func (c *child) exited() bool {
