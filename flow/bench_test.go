@@ -8,7 +8,7 @@ import (
 )
 
 // Benchmarks of the flow's hot paths. The BENCHMARKS.md targets are for the whole
-// server (see bench/); these show what the flow itself costs.
+// server (see test/bench/); these show what the flow itself costs.
 
 func BenchmarkAuthorize(b *testing.B) {
 	br := newBroker(b, Config{PKCE: true, MachineID: "3d8d9d1c2e4f58"})

@@ -1,11 +1,14 @@
 package deploy
 
 import (
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // TestREADMEQuickStart holds the README to what it promises a newcomer: a
@@ -102,24 +105,114 @@ func section(t *testing.T, doc, heading string) string {
 	return rest
 }
 
-// TestDocLinks: every relative link in the top-level documents and docs/
-// leads to a file or folder of the repository (anchors are not checked).
+// TestDocLinks: every relative link in the repository's Markdown leads to
+// a file or folder of the repository, and every anchor to a heading (or an
+// id) of the document it names, spelled as GitHub spells anchors.
 func TestDocLinks(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	for _, f := range []string{"README.md", "SECURITY.md", "BENCHMARKS.md"} {
-		files = append(files, filepath.Join(root, f))
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == ".git" || d.Name() == "artifacts") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".md") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	link := regexp.MustCompile(`\]\(([^)#:\s]+)(#[^)]*)?\)`)
+	if len(files) < 10 {
+		t.Fatalf("found %d Markdown files under %s; the walk is broken", len(files), root)
+	}
+	link := regexp.MustCompile(`\]\(([^)#:\s]*)(#[^)\s]*)?\)`)
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
-			if _, err := os.Stat(filepath.Join(filepath.Dir(f), m[1])); err != nil {
-				rel, _ := filepath.Rel(root, f)
-				t.Errorf("%s links %s, which does not exist", rel, m[1])
+		rel, _ := filepath.Rel(root, f)
+		for _, m := range link.FindAllStringSubmatch(withoutCode(string(b)), -1) {
+			target := f
+			if m[1] != "" {
+				target = filepath.Join(filepath.Dir(f), m[1])
+				if _, err := os.Stat(target); err != nil {
+					t.Errorf("%s links %s, which does not exist", rel, m[1])
+					continue
+				}
+			}
+			if m[2] == "" || !strings.HasSuffix(target, ".md") {
+				continue
+			}
+			doc, err := os.ReadFile(target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !anchors(string(doc))[m[2][1:]] {
+				t.Errorf("%s links %s%s, and %s has no such heading", rel, m[1], m[2], filepath.Base(target))
 			}
 		}
 	}
+}
+
+// withoutCode drops fenced code blocks and inline code, where ]( is not a link.
+func withoutCode(doc string) string {
+	var out []string
+	fenced := false
+	for _, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			fenced = !fenced
+			continue
+		}
+		if !fenced {
+			out = append(out, inlineCode.ReplaceAllString(line, ""))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+var (
+	inlineCode = regexp.MustCompile("`[^`]*`")
+	linkText   = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
+	htmlID     = regexp.MustCompile(`(?:id|name)="([^"]+)"`)
+)
+
+// anchors are the fragment names GitHub gives a document: each heading
+// lower-cased, its punctuation dropped (hyphens and underscores kept),
+// spaces turned into hyphens, and -1, -2 … added to repeats; and any HTML
+// id or name.
+func anchors(doc string) map[string]bool {
+	seen := map[string]bool{}
+	fenced := false
+	for _, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			fenced = !fenced
+			continue
+		}
+		for _, m := range htmlID.FindAllStringSubmatch(line, -1) {
+			seen[m[1]] = true
+		}
+		if fenced || !strings.HasPrefix(line, "#") {
+			continue
+		}
+		text := linkText.ReplaceAllString(strings.TrimLeft(line, "#"), "$1")
+		var b strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(text)) {
+			switch {
+			case r == ' ':
+				b.WriteByte('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsNumber(r):
+				b.WriteRune(r)
+			}
+		}
+		slug := b.String()
+		for i := 1; seen[slug]; i++ {
+			slug = fmt.Sprintf("%s-%d", b.String(), i)
+		}
+		seen[slug] = true
+	}
+	return seen
 }

@@ -8,7 +8,7 @@
 // plugin written for the framer/plugin-oauth worker. The providers are
 // internal/mockprovider servers that approve at once.
 //
-//	go test -race ./multiapp/
+//	go test -race ./test/multiapp/
 //
 // The package has no non-test code; this file only documents it.
 package multiapp

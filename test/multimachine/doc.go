@@ -14,8 +14,8 @@
 // replay loop: a machine replaying to itself, a replayed request replayed
 // again, or a replay asked for a request that carries fly-replay-failed.
 //
-//	go test -race ./multimachine/
-//	go test -run '^$' -bench . ./multimachine/   # flows/s with 1 and 3 machines
+//	go test -race ./test/multimachine/
+//	go test -run '^$' -bench . ./test/multimachine/   # flows/s with 1 and 3 machines
 //
 // The package has no non-test code; this file only documents it.
 package multimachine
