@@ -110,6 +110,10 @@ type Broker struct {
 	// polls between take's look at the tokens and its Remove, so that
 	// racing polls meet there every time rather than by chance.
 	betweenPeekAndRemove func()
+	// betweenTokensAndOutcome is nil but in tests, which set it to run a
+	// poll while record holds the login's lock between storing the tokens
+	// and their "ready" outcome.
+	betweenTokensAndOutcome func()
 
 	// Per-login choices (choices.go) and template variables (templatevars.go).
 	allowed      []string       // ALLOWED_SCOPES; index i is bit i of a scope mask

@@ -142,8 +142,8 @@ func (b *Broker) choose(p Params) (choices, error) {
 			if val == "" {
 				continue
 			}
-			if !validVarValue(val) || !v.re.MatchString(val) {
-				return c, invalidParam(v.name, "is not a value this provider accepts")
+			if err := v.checkValue(val); err != nil {
+				return c, err
 			}
 			if c.vars == nil {
 				c.vars = make([]string, len(b.vars))
@@ -153,7 +153,7 @@ func (b *Broker) choose(p Params) (choices, error) {
 	}
 	for _, i := range b.loginNeeds {
 		if c.vars == nil || c.vars[i] == "" {
-			return c, invalidParam(b.vars[i].name, "is required by this app's provider")
+			return c, b.vars[i].checkValue("") // required
 		}
 	}
 	return c, nil

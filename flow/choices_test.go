@@ -382,3 +382,24 @@ func TestTemplateVariableDeclarations(t *testing.T) {
 		t.Error("New accepted a variable declared twice")
 	}
 }
+
+// A template variable's value is refused alike at /authorize and at
+// /refresh and /revoke: missing, outside URL-unreserved characters, or not
+// matching its pattern.
+func TestVarValueCheckedAlike(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t, Config{
+		AuthorizeEndpoint: "https://{shop}.shop.example/authorize",
+		TokenEndpoint:     "https://{shop}.shop.example/token",
+		Vars:              []TemplateVar{shopVar},
+	})
+	for _, q := range []string{"", "shop=", "shop=a%2Fb", "shop=..", "shop=Acme", "shop=-acme"} {
+		_, chooseErr := b.choose(query(q))
+		_, endpointErr := b.endpointFor(b.tokenEndpoint, query(q))
+		c := ferr(t, chooseErr, KindInvalidRequest, "invalid_request")
+		e := ferr(t, endpointErr, KindInvalidRequest, "invalid_request")
+		if c.Description != e.Description || !strings.HasPrefix(c.Description, "shop: ") {
+			t.Errorf("%q: /authorize says %q, /refresh %q", q, c.Description, e.Description)
+		}
+	}
+}

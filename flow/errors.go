@@ -49,8 +49,13 @@ const (
 	KindUnsupported
 )
 
-// Error is what the flow reports to the web layer. Code and Description are
-// safe to show: they never contain a secret, token, code, state or read key.
+// Error is what the flow reports to the web layer; Code and Description are
+// what the request that failed is answered with. handoff itself puts no
+// secret, token, code, state or read key in them, but a Description can
+// carry the provider's own text (the error_description of a redirect that
+// came back with an error, or of a refused token request): nothing stops a
+// provider from quoting there the code or token it refused, so logAttrs
+// leaves such a Description out of the logs.
 type Error struct {
 	Kind        Kind
 	Code        string // OAuth error code, e.g. invalid_grant

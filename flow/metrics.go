@@ -51,6 +51,7 @@ func (b *Broker) registerGauges() {
 	reg.Pending(app, "tokens", b.tokens.Len)
 	reg.Pending(app, "outcomes", b.outcomes.Len)
 	reg.Pending(app, "used_states", b.usedStates.Len)
+	reg.Pending(app, "refresh_replays", b.replays.Len)
 	if b.pollLimiter != nil {
 		reg.Pending(app, "poll_limits", b.pollLimiter.Len)
 	}

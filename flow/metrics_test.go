@@ -216,11 +216,15 @@ func TestRefreshResults(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, firstThen(reply(200, "application/json", `{"access_token":"a"}`), reply(400, "application/json", `{"error":"invalid_grant"}`)))
 	b := newCounted(t, f.config(Config{}))
+	const kept = `handoff_pending{handoff_app="",store="refresh_replays"}`
+	b.want(t, kept, 0)
 	if _, err := b.Refresh(context.Background(), "rt"); err != nil {
 		t.Fatal(err)
 	}
+	b.want(t, kept, 1)
 	b.Refresh(context.Background(), "rt") // within REFRESH_REPLAY_TTL: the kept answer
 	b.replays.Purge()                     // past it: the provider refuses the spent token
+	b.want(t, kept, 0)
 	b.Refresh(context.Background(), "rt")
 	b.Refresh(context.Background(), "")
 	for result, want := range map[string]float64{"ok": 1, "replayed": 1, "refused": 1, "invalid": 1, "failed": 0, "timeout": 0, "busy": 0} {

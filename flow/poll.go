@@ -102,11 +102,19 @@ func (b *Broker) take(id loginID) (tokens []byte, done bool, err error) {
 	if b.betweenPeekAndRemove != nil {
 		b.betweenPeekAndRemove()
 	}
+	// Under the login's lock, like record: a poll that takes the tokens
+	// record has just stored waits for record's "ready" outcome, then
+	// replaces it, rather than being overwritten by it. Only the hook
+	// above runs outside it, so that racing polls can all reach it.
+	// tokensGone, which Remove calls, takes no login lock.
+	unlock := b.lock(id)
 	w.taking.Store(true)
 	if !b.tokens.Remove(id) {
+		unlock()
 		return nil, true, errAlreadyDelivered
 	}
 	b.outcomes.Add(id, outcome{kind: outcomeDelivered})
+	unlock()
 	b.metrics.LoginFinished(metrics.Delivered)
 	b.log.Info("tokens delivered", "login", id.logRef(), "outcome", metrics.Delivered.String(),
 		"waited", time.Since(w.stored).Round(time.Millisecond))

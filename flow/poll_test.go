@@ -149,6 +149,46 @@ func TestPollSeesOutcomeBeforeTokens(t *testing.T) {
 	pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
 }
 
+// TestPollTakesTokensBeforeTheirOutcome polls while record has stored the
+// tokens but not yet their "ready" outcome. The poll that takes them must
+// leave "delivered" behind, not have record overwrite it with "ready":
+// that would answer expired_token, and log tokens that expired, once
+// TOKEN_TTL passed.
+func TestPollTakesTokensBeforeTheirOutcome(t *testing.T) {
+	t.Parallel()
+	b := newBroker(t, Config{LoginTTL: time.Hour, TokenTTL: time.Minute})
+	l := b.Authorize()
+	rk, _ := b.openReadKey(l.ReadKey)
+	const want = `{"access_token":"a"}`
+	var tokens []byte
+	var err error
+	polled := make(chan struct{})
+	b.betweenTokensAndOutcome = func() {
+		go func() {
+			defer close(polled)
+			tokens, err = b.Poll(l.ReadKey, PollOptions{})
+		}()
+		// A poll that does not wait for record's lock ends at once; one
+		// that does cannot end until record returns.
+		select {
+		case <-polled:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if !b.record(rk.id, outcome{kind: outcomeReady, tokensUntil: time.Now().Add(time.Minute)}, []byte(want)) {
+		t.Fatal("record refused the tokens")
+	}
+	<-polled
+	if err != nil || string(tokens) != want {
+		t.Fatalf("Poll = %s, %v; want the tokens", tokens, err)
+	}
+	if o, _ := b.outcomes.Peek(rk.id); o.kind != outcomeDelivered {
+		t.Errorf("outcome %d after the poll took the tokens, want delivered (%d)", o.kind, outcomeDelivered)
+	}
+	advance(b, 2*time.Minute) // past the tokens' TTL, within the login's
+	pollErr(t, b, l.ReadKey, KindGone, "already_delivered")
+}
+
 func TestPollAnswers(t *testing.T) {
 	t.Parallel()
 	f, b := grantingFake(t, Config{})

@@ -165,6 +165,9 @@ func (b *Broker) record(id loginID, o outcome, tokens []byte) bool {
 	}
 	if tokens != nil {
 		b.tokens.Add(id, &waiting{body: tokens, stored: time.Now()})
+		if b.betweenTokensAndOutcome != nil {
+			b.betweenTokensAndOutcome()
+		}
 	}
 	b.outcomes.Add(id, o)
 	return true

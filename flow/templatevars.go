@@ -47,7 +47,7 @@ func (e endpoint) fill(vars []templateVar, values []string) (string, string) {
 		if i >= len(values) || values[i] == "" {
 			return "", vars[i].name
 		}
-		// Values are unreserved characters only (checkVarValue), so they
+		// Values are unreserved characters only (checkValue), so they
 		// need no escaping anywhere in a URL.
 		s = strings.ReplaceAll(s, "{"+vars[i].name+"}", values[i])
 	}
@@ -124,6 +124,19 @@ func validVarValue(s string) bool {
 	return true
 }
 
+// checkValue says why val cannot fill v, wherever val comes from: it is
+// missing ("" is no value), or it is not one v admits. It returns nil for a
+// value v admits.
+func (v templateVar) checkValue(val string) error {
+	if val == "" {
+		return invalidParam(v.name, "is required by this app's provider")
+	}
+	if !validVarValue(val) || !v.re.MatchString(val) {
+		return invalidParam(v.name, "is not a value this provider accepts")
+	}
+	return nil
+}
+
 // checkEcho compares what the provider sent back on the redirect under a
 // template variable's name with the sealed value: a provider that tells
 // handoff which tenant the login happened at (Shopify's shop) must name the
@@ -180,11 +193,8 @@ func (b *Broker) endpointFor(e endpoint, p Params) (string, error) {
 				return "", err
 			}
 		}
-		if val == "" {
-			return "", invalidParam(v.name, "is required by this app's provider")
-		}
-		if !validVarValue(val) || !v.re.MatchString(val) {
-			return "", invalidParam(v.name, "is not a value this provider accepts")
+		if err := v.checkValue(val); err != nil {
+			return "", err
 		}
 		values[i] = val
 	}
