@@ -60,7 +60,7 @@ func (h *appHandlers) authorize(c *fiber.Ctx) error {
 }
 
 func (h *appHandlers) poll(c *fiber.Ctx) error {
-	key := bodyOrQuery(c, "readKey", "readKey")
+	key := bodyOrQuery(c, "readKey")
 	tokens, err := h.app.Broker.Poll(key, flow.PollOptions{ReplayFailed: replayFailed(c)})
 	if err != nil {
 		return err
@@ -73,15 +73,16 @@ func (h *appHandlers) refresh(c *fiber.Ctx) error {
 	if !h.allow(c, "refresh") {
 		return errSlowDown
 	}
+	p := &requestParams{c: c} // the body is parsed once, for the token and the template variables
 	var token string
 	if q := c.Request().URI().QueryArgs().Peek("code"); len(q) > 0 {
 		// Plugins that put the token in the query unencoded turn its '+'
 		// into a space; refresh tokens have no spaces, so undo it.
 		token = strings.ReplaceAll(string(q), " ", "+")
 	} else {
-		token = bodyOrQuery(c, "refresh_token", "refresh_token")
+		token = p.bodyOrQuery("refresh_token")
 	}
-	tokens, err := h.app.Broker.RefreshWith(context.Background(), token, newParams(c))
+	tokens, err := h.app.Broker.RefreshWith(context.Background(), token, p.get)
 	if err != nil {
 		return err
 	}

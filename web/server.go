@@ -163,7 +163,7 @@ func New(opts Options) *fiber.App {
 		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       opts.IdleTimeout,
 		ErrorHandler:      s.errorHandler,
-		// A multipart body is parsed on demand (bodyOrQuery), not while
+		// A multipart body is parsed on demand (requestParams), not while
 		// fasthttp reads the request: a parse failure there resets the
 		// request, Origin included, and the error answer would carry
 		// the wrong CORS origin.
