@@ -42,7 +42,7 @@ func (h *appHandlers) up(c *fiber.Ctx) error {
 }
 
 func (h *appHandlers) authorize(c *fiber.Ctx) error {
-	if !h.allow(c, "authorize") {
+	if !h.allow(c, routeAuthorize) {
 		return errSlowDown
 	}
 	login, err := h.app.Broker.AuthorizeWith(loginParams(c))
@@ -70,7 +70,7 @@ func (h *appHandlers) poll(c *fiber.Ctx) error {
 }
 
 func (h *appHandlers) refresh(c *fiber.Ctx) error {
-	if !h.allow(c, "refresh") {
+	if !h.allow(c, routeRefresh) {
 		return errSlowDown
 	}
 	p := &requestParams{c: c} // the body is parsed once, for the token and the template variables
@@ -98,7 +98,7 @@ func (h *appHandlers) redirect(c *fiber.Ctx) error {
 		return fiber.ErrMethodNotAllowed
 	}
 	c.Locals(localsPage, h.pages) // errors from here on render as this app's pages
-	if !h.allow(c, "redirect") {
+	if !h.allow(c, routeRedirect) {
 		return errSlowDown
 	}
 	q := c.Request().URI().QueryArgs()

@@ -103,6 +103,9 @@ const (
 	routePoll      = "poll"
 	routeRefresh   = "refresh"
 	routeRevoke    = "revoke"
+	// routeRedirect names the redirect route for its rate limit and
+	// metrics; its path is the app's RedirectPath.
+	routeRedirect = "redirect"
 	// routeAPI is the API passthrough: <base>api/<host>/<path>.
 	routeAPI   = "api"
 	healthPath = "/healthz"

@@ -141,7 +141,7 @@ func New(opts Options) *fiber.App {
 	}
 	if opts.RateLimit {
 		s.limiters = map[string]*ratelimit.Limiter[string]{}
-		for _, route := range []string{"authorize", "redirect", "refresh", "revoke"} {
+		for _, route := range []string{routeAuthorize, routeRedirect, routeRefresh, routeRevoke} {
 			s.limiters[route] = ratelimit.NewWindow(IPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
 		}
 		s.limiters[routeAPI] = ratelimit.NewWindow(APIIPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
