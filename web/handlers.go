@@ -90,11 +90,15 @@ func (h *appHandlers) refresh(c *fiber.Ctx) error {
 	return sendJSON(c, fiber.StatusOK, tokens)
 }
 
+// redirectAllow is the Allow header of the redirect route's 405s: HEAD is
+// refused there (redirect), and refuseUnknownMethods leaves it out too.
+const redirectAllow = "GET, OPTIONS"
+
 func (h *appHandlers) redirect(c *fiber.Ctx) error {
 	if c.Method() == fiber.MethodHead {
 		// Fiber answers HEAD on GET routes; a link scanner's HEAD must not
 		// spend the state and the code that the user's GET needs.
-		c.Set(fiber.HeaderAllow, "GET, OPTIONS")
+		c.Set(fiber.HeaderAllow, redirectAllow)
 		return fiber.ErrMethodNotAllowed
 	}
 	c.Locals(localsPage, h.pages) // errors from here on render as this app's pages

@@ -43,6 +43,11 @@ func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandl
 		methods[p][r.Method] = true
 		routes[p] = r.Path
 	}
+	// HEAD on a redirect route is registered (Fiber answers HEAD on GET
+	// routes) but refused (redirect): its Allow leaves HEAD out.
+	for _, a := range s.apps {
+		delete(methods[routeKey(a.RedirectPath)], fiber.MethodHead)
+	}
 	allow := map[string]string{}
 	for p, ms := range methods {
 		var list []string
