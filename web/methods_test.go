@@ -88,6 +88,12 @@ func TestHeadRedirectSpendsNothing(t *testing.T) {
 	if got := r.header.Get("Allow"); got != "GET, OPTIONS" {
 		t.Errorf("HEAD /redirect: Allow %q, want GET, OPTIONS (HEAD is refused)", got)
 	}
+	for _, m := range []string{"POST", "PUT", "DELETE"} {
+		r := s.do(m, "/Redirect/", nil)
+		if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, OPTIONS" {
+			t.Errorf("%s /Redirect/: %d Allow %q, want 405 with GET, OPTIONS", m, r.status, r.header.Get("Allow"))
+		}
+	}
 	if r := s.do("GET", back, nil); r.status != http.StatusOK {
 		t.Fatalf("GET /redirect after a HEAD: %d %s", r.status, r.body)
 	}

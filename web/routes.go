@@ -45,8 +45,8 @@ func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandl
 	}
 	// HEAD on a redirect route is registered (Fiber answers HEAD on GET
 	// routes) but refused (redirect): its Allow leaves HEAD out.
-	for _, a := range s.apps {
-		delete(methods[routeKey(a.RedirectPath)], fiber.MethodHead)
+	for k := range s.redirectKeys {
+		delete(methods[k], fiber.MethodHead)
 	}
 	allow := map[string]string{}
 	for p, ms := range methods {
@@ -156,6 +156,7 @@ func (s *server) mount(app *fiber.App, a *App) {
 		app.Options(base+r, h.cors, s.preflight)
 	}
 	app.Get(a.RedirectPath, h.cors, h.redirect)
+	s.redirectKeys[routeKey(a.RedirectPath)] = true
 	app.Options(a.RedirectPath, h.cors, s.preflight)
 	if ups := s.api.upstreamsOf(a); len(ups) > 0 {
 		h.scopes = []apiScope{newAPIScope(s.opts.Metrics, a, ups)}

@@ -109,6 +109,9 @@ type server struct {
 	requestID atomic.Uint64
 	limiters  map[string]*ratelimit.Limiter[string]
 	api       *passthrough // nil when no app has API origins
+	// redirectKeys are the routeKeys of the apps' redirect routes, whose
+	// 405s leave HEAD out of Allow (redirectAllow).
+	redirectKeys map[string]bool
 }
 
 // New returns the Fiber app serving opts.Apps. main and the tests share it.
@@ -128,7 +131,7 @@ func New(opts Options) *fiber.App {
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = flow.DefaultMaxPending
 	}
-	s := &server{opts: opts, log: opts.Logger, apps: opts.Apps}
+	s := &server{opts: opts, log: opts.Logger, apps: opts.Apps, redirectKeys: map[string]bool{}}
 	// rootApp: the single app of docs/protocol.md#configuration, served at the root. With APPS
 	// (named apps, however many) the root belongs to no app.
 	rootApp := len(opts.Apps) == 1 && opts.Apps[0].Name == ""
