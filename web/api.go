@@ -272,6 +272,11 @@ func (h *appHandlers) apiCall(c *fiber.Ctx) error {
 	return h.forward(c, t)
 }
 
+// rootAllow is the Allow header of a 405 from <base> without the /?<URL>
+// query: GET (HEAD with it, as Fiber answers HEAD on GET routes) and
+// OPTIONS.
+const rootAllow = "GET, HEAD, OPTIONS"
+
 // apiPreflight answers OPTIONS <base>api/<host>/<path> itself: nothing is
 // ever sent upstream. A target the call would refuse is let through here,
 // so that the plugin can read the call's 403 and its reason (a failed
@@ -281,7 +286,8 @@ func (h *appHandlers) apiPreflight(c *fiber.Ctx) error {
 }
 
 // rootOr serves <base>: the /?<URL> form of the passthrough when the query
-// is a URL, else up (nil: 405, for the methods only that form has).
+// is a URL, else up (nil: 405, for the methods only that form has, with
+// the methods <base> answers without it in Allow).
 func (h *appHandlers) rootOr(up fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		if q := c.Request().URI().QueryString(); urlForm(q) {
@@ -298,6 +304,7 @@ func (h *appHandlers) rootOr(up fiber.Handler) fiber.Handler {
 			return h.forward(c, t)
 		}
 		if up == nil {
+			c.Set(fiber.HeaderAllow, rootAllow)
 			return fiber.ErrMethodNotAllowed
 		}
 		return up(c)

@@ -263,8 +263,12 @@ func TestAPIRootForm(t *testing.T) {
 			t.Errorf("GET %s: %d %q", target, r.status, r.body)
 		}
 	}
-	checkError(t, s.do("POST", "/", nil), 405, "method_not_allowed")
-	checkError(t, s.do("DELETE", "/?x=1", nil), 405, "method_not_allowed")
+	for _, r := range []response{s.do("POST", "/", nil), s.do("DELETE", "/?x=1", nil)} {
+		checkError(t, r, 405, "method_not_allowed")
+		if got := r.header.Get("Allow"); got != "GET, HEAD, OPTIONS" {
+			t.Errorf("405 from /: Allow %q, want the methods / answers without a URL: GET, HEAD, OPTIONS", got)
+		}
+	}
 }
 
 // TestAPIContentEncodingPasses: a compressed request body goes to the

@@ -100,6 +100,11 @@ func (s *server) errorHandler(c *fiber.Ctx, err error) error {
 		code, desc = "not_found", "no such route"
 	case fiber.StatusMethodNotAllowed:
 		code, desc = "method_not_allowed", "method not allowed on this route"
+		if s.redirectKeys[routeKey(c.Path())] {
+			// Fiber's Allow names HEAD, registered with GET, which the
+			// redirect route refuses.
+			c.Set(fiber.HeaderAllow, redirectAllow)
+		}
 	case fiber.StatusRequestEntityTooLarge:
 		code, desc = "invalid_request", "the request body is over 64 KiB"
 	case fiber.StatusUnsupportedMediaType:

@@ -42,7 +42,7 @@ func (h *appHandlers) up(c *fiber.Ctx) error {
 }
 
 func (h *appHandlers) authorize(c *fiber.Ctx) error {
-	if !h.allow(c, "authorize") {
+	if !h.allow(c, routeAuthorize) {
 		return errSlowDown
 	}
 	login, err := h.app.Broker.AuthorizeWith(loginParams(c))
@@ -60,7 +60,7 @@ func (h *appHandlers) authorize(c *fiber.Ctx) error {
 }
 
 func (h *appHandlers) poll(c *fiber.Ctx) error {
-	key := bodyOrQuery(c, "readKey", "readKey")
+	key := bodyOrQuery(c, "readKey")
 	tokens, err := h.app.Broker.Poll(key, flow.PollOptions{ReplayFailed: replayFailed(c)})
 	if err != nil {
 		return err
@@ -70,18 +70,19 @@ func (h *appHandlers) poll(c *fiber.Ctx) error {
 }
 
 func (h *appHandlers) refresh(c *fiber.Ctx) error {
-	if !h.allow(c, "refresh") {
+	if !h.allow(c, routeRefresh) {
 		return errSlowDown
 	}
+	p := &requestParams{c: c} // the body is parsed once, for the token and the template variables
 	var token string
 	if q := c.Request().URI().QueryArgs().Peek("code"); len(q) > 0 {
 		// Plugins that put the token in the query unencoded turn its '+'
 		// into a space; refresh tokens have no spaces, so undo it.
 		token = strings.ReplaceAll(string(q), " ", "+")
 	} else {
-		token = bodyOrQuery(c, "refresh_token", "refresh_token")
+		token = p.bodyOrQuery("refresh_token")
 	}
-	tokens, err := h.app.Broker.RefreshWith(context.Background(), token, newParams(c))
+	tokens, err := h.app.Broker.RefreshWith(context.Background(), token, p.get)
 	if err != nil {
 		return err
 	}
@@ -89,15 +90,19 @@ func (h *appHandlers) refresh(c *fiber.Ctx) error {
 	return sendJSON(c, fiber.StatusOK, tokens)
 }
 
+// redirectAllow is the Allow header of the redirect route's 405s: HEAD is
+// refused there (redirect), and refuseUnknownMethods leaves it out too.
+const redirectAllow = "GET, OPTIONS"
+
 func (h *appHandlers) redirect(c *fiber.Ctx) error {
 	if c.Method() == fiber.MethodHead {
 		// Fiber answers HEAD on GET routes; a link scanner's HEAD must not
 		// spend the state and the code that the user's GET needs.
-		c.Set(fiber.HeaderAllow, "GET, OPTIONS")
+		c.Set(fiber.HeaderAllow, redirectAllow)
 		return fiber.ErrMethodNotAllowed
 	}
 	c.Locals(localsPage, h.pages) // errors from here on render as this app's pages
-	if !h.allow(c, "redirect") {
+	if !h.allow(c, routeRedirect) {
 		return errSlowDown
 	}
 	q := c.Request().URI().QueryArgs()

@@ -53,6 +53,8 @@ func TestUnknownMethodPathAndAllow(t *testing.T) {
 		{"/revoke", http.StatusMethodNotAllowed, "method_not_allowed", "POST, OPTIONS"},
 		{"/Poll/", http.StatusMethodNotAllowed, "method_not_allowed", "POST, OPTIONS"},
 		{"/healthz", http.StatusMethodNotAllowed, "method_not_allowed", "GET, HEAD, OPTIONS"},
+		// HEAD /redirect answers 405 (TestHeadRedirectSpendsNothing).
+		{"/redirect", http.StatusMethodNotAllowed, "method_not_allowed", "GET, OPTIONS"},
 	} {
 		conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 		if err != nil {
@@ -82,6 +84,15 @@ func TestHeadRedirectSpendsNothing(t *testing.T) {
 	r := s.do("HEAD", back, nil)
 	if r.status != http.StatusMethodNotAllowed {
 		t.Fatalf("HEAD /redirect: %d, want 405", r.status)
+	}
+	if got := r.header.Get("Allow"); got != "GET, OPTIONS" {
+		t.Errorf("HEAD /redirect: Allow %q, want GET, OPTIONS (HEAD is refused)", got)
+	}
+	for _, m := range []string{"POST", "PUT", "DELETE"} {
+		r := s.do(m, "/Redirect/", nil)
+		if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, OPTIONS" {
+			t.Errorf("%s /Redirect/: %d Allow %q, want 405 with GET, OPTIONS", m, r.status, r.header.Get("Allow"))
+		}
 	}
 	if r := s.do("GET", back, nil); r.status != http.StatusOK {
 		t.Fatalf("GET /redirect after a HEAD: %d %s", r.status, r.body)

@@ -12,8 +12,9 @@ import (
 
 // requestParams reads a request's parameters by name for flow: the query
 // first, then the body (docs/protocol.md#common-rules), which is parsed
-// once, on the first name the query lacks. It is bodyOrQuery for routes
-// that read several parameters (/authorize, /revoke).
+// once, on the first name the query lacks. The body parser of every route
+// that reads one: /authorize, /poll and /refresh (through bodyOrQuery),
+// /revoke.
 type requestParams struct {
 	c      *fiber.Ctx
 	parsed bool
@@ -47,11 +48,28 @@ func queryParams(c *fiber.Ctx) flow.Params {
 	}
 }
 
-// get returns a copy of the value, safe to keep after the handler returns.
+// get returns a copy of the value, safe to keep after the handler returns:
+// the query's, where the query has the name (even empty), else the body's.
 func (p *requestParams) get(name string) flow.Param {
 	if v := queryParams(p.c)(name); v.Found {
 		return v
 	}
+	return p.body(name)
+}
+
+// bodyOrQuery returns a copy of the value of name: the query's when it is
+// not empty (an empty query value counts as not sent), else the body's. A
+// value that is not text (JSON) reads as none.
+func (p *requestParams) bodyOrQuery(name string) string {
+	if v := p.c.Request().URI().QueryArgs().Peek(name); len(v) > 0 {
+		return string(v)
+	}
+	return p.body(name).Value
+}
+
+// body reads name from the body alone, parsing it on the first call. The
+// value is a copy.
+func (p *requestParams) body(name string) flow.Param {
 	p.parse()
 	switch {
 	case p.json != nil:
@@ -79,9 +97,9 @@ func (p *requestParams) get(name string) flow.Param {
 	}
 }
 
-// parse reads the body as bodyOrQuery does: a JSON object when it says so
-// or looks like one, a multipart form, else a urlencoded form (read on
-// demand by PostArgs). A body that is none of these carries nothing.
+// parse reads the body: a JSON object when it says so or looks like one, a
+// multipart form, else a urlencoded form (read on demand by PostArgs). A
+// body that is none of these carries nothing.
 func (p *requestParams) parse() {
 	if p.parsed {
 		return

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/json"
 	"net/netip"
 	"strings"
 
@@ -48,35 +47,11 @@ func limitKey(ip string) string {
 }
 
 // bodyOrQuery reads a parameter from the query, or else from a form
-// (urlencoded or multipart) or JSON body. The query wins, as existing clients send it there (docs/protocol.md#refresh). The result is
-// a copy, safe to keep after the handler returns.
-func bodyOrQuery(c *fiber.Ctx, queryName, bodyName string) string {
-	if v := c.Request().URI().QueryArgs().Peek(queryName); len(v) > 0 {
-		return string(v)
-	}
-	body := c.Request().Body() // as sent: c.Body() would decompress it (readBody refused that anyway)
-	if len(body) == 0 {
-		return ""
-	}
-	ct := string(c.Request().Header.ContentType())
-	if strings.HasPrefix(ct, fiber.MIMEApplicationJSON) || body[0] == '{' {
-		var m map[string]json.RawMessage
-		if json.Unmarshal(body, &m) == nil {
-			var s string
-			if json.Unmarshal(m[bodyName], &s) == nil {
-				return s
-			}
-		}
-		return ""
-	}
-	if len(ct) >= len(fiber.MIMEMultipartForm) && strings.EqualFold(ct[:len(fiber.MIMEMultipartForm)], fiber.MIMEMultipartForm) {
-		// A FormData body, as fetch sends it (a CORS simple request too).
-		if f, err := c.Request().MultipartForm(); err == nil {
-			if v := f.Value[bodyName]; len(v) > 0 {
-				return v[0]
-			}
-		}
-		return ""
-	}
-	return string(c.Request().PostArgs().Peek(bodyName))
+// (urlencoded or multipart) or JSON body (requestParams.bodyOrQuery). The
+// query wins, as existing clients send it there (docs/protocol.md#refresh).
+// The result is a copy, safe to keep after the handler returns. The
+// requestParams stays on the stack: /poll allocates nothing more for it.
+func bodyOrQuery(c *fiber.Ctx, name string) string {
+	p := requestParams{c: c}
+	return p.bodyOrQuery(name)
 }

@@ -10,7 +10,7 @@ import (
 // token and token_type_hint from the query or the body. The token is never
 // logged: logRequests names the route only.
 func (h *appHandlers) revoke(c *fiber.Ctx) error {
-	if !h.allow(c, "revoke") {
+	if !h.allow(c, routeRevoke) {
 		return errSlowDown
 	}
 	p := newParams(c)

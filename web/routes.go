@@ -43,6 +43,11 @@ func (s *server) refuseUnknownMethods(app *fiber.App, next fasthttp.RequestHandl
 		methods[p][r.Method] = true
 		routes[p] = r.Path
 	}
+	// HEAD on a redirect route is registered (Fiber answers HEAD on GET
+	// routes) but refused (redirect): its Allow leaves HEAD out.
+	for k := range s.redirectKeys {
+		delete(methods[k], fiber.MethodHead)
+	}
 	allow := map[string]string{}
 	for p, ms := range methods {
 		var list []string
@@ -103,6 +108,9 @@ const (
 	routePoll      = "poll"
 	routeRefresh   = "refresh"
 	routeRevoke    = "revoke"
+	// routeRedirect names the redirect route for its rate limit and
+	// metrics; its path is the app's RedirectPath.
+	routeRedirect = "redirect"
 	// routeAPI is the API passthrough: <base>api/<host>/<path>.
 	routeAPI   = "api"
 	healthPath = "/healthz"
@@ -148,6 +156,7 @@ func (s *server) mount(app *fiber.App, a *App) {
 		app.Options(base+r, h.cors, s.preflight)
 	}
 	app.Get(a.RedirectPath, h.cors, h.redirect)
+	s.redirectKeys[routeKey(a.RedirectPath)] = true
 	app.Options(a.RedirectPath, h.cors, s.preflight)
 	if ups := s.api.upstreamsOf(a); len(ups) > 0 {
 		h.scopes = []apiScope{newAPIScope(s.opts.Metrics, a, ups)}

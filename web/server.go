@@ -109,6 +109,9 @@ type server struct {
 	requestID atomic.Uint64
 	limiters  map[string]*ratelimit.Limiter[string]
 	api       *passthrough // nil when no app has API origins
+	// redirectKeys are the routeKeys of the apps' redirect routes, whose
+	// 405s leave HEAD out of Allow (redirectAllow).
+	redirectKeys map[string]bool
 }
 
 // New returns the Fiber app serving opts.Apps. main and the tests share it.
@@ -128,7 +131,7 @@ func New(opts Options) *fiber.App {
 	if opts.MaxClients <= 0 {
 		opts.MaxClients = flow.DefaultMaxPending
 	}
-	s := &server{opts: opts, log: opts.Logger, apps: opts.Apps}
+	s := &server{opts: opts, log: opts.Logger, apps: opts.Apps, redirectKeys: map[string]bool{}}
 	// rootApp: the single app of docs/protocol.md#configuration, served at the root. With APPS
 	// (named apps, however many) the root belongs to no app.
 	rootApp := len(opts.Apps) == 1 && opts.Apps[0].Name == ""
@@ -141,7 +144,7 @@ func New(opts Options) *fiber.App {
 	}
 	if opts.RateLimit {
 		s.limiters = map[string]*ratelimit.Limiter[string]{}
-		for _, route := range []string{"authorize", "redirect", "refresh", "revoke"} {
+		for _, route := range []string{routeAuthorize, routeRedirect, routeRefresh, routeRevoke} {
 			s.limiters[route] = ratelimit.NewWindow(IPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
 		}
 		s.limiters[routeAPI] = ratelimit.NewWindow(APIIPLimit, time.Minute, opts.MaxClients, ratelimit.StringShard)
@@ -163,7 +166,7 @@ func New(opts Options) *fiber.App {
 		WriteTimeout:      opts.WriteTimeout,
 		IdleTimeout:       opts.IdleTimeout,
 		ErrorHandler:      s.errorHandler,
-		// A multipart body is parsed on demand (bodyOrQuery), not while
+		// A multipart body is parsed on demand (requestParams), not while
 		// fasthttp reads the request: a parse failure there resets the
 		// request, Origin included, and the error answer would carry
 		// the wrong CORS origin.
