@@ -75,12 +75,13 @@ func loadApp(c *Config, name string, allProblems *problems) (App, bool) {
 		}
 	}
 	// The endpoints may hold the preset's template variables ({shop}),
-	// which each login fills in (docs/protocol.md#authorize).
+	// which each login fills in (docs/protocol.md#authorize), and the
+	// revocation endpoint {client_id}, which flow fills with CLIENT_ID.
 	f.Vars = preset.Vars
-	f.AuthorizeEndpoint = p.endpoint(v("AUTHORIZE_ENDPOINT"), authorize, f.Vars, true)
-	f.TokenEndpoint = p.endpoint(v("TOKEN_ENDPOINT"), token, f.Vars, true)
-	f.RefreshEndpoint = p.endpoint(v("REFRESH_ENDPOINT"), refresh, f.Vars, false)
-	f.RevokeEndpoint = p.endpoint(v("REVOKE_ENDPOINT"), revoke, f.Vars, false)
+	f.AuthorizeEndpoint = p.endpoint(v("AUTHORIZE_ENDPOINT"), authorize, f.Vars, false, true)
+	f.TokenEndpoint = p.endpoint(v("TOKEN_ENDPOINT"), token, f.Vars, false, true)
+	f.RefreshEndpoint = p.endpoint(v("REFRESH_ENDPOINT"), refresh, f.Vars, false, false)
+	f.RevokeEndpoint = p.endpoint(v("REVOKE_ENDPOINT"), revoke, f.Vars, true, false)
 	f.RevokeStyle = preset.Revoke
 	f.ProviderName = preset.Name
 	f.TokensAt = preset.TokensAt

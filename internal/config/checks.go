@@ -3,6 +3,7 @@ package config
 import (
 	"log/slog"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -42,19 +43,62 @@ func (p *problems) httpURL(name, v string, required bool) string {
 	return v
 }
 
-// endpoint is httpURL for a provider endpoint that may hold the preset's
-// template variables ({shop}) or, for revocation, {client_id}: the URL is
-// checked with each filled in.
-func (p *problems) endpoint(name, v string, vars []flow.TemplateVar, required bool) string {
+// endpoint is httpURL for a provider endpoint, which may hold placeholders
+// that flow fills: the preset's template variables ({shop}) in any
+// endpoint, and {client_id} in the revocation endpoint alone (GitHub's
+// /applications/{client_id}/grant); {tenant} is filled before (tenantOf).
+// The URL is checked with each filled in. Any other brace would reach the
+// provider as written (%7Bclient_id%7D), so it is a problem, named when it
+// has a placeholder's shape: a typo such as {tennant}, a {shop} of no
+// preset, or {client_id} outside REVOKE_ENDPOINT.
+func (p *problems) endpoint(name, v string, vars []flow.TemplateVar, clientID, required bool) string {
 	sample := v
 	for _, tv := range vars {
 		sample = strings.ReplaceAll(sample, "{"+tv.Name+"}", "x")
 	}
-	sample = strings.ReplaceAll(sample, "{client_id}", "x")
+	if clientID {
+		sample = strings.ReplaceAll(sample, clientIDPlaceholder, "x")
+	}
+	if strings.ContainsAny(sample, "{}") {
+		p.add(name, unfilled(sample, vars, clientID))
+		return ""
+	}
 	if p.httpURL(name, sample, required) == "" {
 		return ""
 	}
 	return strings.TrimSpace(v)
+}
+
+// clientIDPlaceholder is filled with CLIENT_ID in REVOKE_ENDPOINT only.
+const clientIDPlaceholder = "{client_id}"
+
+// placeholder is a {name} with the shape of a template variable's name:
+// such a word is quoted in a problem, any other brace is not (the URL may
+// hold a key).
+var placeholder = regexp.MustCompile(`\{[a-z0-9_]{1,32}\}`)
+
+// unfilled says what is wrong with an endpoint that still holds a brace
+// once the placeholders that will be filled are.
+func unfilled(sample string, vars []flow.TemplateVar, clientID bool) string {
+	var fillable []string
+	for _, tv := range vars {
+		fillable = append(fillable, "{"+tv.Name+"}")
+	}
+	if clientID {
+		fillable = append(fillable, clientIDPlaceholder)
+	}
+	what := "holds a { or } that nothing fills"
+	if ph := placeholder.FindString(sample); ph != "" {
+		what = ph + " is not filled in this endpoint"
+		if ph == clientIDPlaceholder {
+			what += " (only in REVOKE_ENDPOINT)"
+		}
+	}
+	what += ", so it would reach the provider as written; "
+	if len(fillable) == 0 {
+		return what + "this endpoint may hold no placeholder"
+	}
+	return what + "this endpoint may hold only " + strings.Join(fillable, ", ")
 }
 
 func (p *problems) duration(name, v string) time.Duration {
