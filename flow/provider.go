@@ -81,22 +81,32 @@ func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Valu
 	if err != nil {
 		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token endpoint is misconfigured", Err: redactURLError(err)}
 	}
-	req.Header.Set("User-Agent", "handoff")
+	status, contentType, raw, err := b.send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return b.shape.parseTokenResponse(status, contentType, raw)
+}
 
+// send makes one request to the provider, a token or revocation request,
+// and reads its answer, at most maxProviderBody of it. A failure to get an
+// answer at all, or an answer too large, is an *Error; any status is not.
+func (b *Broker) send(ctx context.Context, req *http.Request) (status int, contentType string, raw []byte, err error) {
+	req.Header.Set("User-Agent", "handoff")
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return 0, "", nil, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	raw, err := readBody(resp)
+	raw, err = readBody(resp)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return 0, "", nil, transportError(ctx, err)
 	}
 	if len(raw) > maxProviderBody {
-		return nil, &Error{Kind: KindProviderFailed, Code: "server_error",
+		return 0, "", nil, &Error{Kind: KindProviderFailed, Code: "server_error",
 			Description: "the provider's answer is too large"}
 	}
-	return b.shape.parseTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), raw, nil
 }
 
 // clientRequest is a POST of fields to endpoint with the app's client

@@ -111,20 +111,11 @@ func (b *Broker) revokeOnce(ctx context.Context, endpoint, token, hint string, s
 	if err != nil {
 		return &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the revocation endpoint is misconfigured", Err: redactURLError(err)}
 	}
-	req.Header.Set("User-Agent", "handoff")
-	resp, err := b.client.Do(req)
+	status, contentType, raw, err := b.send(ctx, req)
 	if err != nil {
-		return transportError(ctx, err)
+		return err
 	}
-	defer resp.Body.Close()
-	raw, err := readBody(resp)
-	if err != nil {
-		return transportError(ctx, err)
-	}
-	if len(raw) > maxProviderBody {
-		return &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the provider's answer is too large"}
-	}
-	return b.shape.parseRevokeResponse(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	return b.shape.parseRevokeResponse(status, contentType, raw)
 }
 
 // parseRevokeResponse reads a revocation answer. RFC 7009 §2.2: 200 means
