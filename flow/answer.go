@@ -62,7 +62,7 @@ func (s answerShape) parseTokenResponse(status int, contentType string, raw []by
 	if !ok {
 		if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
 			return nil, &Error{Kind: KindProviderRejected, Code: codeForStatus(status), Status: status,
-				Description: fmt.Sprintf("the provider refused the request (HTTP %d)", status)}
+				Description: fmt.Sprintf("the provider refused the request (HTTP %d)", status), codeFromStatus: true}
 		}
 		code := "server_error"
 		if status == http.StatusTooManyRequests {
@@ -120,7 +120,8 @@ func (s answerShape) refusal(status int, body []byte, f tokenFields) *Error {
 	if desc == "" {
 		desc = "the provider refused the request"
 	}
-	e := &Error{Kind: KindProviderRejected, Code: code, Status: status, Body: body, Description: truncate(desc, 300)}
+	e := &Error{Kind: KindProviderRejected, Code: code, Status: status, Body: body, Description: truncate(desc, 300),
+		codeFromStatus: own == ""}
 	if code != own {
 		e.Body = withError(body, code, e.Description)
 	}

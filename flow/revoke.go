@@ -64,25 +64,12 @@ func (b *Broker) Revoke(ctx context.Context, token, tokenTypeHint string, p Para
 	return nil
 }
 
-// revokeRFC7009 authenticates as the token endpoint does, AuthAuto
-// included: Basic until the provider has shown it wants the body.
+// revokeRFC7009 authenticates as the token endpoint does, by the same
+// rule (withAuthStyle), AuthAuto included.
 func (b *Broker) revokeRFC7009(ctx context.Context, endpoint, token, hint string) error {
-	style := b.cfg.AuthStyle
-	if style == AuthAuto && b.basicRefused.Load() {
-		style = AuthPost
-	}
-	if style != AuthAuto {
+	return b.withAuthStyle(func(style AuthStyle) error {
 		return b.revokeOnce(ctx, endpoint, token, hint, style)
-	}
-	err := b.revokeOnce(ctx, endpoint, token, hint, AuthBasic)
-	if !refusedClient(err) {
-		return err
-	}
-	err = b.revokeOnce(ctx, endpoint, token, hint, AuthPost)
-	if err == nil {
-		b.basicRefused.Store(true)
-	}
-	return err
+	})
 }
 
 // revokeOnce sends one revocation request in the app's style.
@@ -141,13 +128,13 @@ func (s answerShape) parseRevokeResponse(status int, contentType string, raw []b
 		}
 		if !isJSON {
 			return &Error{Kind: KindProviderRejected, Code: code, Status: status,
-				Description: fmt.Sprintf("the provider refused the revocation (HTTP %d)", status)}
+				Description: fmt.Sprintf("the provider refused the revocation (HTTP %d)", status), codeFromStatus: true}
 		}
 		e := s.refusal(status, body, f)
 		if errorCode(f.Error) == "" {
 			// No code of its own: the provider's JSON passes as it is
 			// (GitHub's {"message"}), the status says what happened.
-			e.Code, e.Body = code, body
+			e.Code, e.Body, e.codeFromStatus = code, body, true
 			if e.Description == "the provider refused the request" {
 				e.Description = fmt.Sprintf("the provider refused the revocation (HTTP %d)", status)
 			}
