@@ -101,10 +101,7 @@ func (s answerShape) parseTokenResponse(status int, contentType string, raw []by
 // untouched.
 func (s answerShape) refusal(status int, body []byte, f tokenFields) *Error {
 	own := errorCode(f.Error)
-	desc := describe(f.ErrorDescription)
-	if desc == "" {
-		desc = describe(f.Message)
-	}
+	desc := said(f)
 	code := own
 	if mapped, ok := s.errorCodes[own]; ok && own != "" {
 		code = mapped
@@ -126,6 +123,16 @@ func (s answerShape) refusal(status int, body []byte, f tokenFields) *Error {
 		e.Body = withError(body, code, e.Description)
 	}
 	return e
+}
+
+// said is what the provider wrote about its refusal, bounded: its
+// error_description, or its message (Figma, Twitch, GitHub); "" when it
+// wrote neither.
+func said(f tokenFields) string {
+	if desc := describe(f.ErrorDescription); desc != "" {
+		return desc
+	}
+	return describe(f.Message)
 }
 
 // withError returns the JSON object body with its error and

@@ -126,20 +126,17 @@ func (s answerShape) parseRevokeResponse(status int, contentType string, raw []b
 		if status == http.StatusUnauthorized {
 			code = "invalid_client"
 		}
-		if !isJSON {
-			return &Error{Kind: KindProviderRejected, Code: code, Status: status,
-				Description: fmt.Sprintf("the provider refused the revocation (HTTP %d)", status), codeFromStatus: true}
+		if isJSON && errorCode(f.Error) != "" {
+			return s.refusal(status, body, f)
 		}
-		e := s.refusal(status, body, f)
-		if errorCode(f.Error) == "" {
-			// No code of its own: the provider's JSON passes as it is
-			// (GitHub's {"message"}), the status says what happened.
-			e.Code, e.Body, e.codeFromStatus = code, body, true
-			if e.Description == "the provider refused the request" {
-				e.Description = fmt.Sprintf("the provider refused the revocation (HTTP %d)", status)
-			}
+		// No code of its own: the status says what happened, and the
+		// provider's JSON, if any, passes as it is (GitHub's {"message"}).
+		desc := said(f)
+		if desc == "" {
+			desc = fmt.Sprintf("the provider refused the revocation (HTTP %d)", status)
 		}
-		return e
+		return &Error{Kind: KindProviderRejected, Code: code, Status: status, Body: body,
+			Description: desc, codeFromStatus: true}
 	default:
 		code := "server_error"
 		if status == http.StatusTooManyRequests {

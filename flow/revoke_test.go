@@ -235,6 +235,37 @@ func TestRevokeAnswers(t *testing.T) {
 	}
 }
 
+// A refusal's description is the provider's text when it wrote one, even
+// text that reads like handoff's own; the status says what happened when it
+// wrote none.
+func TestRevokeRefusalDescription(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		answer func(http.ResponseWriter, *http.Request, seen)
+		code   string
+		desc   string
+	}{
+		{"no code, no text", reply(403, "application/json", `{}`), "invalid_request", "the provider refused the revocation (HTTP 403)"},
+		{"no code, a page", reply(404, "text/html", "<h1>Not Found</h1>"), "invalid_request", "the provider refused the revocation (HTTP 404)"},
+		{"no code, a message", reply(404, "application/json", `{"message":"Not Found"}`), "invalid_request", "Not Found"},
+		{"no code, handoff-like text", reply(400, "application/json", `{"error_description":"the provider refused the request"}`),
+			"invalid_request", "the provider refused the request"},
+		{"a code, no text", reply(400, "application/json", `{"error":"unsupported_token_type"}`), "unsupported_token_type", "the provider refused the request"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t, c.answer)
+			b := newBroker(t, f.config(Config{RevokeEndpoint: f.srv.URL + "/revoke"}))
+			e := ferr(t, b.Revoke(context.Background(), revokeToken, "", nil), KindProviderRejected, c.code)
+			if e.Description != c.desc {
+				t.Errorf("description %q, want %q", e.Description, c.desc)
+			}
+		})
+	}
+}
+
 func TestRevokeRefusedBeforeTheProvider(t *testing.T) {
 	t.Parallel()
 	f := newFake(t, reply(200, "", ""))
