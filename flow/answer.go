@@ -62,7 +62,7 @@ func (s answerShape) parseTokenResponse(status int, contentType string, raw []by
 	if !ok {
 		if status >= 400 && status < 500 && status != http.StatusTooManyRequests {
 			return nil, &Error{Kind: KindProviderRejected, Code: codeForStatus(status), Status: status,
-				Description: fmt.Sprintf("the provider refused the request (HTTP %d)", status)}
+				Description: fmt.Sprintf("the provider refused the request (HTTP %d)", status), codeFromStatus: true}
 		}
 		code := "server_error"
 		if status == http.StatusTooManyRequests {
@@ -101,10 +101,7 @@ func (s answerShape) parseTokenResponse(status int, contentType string, raw []by
 // untouched.
 func (s answerShape) refusal(status int, body []byte, f tokenFields) *Error {
 	own := errorCode(f.Error)
-	desc := describe(f.ErrorDescription)
-	if desc == "" {
-		desc = describe(f.Message)
-	}
+	desc := said(f)
 	code := own
 	if mapped, ok := s.errorCodes[own]; ok && own != "" {
 		code = mapped
@@ -120,11 +117,22 @@ func (s answerShape) refusal(status int, body []byte, f tokenFields) *Error {
 	if desc == "" {
 		desc = "the provider refused the request"
 	}
-	e := &Error{Kind: KindProviderRejected, Code: code, Status: status, Body: body, Description: truncate(desc, 300)}
+	e := &Error{Kind: KindProviderRejected, Code: code, Status: status, Body: body, Description: truncate(desc, 300),
+		codeFromStatus: own == ""}
 	if code != own {
 		e.Body = withError(body, code, e.Description)
 	}
 	return e
+}
+
+// said is what the provider wrote about its refusal, bounded: its
+// error_description, or its message (Figma, Twitch, GitHub); "" when it
+// wrote neither.
+func said(f tokenFields) string {
+	if desc := describe(f.ErrorDescription); desc != "" {
+		return desc
+	}
+	return describe(f.Message)
 }
 
 // withError returns the JSON object body with its error and

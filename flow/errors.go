@@ -76,6 +76,10 @@ type Error struct {
 	ProviderSaid string
 	// Err is the underlying cause, for logs. It never holds a secret.
 	Err error
+	// codeFromStatus: the provider's refusal carried no code of its own,
+	// and Code is what its HTTP status means. Such a code says nothing
+	// about how the client authenticated (refusedClient).
+	codeFromStatus bool
 }
 
 func (e *Error) Error() string {

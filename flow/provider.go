@@ -24,18 +24,34 @@ func (b *Broker) tokenRequest(ctx context.Context, endpoint string, params url.V
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.ProviderTimeout)
 	defer cancel()
 
+	var body []byte
+	err := b.withAuthStyle(func(style AuthStyle) error {
+		var err error
+		body, err = b.postToken(ctx, endpoint, params, style)
+		return err
+	})
+	return body, err
+}
+
+// withAuthStyle runs attempt, one request with the client's credentials, in
+// the style TOKEN_AUTH_STYLE says (docs/protocol.md#talking-to-the-provider).
+// The token and RFC 7009 revocation requests share it, so AuthAuto follows
+// one rule for both: Basic first; the body when the provider refused the
+// client (refusedClient); the body from then on once the provider gave a
+// definite answer to it (settled).
+func (b *Broker) withAuthStyle(attempt func(AuthStyle) error) error {
 	style := b.cfg.AuthStyle
 	if style == AuthAuto && b.basicRefused.Load() {
 		style = AuthPost
 	}
 	if style != AuthAuto {
-		return b.postToken(ctx, endpoint, params, style)
+		return attempt(style)
 	}
-	body, err := b.postToken(ctx, endpoint, params, AuthBasic)
+	err := attempt(AuthBasic)
 	if !refusedClient(err) {
-		return body, err
+		return err
 	}
-	body, err = b.postToken(ctx, endpoint, params, AuthPost)
+	err = attempt(AuthPost)
 	if settled(err) {
 		// The provider took the credentials in the body where it refused
 		// Basic: go there directly from now on. A 5xx, a 429, a timeout
@@ -44,7 +60,7 @@ func (b *Broker) tokenRequest(ctx context.Context, endpoint string, params url.V
 		// restart.
 		b.basicRefused.Store(true)
 	}
-	return body, err
+	return err
 }
 
 // settled reports whether an answer shows that the provider accepted the
@@ -62,18 +78,24 @@ func settled(err error) bool {
 
 // refusedClient reports whether the provider turned down how the client
 // authenticated, the sign that it wants its credentials another way: a 401,
-// or an OAuth error about the client or the request's shape (some servers,
-// such as mockoidc, answer invalid_request to credentials they do not take).
+// or an OAuth error of its own about the client or the request's shape
+// (some servers, such as mockoidc, answer invalid_request to credentials
+// they do not take). A code handoff read off the status of an answer that
+// carried none (a 403 or 404 page, GitHub's {"message"}) is not the
+// provider's word about the client.
 func refusedClient(err error) bool {
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != KindProviderRejected {
 		return false
 	}
-	switch e.Code {
-	case "invalid_client", "invalid_request", "unauthorized_client":
+	if e.Status == http.StatusUnauthorized {
 		return true
 	}
-	return e.Status == http.StatusUnauthorized
+	switch e.Code {
+	case "invalid_client", "invalid_request", "unauthorized_client":
+		return !e.codeFromStatus
+	}
+	return false
 }
 
 func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Values, style AuthStyle) ([]byte, error) {
@@ -81,22 +103,32 @@ func (b *Broker) postToken(ctx context.Context, endpoint string, params url.Valu
 	if err != nil {
 		return nil, &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the token endpoint is misconfigured", Err: redactURLError(err)}
 	}
-	req.Header.Set("User-Agent", "handoff")
+	status, contentType, raw, err := b.send(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return b.shape.parseTokenResponse(status, contentType, raw)
+}
 
+// send makes one request to the provider, a token or revocation request,
+// and reads its answer, at most maxProviderBody of it. A failure to get an
+// answer at all, or an answer too large, is an *Error; any status is not.
+func (b *Broker) send(ctx context.Context, req *http.Request) (status int, contentType string, raw []byte, err error) {
+	req.Header.Set("User-Agent", "handoff")
 	resp, err := b.client.Do(req)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return 0, "", nil, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	raw, err := readBody(resp)
+	raw, err = readBody(resp)
 	if err != nil {
-		return nil, transportError(ctx, err)
+		return 0, "", nil, transportError(ctx, err)
 	}
 	if len(raw) > maxProviderBody {
-		return nil, &Error{Kind: KindProviderFailed, Code: "server_error",
+		return 0, "", nil, &Error{Kind: KindProviderFailed, Code: "server_error",
 			Description: "the provider's answer is too large"}
 	}
-	return b.shape.parseTokenResponse(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), raw, nil
 }
 
 // clientRequest is a POST of fields to endpoint with the app's client

@@ -64,25 +64,12 @@ func (b *Broker) Revoke(ctx context.Context, token, tokenTypeHint string, p Para
 	return nil
 }
 
-// revokeRFC7009 authenticates as the token endpoint does, AuthAuto
-// included: Basic until the provider has shown it wants the body.
+// revokeRFC7009 authenticates as the token endpoint does, by the same
+// rule (withAuthStyle), AuthAuto included.
 func (b *Broker) revokeRFC7009(ctx context.Context, endpoint, token, hint string) error {
-	style := b.cfg.AuthStyle
-	if style == AuthAuto && b.basicRefused.Load() {
-		style = AuthPost
-	}
-	if style != AuthAuto {
+	return b.withAuthStyle(func(style AuthStyle) error {
 		return b.revokeOnce(ctx, endpoint, token, hint, style)
-	}
-	err := b.revokeOnce(ctx, endpoint, token, hint, AuthBasic)
-	if !refusedClient(err) {
-		return err
-	}
-	err = b.revokeOnce(ctx, endpoint, token, hint, AuthPost)
-	if err == nil {
-		b.basicRefused.Store(true)
-	}
-	return err
+	})
 }
 
 // revokeOnce sends one revocation request in the app's style.
@@ -111,20 +98,11 @@ func (b *Broker) revokeOnce(ctx context.Context, endpoint, token, hint string, s
 	if err != nil {
 		return &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the revocation endpoint is misconfigured", Err: redactURLError(err)}
 	}
-	req.Header.Set("User-Agent", "handoff")
-	resp, err := b.client.Do(req)
+	status, contentType, raw, err := b.send(ctx, req)
 	if err != nil {
-		return transportError(ctx, err)
+		return err
 	}
-	defer resp.Body.Close()
-	raw, err := readBody(resp)
-	if err != nil {
-		return transportError(ctx, err)
-	}
-	if len(raw) > maxProviderBody {
-		return &Error{Kind: KindProviderFailed, Code: "server_error", Description: "the provider's answer is too large"}
-	}
-	return b.shape.parseRevokeResponse(resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+	return b.shape.parseRevokeResponse(status, contentType, raw)
 }
 
 // parseRevokeResponse reads a revocation answer. RFC 7009 §2.2: 200 means
@@ -148,20 +126,17 @@ func (s answerShape) parseRevokeResponse(status int, contentType string, raw []b
 		if status == http.StatusUnauthorized {
 			code = "invalid_client"
 		}
-		if !isJSON {
-			return &Error{Kind: KindProviderRejected, Code: code, Status: status,
-				Description: fmt.Sprintf("the provider refused the revocation (HTTP %d)", status)}
+		if isJSON && errorCode(f.Error) != "" {
+			return s.refusal(status, body, f)
 		}
-		e := s.refusal(status, body, f)
-		if errorCode(f.Error) == "" {
-			// No code of its own: the provider's JSON passes as it is
-			// (GitHub's {"message"}), the status says what happened.
-			e.Code, e.Body = code, body
-			if e.Description == "the provider refused the request" {
-				e.Description = fmt.Sprintf("the provider refused the revocation (HTTP %d)", status)
-			}
+		// No code of its own: the status says what happened, and the
+		// provider's JSON, if any, passes as it is (GitHub's {"message"}).
+		desc := said(f)
+		if desc == "" {
+			desc = fmt.Sprintf("the provider refused the revocation (HTTP %d)", status)
 		}
-		return e
+		return &Error{Kind: KindProviderRejected, Code: code, Status: status, Body: body,
+			Description: desc, codeFromStatus: true}
 	default:
 		code := "server_error"
 		if status == http.StatusTooManyRequests {

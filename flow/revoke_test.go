@@ -107,6 +107,77 @@ func TestRevokeAutoAuth(t *testing.T) {
 	}
 }
 
+// TOKEN_AUTH_STYLE=auto at the revocation endpoint follows the token
+// endpoint's rule (docs/protocol.md#talking-to-the-provider): the body after
+// a 401 or an OAuth error about the client, and nothing else. A 4xx page
+// from a proxy, or a refusal whose code handoff read off its status, says
+// nothing about the style: one request, its answer passed on. The style is
+// remembered once the provider gave a definite answer to the body.
+func TestRevokeAutoFallbackRule(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name       string
+		basicReply func(http.ResponseWriter, *http.Request, seen)
+		postReply  func(http.ResponseWriter, *http.Request, seen)
+		kind       Kind // 0: success
+		code       string
+		requests   int64
+		remembered bool
+	}{
+		{"403 page", reply(403, "text/html", "<h1>Forbidden</h1>"), nil, KindProviderRejected, "invalid_request", 1, false},
+		{"404 page", reply(404, "text/html", "<h1>Not Found</h1>"), nil, KindProviderRejected, "invalid_request", 1, false},
+		{"400 text", reply(400, "text/plain", "bad request"), nil, KindProviderRejected, "invalid_request", 1, false},
+		{"404 JSON without a code", reply(404, "application/json", `{"message":"Not Found"}`), nil, KindProviderRejected, "invalid_request", 1, false},
+		{"400 unsupported_token_type", reply(400, "application/json", `{"error":"unsupported_token_type"}`), nil, KindProviderRejected, "unsupported_token_type", 1, false},
+		{"401 text", reply(401, "text/plain", "who are you"), reply(200, "", ""), 0, "", 2, true},
+		{"400 invalid_client", reply(400, "application/json", `{"error":"invalid_client"}`), reply(200, "", ""), 0, "", 2, true},
+		{"400 invalid_request", reply(400, "application/json", `{"error":"invalid_request"}`), reply(200, "", ""), 0, "", 2, true},
+		{"401, then a refusal about the token", reply(401, "application/json", `{"error":"invalid_client"}`),
+			reply(400, "application/json", `{"error":"unsupported_token_type"}`), KindProviderRejected, "unsupported_token_type", 2, true},
+		{"401, then a 403 page", reply(401, "application/json", `{"error":"invalid_client"}`),
+			reply(403, "text/html", "<h1>Forbidden</h1>"), KindProviderRejected, "invalid_request", 2, false},
+		{"401, then a 503", reply(401, "application/json", `{"error":"invalid_client"}`),
+			reply(503, "text/html", "<h1>down</h1>"), KindProviderFailed, "server_error", 2, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t, func(w http.ResponseWriter, r *http.Request, s seen) {
+				if s.HasBasic {
+					c.basicReply(w, r, s)
+					return
+				}
+				if s.Form.Get("client_secret") != testClientSecret {
+					t.Errorf("a request with neither Basic nor the secret in the body: %+v", s.Form)
+				}
+				if c.postReply == nil {
+					t.Error("retried with the credentials in the body")
+					reply(200, "", "")(w, r, s)
+					return
+				}
+				c.postReply(w, r, s)
+			})
+			b := newBroker(t, f.config(Config{AuthStyle: AuthAuto, RevokeEndpoint: f.srv.URL + "/revoke"}))
+			err := b.Revoke(context.Background(), revokeToken, "", nil)
+			if c.kind == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				ferr(t, err, c.kind, c.code)
+				secretsAbsent(t, err, revokeToken, testClientSecret)
+			}
+			if n := f.hits.Load(); n != c.requests {
+				t.Fatalf("%d revocation requests, want %d", n, c.requests)
+			}
+			b.Revoke(context.Background(), revokeToken, "", nil)
+			if next := f.requests()[c.requests]; next.HasBasic == c.remembered {
+				t.Errorf("the next revocation started with Basic: %v, want %v", next.HasBasic, !c.remembered)
+			}
+		})
+	}
+}
+
 func TestRevokeAnswers(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -160,6 +231,37 @@ func TestRevokeAnswers(t *testing.T) {
 				t.Errorf("body %s, want %s", e.Body, c.body)
 			}
 			secretsAbsent(t, err, revokeToken, testClientSecret)
+		})
+	}
+}
+
+// A refusal's description is the provider's text when it wrote one, even
+// text that reads like handoff's own; the status says what happened when it
+// wrote none.
+func TestRevokeRefusalDescription(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		answer func(http.ResponseWriter, *http.Request, seen)
+		code   string
+		desc   string
+	}{
+		{"no code, no text", reply(403, "application/json", `{}`), "invalid_request", "the provider refused the revocation (HTTP 403)"},
+		{"no code, a page", reply(404, "text/html", "<h1>Not Found</h1>"), "invalid_request", "the provider refused the revocation (HTTP 404)"},
+		{"no code, a message", reply(404, "application/json", `{"message":"Not Found"}`), "invalid_request", "Not Found"},
+		{"no code, handoff-like text", reply(400, "application/json", `{"error_description":"the provider refused the request"}`),
+			"invalid_request", "the provider refused the request"},
+		{"a code, no text", reply(400, "application/json", `{"error":"unsupported_token_type"}`), "unsupported_token_type", "the provider refused the request"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t, c.answer)
+			b := newBroker(t, f.config(Config{RevokeEndpoint: f.srv.URL + "/revoke"}))
+			e := ferr(t, b.Revoke(context.Background(), revokeToken, "", nil), KindProviderRejected, c.code)
+			if e.Description != c.desc {
+				t.Errorf("description %q, want %q", e.Description, c.desc)
+			}
 		})
 	}
 }
