@@ -223,7 +223,9 @@ func truncate(s string, n int) string {
 // asJSONObject returns raw when it is a JSON object, or converts a
 // form-encoded answer (GitHub without Accept: application/json) into one.
 func asJSONObject(contentType string, raw []byte) ([]byte, bool) {
-	trimmed := bytes.TrimSpace(raw)
+	// JSON's own whitespace only: bytes.TrimSpace would also drop a \v or
+	// U+0085 that makes the raw bytes, passed on as they are, invalid JSON.
+	trimmed := bytes.Trim(raw, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		if json.Valid(trimmed) {
 			return raw, true
